@@ -1,0 +1,47 @@
+# Self-documenting: `make help` lists every target with its `##` line.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE := data/raw/xinhua-2019
+PROCESSED := data/processed/xinhua-2019
+export GX_ANALYTICS_ENABLED := False
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format sample docs lab clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11（$(PYTHON)）"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install the pinned dependencies
+
+demo: $(STAMP) ## Run the main job on the bundled sample batch
+	$(BIN)/audit ingest $(SAMPLE) --out $(PROCESSED)
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: $(STAMP) ## ruff format in place
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+sample: $(STAMP) ## Regenerate the bundled sample batch from its seed
+	rm -rf $(SAMPLE) $(SAMPLE).truth
+	$(BIN)/audit synth --out $(SAMPLE) --seed 2019
+
+docs: $(STAMP) ## Regenerate docs/data-dictionary.md from the contract
+	$(BIN)/audit docs --out docs/data-dictionary.md
+
+clean: ## Remove generated outputs (keeps .venv and the bundled sample)
+	rm -rf data/processed reports/*/ .pytest_cache

@@ -1,0 +1,65 @@
+"""Reason codes for everything ingestion refuses, each with its Chinese message template.
+
+Codes are an Enum (not free strings) so tests and later stages can match on them; the message a
+user reads is rendered from the template with the offending value and context.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Reason(Enum):
+    # value level
+    REQUIRED_BLANK = "必填项「{label}」为空"
+    UNKNOWN_ENUM = "未知的{label}「{value}」（可选：{allowed}）"
+    BAD_DATE = "日期无效「{value}」"
+    UNPARSED_DATE = "无法识别的日期「{value}」"
+    BAD_MONTH = "月份无效「{value}」"
+    UNPARSED_MONTH = "无法识别的月份「{value}」"
+    NOT_A_NUMBER = "不是有效数字「{value}」"
+    NOT_AN_INTEGER = "不是整数「{value}」"
+    NEGATIVE_AMOUNT = "金额为负「{value}」"
+    BELOW_MIN = "{label}小于 {min}「{value}」"
+    ABOVE_MAX = "{label}大于 {max}「{value}」"
+    BAD_YESNO = "无法识别的是/否值「{value}」（可用：是/否、有/无、Y/N、1/0、√/×、true/false）"
+    TOO_LONG = "内容过长（{length} 个字符，上限 {limit}）"
+    FORMULA_NO_VALUE = "单元格是公式且没有计算结果「{value}」，请在 Excel/WPS 中打开并另存后再导出"
+    ID_MANGLED = "身份证号被 Excel 转成了科学计数法「{value}」，无法恢复，请从原系统重新导出"
+    ID_LOST_CHECK = "身份证号只有 17 位「{value}」，末位（可能是 X）已丢失，无法恢复"
+    ID_BAD_LENGTH = "身份证号位数不对（{length} 位）「{value}」"
+    ID_BAD_CHECKSUM = "身份证号校验位不符「{value}」"
+    ID_BAD_BIRTH = "身份证号中的出生日期无效「{value}」"
+    ID_OLD_15 = "15 位旧身份证号「{value}」，请更新为 18 位"
+    # row level
+    RAGGED_ROW = "本行比表头多出 {extra} 个非空单元格"
+    DUPLICATE = "重复记录（与 {first} 重复，键：{key}）"
+    DANGLING_REF = "引用了不存在的{label} {value}"
+    REF_QUARANTINED = "引用的{label} {value} 所在行已被隔离（见该行的数据问题）"
+    # file level
+    FILE_XLS = "不支持旧版 .xls 文件，请在 Excel/WPS 中另存为 .xlsx 或 CSV"
+    FILE_BROKEN_XLSX = "工作簿已损坏或不完整，无法打开（{detail}）"
+    FILE_UNREADABLE = "无法读取文件（{detail}）"
+    FILE_BINARY = "文件不是文本表格（含有二进制内容），请确认导出格式"
+    FILE_UNDECODABLE = "无法识别文件编码（支持 UTF-8、UTF-8 BOM、GB18030/GBK、带 BOM 的 UTF-16）"
+    FILE_EMPTY = "文件为空"
+    FILE_NO_HEADER = "未找到表头：前 {scan} 行中没有一行包含至少一半的必填列（{required}）"
+    FILE_MISSING_COLUMN = "缺少必填列「{label}」（{column}），本表 {rows} 行均未导入"
+    FILE_DUPLICATE_HEADER = "表头重复：「{first}」与「{second}」都对应「{label}」（{column}），本表 {rows} 行均未导入"
+    FILE_NO_ROWS = "只有表头，没有数据行"
+
+    def render(self, **context: object) -> str:
+        return self.value.format(**context)
+
+    @property
+    def is_file_level(self) -> bool:
+        return self.name.startswith("FILE_")
+
+
+class Action(Enum):
+    """What ingestion did about a problem; written beside each quarantine entry."""
+
+    ROW = "整行隔离"
+    VALUE = "该值置空，行保留"
+    NOTE = "仅提示，行保留"
+    FILE = "整个文件或工作表未导入"

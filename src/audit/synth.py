@@ -1,0 +1,1145 @@
+"""Deterministic synthetic sub-district: records that follow the standard, planted violations and
+data defects on top, written as exports in the contract's varied forms, with a ground-truth file.
+
+``generate`` builds canonical rows; ``write_batch`` renders them as CSV/XLSX exports (or Parquet
+for benchmark scales) and writes ``truth/violations.csv`` and ``truth/defects.csv`` beside them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.values import id_check_char
+
+# --- configuration and helpers ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = 2019
+    branches: int = 20
+    members: int = 400
+    start: str = "2018-07"
+    end: str = "2019-12"
+    subdistrict: str = "新华街道"
+    plant: bool = True
+
+    def months(self) -> list[dt.date]:
+        first, last = _month(self.start), _month(self.end)
+        if last < first:
+            raise ValueError(f"结束月份 {self.end} 早于起始月份 {self.start}")
+        out, current = [], first
+        while current <= last:
+            out.append(current)
+            current = _add_months(current, 1)
+        return out
+
+
+def _month(text: str) -> dt.date:
+    try:
+        year, month = (int(part) for part in text.split("-"))
+        return dt.date(year, month, 1)
+    except ValueError:
+        raise ValueError(f"月份格式应为 YYYY-MM：{text}") from None
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _quarter(day: dt.date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def _ym(day: dt.date) -> str:
+    return f"{day.year}-{day.month:02d}"
+
+
+RATE_TABLE_IN_SERVICE = ((3000, 0.005), (5000, 0.01), (10000, 0.015), (float("inf"), 0.02))
+RATE_TABLE_RETIRED = ((5000, 0.005), (float("inf"), 0.01))
+FLAT_DUES = {"学生": 0.2, "无固定收入": 0.2, "农民": 0.5}
+
+
+def dues_for(employment: str, income: float | None) -> float:
+    """Monthly dues by the 2008 national rules (the same table the thresholds file holds)."""
+    if employment in FLAT_DUES:
+        return FLAT_DUES[employment]
+    table = RATE_TABLE_RETIRED if employment == "离退休" else RATE_TABLE_IN_SERVICE
+    income = income or 0.0
+    rate = next(rate for limit, rate in table if income <= limit)
+    return round(income * rate, 2)
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英建华文辉玉兰鹏飞红梅志强海燕晓东春梅国庆德胜立新淑珍宏伟丽华永明"
+BRANCH_KINDS = [
+    ("两新组织", ["联兴集团党支部", "鑫源科技有限公司党支部", "德润物流党支部", "华泰商贸党支部", "恒通建材党支部"]),
+    ("社区", ["新华社区第一党支部", "新华社区第二党支部", "运河社区党支部", "天衢社区党支部", "红星社区党支部"]),
+    ("机关", ["街道机关第一党支部", "街道机关第二党支部", "街道综合执法党支部"]),
+    ("事业单位", ["新华卫生院党支部", "街道文化站党支部"]),
+    ("国有企业", ["德州供水公司新华党支部", "城投置业党支部"]),
+    ("学校", ["新华小学党支部", "运河中学党支部"]),
+    ("其他", ["离退休干部党支部", "新华市场党支部", "物业协会联合党支部"]),
+]
+TOPICS = [
+    "学习党章党规",
+    "学习习近平新时代中国特色社会主义思想",
+    "重温入党誓词",
+    "学习党的十九大精神",
+    "志愿服务进社区",
+    "观看警示教育片",
+    "学习《中国共产党支部工作条例》",
+    "红色教育基地参观",
+    "结对帮扶困难群众",
+    "环境整治志愿活动",
+]
+
+
+@dataclass
+class World:
+    """Canonical rows per table, the planted violations and the planted defects."""
+
+    config: SynthConfig
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    violations: list[dict[str, str]] = field(default_factory=list)
+    # Data defects: rows whose raw cell is replaced when written; row dicts carry `_raw` and `_defect`.
+
+    def expect(self, rule: str, severity: str, branch: str, subject: str, period: str, note: str) -> None:
+        self.violations.append(
+            {"rule_id": rule, "severity": severity, "branch_id": branch, "subject_id": subject, "period": period, "note": note}
+        )
+
+
+# --- generation ----------------------------------------------------------------------------------
+
+
+def _id_number(rng: random.Random, birth: dt.date, gender: str) -> str:
+    seq = rng.randrange(0, 50) * 2 + (1 if gender == "男" else 0)
+    first17 = f"371402{birth:%Y%m%d}{rng.randrange(0, 10)}{seq:02d}"
+    return first17 + id_check_char(first17)
+
+
+def _in_branch(member: dict[str, Any], day: dt.date) -> bool:
+    start = member["transferred_in_on"] or member["joined_on"]
+    out = member["transferred_out_on"]
+    return start <= day and (out is None or day < out)
+
+
+def _in_month(member: dict[str, Any], month: dt.date) -> bool:
+    last = _add_months(month, 1) - dt.timedelta(days=1)
+    start = member["transferred_in_on"] or member["joined_on"]
+    out = member["transferred_out_on"]
+    return start <= last and (out is None or out > month)
+
+
+class _Generator:
+    def __init__(self, config: SynthConfig):
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.world = World(config)
+        self.months = config.months()
+        self.meeting_seq = 0
+        self.branches: list[dict[str, Any]] = []
+        self.members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.groups_of: dict[str, list[str]] = {}
+        self.committee_of: dict[str, list[dict[str, Any]]] = {}
+
+    # -- people
+    def make_branches(self) -> None:
+        rng, config = self.rng, self.config
+        names = [(kind, name) for kind, pool in BRANCH_KINDS for name in pool]
+        for index in range(config.branches):
+            kind, name = names[index % len(names)]
+            if index >= len(names):
+                name = name.replace("党支部", f"第{index // len(names) + 1}党支部")
+            branch_id = f"XH{index + 1:02d}" if config.branches < 100 else f"D{index + 1:05d}"
+            self.branches.append(
+                {
+                    "branch_id": branch_id,
+                    "branch_name": name,
+                    "parent_org": f"{config.subdistrict}党工委",
+                    "org_type": kind,
+                    "secretary_id": None,
+                    "organizer_id": None,
+                    "founded_on": dt.date(rng.randrange(1985, 2016), rng.randrange(1, 13), rng.randrange(1, 28)),
+                }
+            )
+
+    def make_members(self) -> None:
+        rng, config = self.rng, self.config
+        first_month = self.months[0]
+        sizes = [max(8, round(config.members / config.branches * rng.uniform(0.7, 1.3))) for _ in self.branches]
+        seq = 0
+        for branch, size in zip(self.branches, sizes, strict=True):
+            groups = [f"第{'一二三'[i]}党小组" for i in range(2 if size < 22 else 3)]
+            self.groups_of[branch["branch_id"]] = groups
+            retired_branch = branch["branch_name"].startswith("离退休")
+            for i in range(size):
+                seq += 1
+                gender = "男" if rng.random() < 0.55 else "女"
+                birth = dt.date(
+                    rng.randrange(1948 if retired_branch else 1958, 1960 if retired_branch else 1997),
+                    rng.randrange(1, 13),
+                    rng.randrange(1, 29),
+                )
+                probationary = i >= 3 and rng.random() < 0.08
+                joined = (
+                    dt.date(first_month.year - 1, rng.randrange(1, 7), rng.randrange(1, 28))
+                    if probationary
+                    else dt.date(
+                        rng.randrange(max(birth.year + 19, 1975), first_month.year - 1),
+                        rng.randrange(1, 13),
+                        rng.randrange(1, 28),
+                    )
+                )
+                employment = (
+                    "离退休"
+                    if retired_branch or birth.year < 1960
+                    else rng.choices(["在职", "无固定收入", "学生", "农民"], [0.9, 0.05, 0.02, 0.03])[0]
+                )
+                income = {
+                    "在职": rng.choice([2800, 3000, 4200, 5000, 6500, 8000, 12000]),
+                    "离退休": rng.choice([3500, 4800, 5200, 6000]),
+                }.get(employment)
+                member = {
+                    "member_id": f"M{seq:05d}",
+                    "name": rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice([1, 2]))),
+                    "id_number": None,
+                    "gender": gender,
+                    "birth_date": birth,
+                    "branch_id": branch["branch_id"],
+                    "group_name": groups[i % len(groups)],
+                    "member_type": "预备党员" if probationary else "正式党员",
+                    "joined_on": joined,
+                    "full_member_on": None
+                    if probationary
+                    else _add_months(joined.replace(day=1), 12) + dt.timedelta(days=joined.day - 1),
+                    "employment": employment,
+                    "income_base": income,
+                    "transferred_in_on": None,
+                    "transferred_out_on": None,
+                    "phone": f"1{rng.choice([3, 5, 8])}{rng.randrange(0, 10)}{rng.randrange(10**7, 10**8)}",
+                }
+                if probationary and _add_months(joined.replace(day=1), 12) <= self.months[-1]:
+                    # became a full member one year after joining, inside the window
+                    member["member_type"], member["full_member_on"] = "正式党员", joined.replace(year=joined.year + 1)
+                member["id_number"] = _id_number(rng, birth, gender)
+                self.members_of[branch["branch_id"]].append(member)
+            committee = self.members_of[branch["branch_id"]][: 4 if size < 22 else 5]
+            for person in committee:  # the committee are full members, present throughout
+                person.update(member_type="正式党员", full_member_on=person["full_member_on"] or person["joined_on"])
+            self.committee_of[branch["branch_id"]] = committee
+            branch["secretary_id"], branch["organizer_id"] = committee[0]["member_id"], committee[1]["member_id"]
+        # membership changes on the first of a month (transfers between branches of the sub-district)
+        if len(self.branches) >= 2 and len(self.months) > 4:
+            for n, branch in enumerate(self.branches[: max(1, len(self.branches) // 5)]):
+                people = self.members_of[branch["branch_id"]]
+                leaver = people[-1]
+                leaver["transferred_out_on"] = self.months[3 + n % max(1, len(self.months) - 4)]
+                newcomer = dict(
+                    people[-2],
+                    member_id=f"M{seq + n + 1:05d}",
+                    name=self.rng.choice(SURNAMES) + self.rng.choice(GIVEN) + self.rng.choice(GIVEN),
+                )
+                newcomer.update(transferred_in_on=self.months[4 + n % max(1, len(self.months) - 5)], member_type="正式党员")
+                newcomer["id_number"] = _id_number(self.rng, newcomer["birth_date"], newcomer["gender"])
+                people.append(newcomer)
+        for people in self.members_of.values():
+            self.world.tables["members"].extend(people)
+        self.world.tables["branches"].extend(self.branches)
+
+    # -- meetings
+    def meeting(
+        self, branch: dict[str, Any], kind: str, day: dt.date, attendees: list[dict[str, Any]], **extra: Any
+    ) -> dict[str, Any]:
+        self.meeting_seq += 1
+        rng = self.rng
+        present = [m for m in attendees if _in_branch(m, day)]
+        statuses = ["出席" if rng.random() < 0.92 else "请假" for _ in present]
+        meeting = {
+            "meeting_id": f"HD{self.meeting_seq:06d}",
+            "branch_id": branch["branch_id"],
+            "meeting_type": kind,
+            "held_on": day,
+            "group_name": extra.pop("group_name", None),
+            "topic": extra.pop("topic", None) or rng.choice(TOPICS),
+            "host": self.committee_of[branch["branch_id"]][0]["name"],
+            "lecturer_id": extra.pop("lecturer_id", None),
+            "expected_count": len(present),
+            "present_count": statuses.count("出席"),
+            "leave_count": statuses.count("请假"),
+            "has_minutes": True,
+            "recorder": self.committee_of[branch["branch_id"]][1]["name"],
+        }
+        self.world.tables["meetings"].append(meeting)
+        for person, status in zip(present, statuses, strict=True):
+            self.world.tables["attendance"].append(
+                {
+                    "meeting_id": meeting["meeting_id"],
+                    "member_id": person["member_id"],
+                    "status": status,
+                    "reason": rng.choice(["出差", "病假", "家中有事", "外出学习"]) if status == "请假" else None,
+                }
+            )
+        return meeting
+
+    def make_meetings(self) -> None:
+        rng = self.rng
+        for branch in self.branches:
+            bid = branch["branch_id"]
+            people, committee = self.members_of[bid], self.committee_of[bid]
+            secretary = committee[0]
+            for month in self.months:
+                self.meeting(branch, "支部委员会", month.replace(day=rng.randrange(3, 9)), committee)
+                for group in self.groups_of[bid]:
+                    self.meeting(
+                        branch,
+                        "党小组会",
+                        month.replace(day=rng.randrange(8, 13)),
+                        [m for m in people if m["group_name"] == group],
+                        group_name=group,
+                    )
+                self.meeting(branch, "主题党日", month.replace(day=15), people)
+                if month.month % 3 == 2:
+                    assembly = self.meeting(branch, "支部党员大会", month.replace(day=rng.randrange(18, 23)), people)
+                    assembly["present_count"] = max(assembly["present_count"], 0)
+                    self.meeting(
+                        branch,
+                        "党课",
+                        month.replace(day=rng.randrange(24, 28)),
+                        people,
+                        lecturer_id=secretary["member_id"],
+                        topic="书记讲党课：" + rng.choice(TOPICS),
+                    )
+                if month.month in (6, 12):
+                    day = month.replace(day=rng.randrange(26, 29))
+                    self.meeting(
+                        branch,
+                        "组织生活会",
+                        day,
+                        people,
+                        topic=f"{month.year}年度{'上' if month.month == 6 else '下'}半年组织生活会",
+                    )
+                    if month.month == 12:
+                        self.meeting(branch, "民主评议", day, people, topic=f"{month.year}年度民主评议党员")
+                if rng.random() < 0.25:
+                    self.meeting(
+                        branch, "集中学习", month.replace(day=rng.randrange(20, 24)), people, lecturer_id=secretary["member_id"]
+                    )
+        self._ensure_quorum()
+
+    def _ensure_quorum(self) -> None:
+        """A 党员大会 needs more than half present; nudge random leave back to attendance."""
+        by_meeting = defaultdict(list)
+        for row in self.world.tables["attendance"]:
+            by_meeting[row["meeting_id"]].append(row)
+        for meeting in self.world.tables["meetings"]:
+            if meeting["meeting_type"] != "支部党员大会":
+                continue
+            rows = by_meeting[meeting["meeting_id"]]
+            for row in rows:
+                if meeting["present_count"] * 2 > meeting["expected_count"]:
+                    break
+                if row["status"] == "请假":
+                    row.update(status="出席", reason=None)
+                    meeting["present_count"] += 1
+                    meeting["leave_count"] -= 1
+
+    # -- monthly records
+    def make_monthly(self) -> None:
+        rng = self.rng
+        for branch in self.branches:
+            bid = branch["branch_id"]
+            organizer = self.committee_of[bid][1]
+            for month in self.months:
+                for person in self.members_of[bid]:
+                    if not _in_month(person, month):
+                        continue
+                    base, bonus, penalty = 80.0, float(rng.choice([0, 0, 2, 5, 10])), float(rng.choice([0, 0, 0, 1, 2]))
+                    quarter_end = _add_months(month, 2 - (month.month - 1) % 3)
+                    self.world.tables["points"].append(
+                        {
+                            "member_id": person["member_id"],
+                            "month": month,
+                            "base_points": base,
+                            "bonus_points": bonus,
+                            "penalty_points": penalty,
+                            "total_points": base + bonus - penalty,
+                            "published_on": quarter_end.replace(day=25),
+                        }
+                    )
+                    due = dues_for(person["employment"], person["income_base"])
+                    self.world.tables["dues"].append(
+                        {
+                            "member_id": person["member_id"],
+                            "month": month,
+                            "amount_due": due,
+                            "amount_paid": due,
+                            "paid_on": month.replace(day=rng.randrange(1, 11)),
+                            "collector": organizer["name"],
+                        }
+                    )
+                self.world.tables["dues_disclosures"].append(
+                    {
+                        "branch_id": bid,
+                        "month": month,
+                        "published_on": month.replace(day=26),
+                        "reported_on": month.replace(day=28),
+                    }
+                )
+            for year in sorted({m.year for m in self.months if m.month == 12}):
+                assessed_on = dt.date(year, 12, 31)
+                people = [m for m in self.members_of[bid] if _in_branch(m, assessed_on)]
+                full = [
+                    m
+                    for m in people
+                    if (m["full_member_on"] or m["joined_on"]) <= assessed_on and not (m["member_type"] == "预备党员")
+                ]
+                excellent = set(id(m) for m in rng.sample(full, len(full) // 5))
+                for person in people:
+                    grade = "不评等次" if person not in full else ("优秀" if id(person) in excellent else "合格")
+                    self.world.tables["evaluations"].append({"year": year, "member_id": person["member_id"], "grade": grade})
+            self.world.tables["venues"].append(
+                {
+                    "branch_id": bid,
+                    "checked_on": self.months[min(8, len(self.months) - 1)].replace(day=10),
+                    **dict.fromkeys(
+                        ["has_space", "has_facilities", "has_signage", "has_flags", "has_publications", "has_rules"], True
+                    ),
+                }
+            )
+
+    def make_development(self) -> None:
+        """One recruitment case for every third branch, every step on time."""
+        rng = self.rng
+        for n, branch in enumerate(self.branches[::3]):
+            assemblies = [
+                m
+                for m in self.world.tables["meetings"]
+                if m["branch_id"] == branch["branch_id"]
+                and m["meeting_type"] == "支部党员大会"
+                and m["held_on"].year >= self.months[-1].year
+            ]
+            if not assemblies:
+                continue
+            admitted = assemblies[min(1, len(assemblies) - 1)]["held_on"]
+            publicity_end = admitted - dt.timedelta(days=5)
+            publicity_start = publicity_end - dt.timedelta(days=11)
+            candidate = publicity_start - dt.timedelta(days=30)
+            activist = candidate - dt.timedelta(days=400)
+            applied = activist - dt.timedelta(days=60)
+            voters = sum(
+                1 for m in self.members_of[branch["branch_id"]] if _in_branch(m, admitted) and m["member_type"] == "正式党员"
+            )
+            self.world.tables["development"].append(
+                {
+                    "person_id": f"P{n + 1:04d}",
+                    "name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                    "branch_id": branch["branch_id"],
+                    "birth_date": dt.date(rng.randrange(1985, 1998), rng.randrange(1, 13), rng.randrange(1, 28)),
+                    "applied_on": applied,
+                    "talked_on": applied + dt.timedelta(days=20),
+                    "activist_on": activist,
+                    "candidate_on": candidate,
+                    "publicity_start": publicity_start,
+                    "publicity_end": publicity_end,
+                    "admitted_on": admitted,
+                    "voters_expected": voters,
+                    "voters_present": voters - 1,
+                    "votes_for": voters - 1,
+                    "approved_on": admitted + dt.timedelta(days=40),
+                    "full_member_on": None,
+                }
+            )
+
+    def generate(self) -> World:
+        self.make_branches()
+        self.make_members()
+        self.make_meetings()
+        self.make_monthly()
+        self.make_development()
+        if self.config.plant:
+            _Planter(self).plant()
+        return self.world
+
+
+# --- planted violations and defects --------------------------------------------------------------
+
+
+class _Planter:
+    """Each plant breaks one rule in one branch and records exactly the findings it must cause."""
+
+    def __init__(self, gen: _Generator):
+        self.gen, self.world, self.rng = gen, gen.world, random.Random(gen.config.seed + 1)
+        self.branches = gen.branches
+        self.months = {_ym(m): m for m in gen.months}
+
+    def branch(self, n: int) -> dict[str, Any]:
+        return self.branches[n % len(self.branches)]
+
+    def meetings(self, branch: dict[str, Any], kind: str, month: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.world.tables["meetings"]
+            if m["branch_id"] == branch["branch_id"]
+            and m["meeting_type"] == kind
+            and (month is None or _ym(m["held_on"]) == month)
+        ]
+
+    def drop_meeting(self, meeting: dict[str, Any]) -> None:
+        self.world.tables["meetings"].remove(meeting)
+        self.world.tables["attendance"] = [a for a in self.world.tables["attendance"] if a["meeting_id"] != meeting["meeting_id"]]
+
+    def regular(self, branch: dict[str, Any]) -> list[dict[str, Any]]:
+        """Members present in the branch for the whole window, not on the committee."""
+        committee = {m["member_id"] for m in self.gen.committee_of[branch["branch_id"]]}
+        return [
+            m
+            for m in self.gen.members_of[branch["branch_id"]]
+            if m["member_id"] not in committee
+            and m["transferred_in_on"] is None
+            and m["transferred_out_on"] is None
+            and m["joined_on"] < min(self.months.values())
+        ]
+
+    def plant(self) -> None:
+        needed = ["2019-01", "2019-02", "2019-03", "2019-05", "2019-06", "2019-08", "2018-10", "2018-12"]
+        if not all(month in self.months for month in needed) or len(self.branches) < 3:
+            raise ValueError("植入违规需要覆盖 2018-10 至 2019-08 的月份和至少 3 个支部；可用 --clean 生成不含违规的数据")
+        for plant in (
+            self.ol2,
+            self.ol5,
+            self.ol6,
+            self.ol1,
+            self.ol10,
+            self.ol3,
+            self.ol7,
+            self.ol8,
+            self.ol9,
+            self.tm1,
+            self.sm1,
+            self.sm2,
+            self.sm3,
+            self.sm4,
+            self.sm5,
+            self.sm6,
+            self.sm7,
+            self.sm8,
+            self.sm9,
+            self.bg1,
+            self.defects,
+        ):
+            plant()
+
+    def ol2(self) -> None:
+        b = self.branch(0)
+        self.drop_meeting(self.meetings(b, "支部委员会", "2019-02")[0])
+        self.world.expect("OL-2", "error", b["branch_id"], "", "2019-02", "2019年2月未召开支部委员会")
+
+    def ol5(self) -> None:
+        b = self.branch(1)
+        self.drop_meeting(self.meetings(b, "主题党日", "2019-03")[0])
+        self.world.expect("OL-5", "error", b["branch_id"], "", "2019-03", "2019年3月没有主题党日")
+        b = self.branch(2)
+        self.meetings(b, "主题党日", "2019-01")[0]["held_on"] = dt.date(2019, 1, 16)
+        self.world.expect("OL-5", "warning", b["branch_id"], "", "2019-01", "主题党日在16日而不是15日")
+
+    def ol6(self) -> None:
+        b = self.branch(3)
+        self.meetings(b, "主题党日", "2019-02")[0]["has_minutes"] = False
+        self.world.expect("OL-6", "error", b["branch_id"], "", "2019-02", "主题党日没有会议记录")
+        b = self.branch(4)
+        meeting = self.meetings(b, "主题党日", "2019-01")[0]
+        person = self.regular(b)[0]
+        self.world.tables["attendance"] = [
+            a
+            for a in self.world.tables["attendance"]
+            if not (a["meeting_id"] == meeting["meeting_id"] and a["member_id"] == person["member_id"])
+        ]
+        self.world.expect("OL-6", "error", b["branch_id"], "", "2019-01", f"主题党日参会名单缺少 {person['member_id']}")
+
+    def ol1(self) -> None:
+        b = self.branch(5)
+        self.drop_meeting(self.meetings(b, "支部党员大会", "2019-05")[0])
+        self.world.expect("OL-1", "error", b["branch_id"], "", "2019Q2", "2019年第二季度未召开支部党员大会")
+
+    def ol10(self) -> None:
+        b = self.branch(6)
+        meeting = self.meetings(b, "支部党员大会", "2019-02")[0]
+        rows = [a for a in self.world.tables["attendance"] if a["meeting_id"] == meeting["meeting_id"]]
+        for row in rows[: len(rows) // 2 + 1]:
+            row.update(status="缺席", reason=None)
+        meeting["present_count"] = sum(1 for a in rows if a["status"] == "出席")
+        meeting["leave_count"] = sum(1 for a in rows if a["status"] == "请假")
+        self.world.expect("OL-10", "error", b["branch_id"], "", "2019-02", "支部党员大会实到人数未过半")
+        b = self.branch(7)
+        meeting = self.meetings(b, "支部党员大会", "2019-05")[0]
+        meeting["present_count"] += 3
+        self.world.expect("OL-10", "error", b["branch_id"], "", "2019-05", "实到人数与参会名单不一致")
+
+    def ol3(self) -> None:
+        b = self.branch(8)
+        group = self.gen.groups_of[b["branch_id"]][1]
+        self.drop_meeting(next(m for m in self.meetings(b, "党小组会", "2019-01") if m["group_name"] == group))
+        self.world.expect("OL-3", "error", b["branch_id"], group, "2019-01", f"{group}2019年1月未召开党小组会")
+
+    def ol7(self) -> None:
+        b = self.branch(9)
+        self.drop_meeting(self.meetings(b, "组织生活会", "2019-06")[0])
+        self.world.expect("OL-7", "error", b["branch_id"], "", "2019H1", "2019年上半年未召开组织生活会")
+
+    def ol8(self) -> None:
+        b = self.branch(10)
+        self.drop_meeting(self.meetings(b, "民主评议", "2018-12")[0])
+        self.world.expect("OL-8", "error", b["branch_id"], "", "2018", "2018年未开展民主评议")
+
+    def ol9(self) -> None:
+        """优秀 exactly a third of everyone assessed, but more than a third of the 正式党员."""
+        b = self.branch(11)
+        rows = [
+            e
+            for e in self.world.tables["evaluations"]
+            if e["year"] == 2019 and e["member_id"] in {m["member_id"] for m in self.gen.members_of[b["branch_id"]]}
+        ]
+        formal = [e for e in rows if e["grade"] != "不评等次"]
+        need = len(formal) // 3 + 1
+        for e in formal[:need]:
+            e["grade"] = "优秀"
+        for e in formal[need:]:
+            e["grade"] = "合格"
+        self.world.expect(
+            "OL-9", "error", b["branch_id"], "", "2019", f"2019年优秀{need}人，超过正式党员{len(formal)}人的三分之一"
+        )
+
+    def tm1(self) -> None:
+        b = self.branch(12)
+        lecture = self.meetings(b, "党课", "2019-08")[0]
+        lecture["lecturer_id"] = self.gen.committee_of[b["branch_id"]][2]["member_id"]
+        lecture["topic"] = "党课：" + self.rng.choice(TOPICS)
+        for study in [m for m in self.meetings(b, "集中学习") if _quarter(m["held_on"]) == "2019Q3"]:
+            self.drop_meeting(study)
+        self.world.expect("TM-1", "error", b["branch_id"], "", "2019Q3", "2019年第三季度书记未带头讲党课或领学")
+
+    def _row(self, table: str, member: str, month: str) -> dict[str, Any]:
+        return next(r for r in self.world.tables[table] if r["member_id"] == member and _ym(r["month"]) == month)
+
+    def sm1(self) -> None:
+        b = self.branch(13)
+        person = self.regular(b)[0]
+        self.world.tables["points"].remove(self._row("points", person["member_id"], "2019-02"))
+        self.world.expect("SM-1", "error", b["branch_id"], person["member_id"], "2019-02", "缺少2019年2月积分记录")
+
+    def sm2(self) -> None:
+        b = self.branch(14)
+        ids = {m["member_id"] for m in self.gen.members_of[b["branch_id"]]}
+        for row in self.world.tables["points"]:
+            if row["member_id"] in ids and _quarter(row["month"]) == "2019Q1":
+                row["published_on"] = None
+        self.world.expect("SM-2", "error", b["branch_id"], "", "2019Q1", "2019年第一季度积分未公示")
+
+    def sm3(self) -> None:
+        b = self.branch(15)
+        person = self.regular(b)[1]
+        self._row("points", person["member_id"], "2019-03")["total_points"] += 5
+        self.world.expect("SM-3", "error", b["branch_id"], person["member_id"], "2019-03", "月度积分不等于基础分+加分-扣分")
+
+    def sm4(self) -> None:
+        b = self.branch(16)
+        person = self.regular(b)[1]
+        person["transferred_out_on"] = dt.date(2019, 2, 1)
+        ids = {person["member_id"]}
+        late = [r for r in self.world.tables["points"] if r["member_id"] in ids and r["month"] >= dt.date(2019, 4, 1)]
+        for row in late:
+            self.world.tables["points"].remove(row)
+        self.world.tables["dues"] = [
+            r for r in self.world.tables["dues"] if not (r["member_id"] in ids and r["month"] >= dt.date(2019, 4, 1))
+        ]
+        self.world.tables["attendance"] = [
+            a
+            for a in self.world.tables["attendance"]
+            if not (a["member_id"] in ids and self._meeting_day(a["meeting_id"]) >= dt.date(2019, 2, 1))
+        ]
+        self.world.tables["evaluations"] = [
+            e for e in self.world.tables["evaluations"] if not (e["member_id"] in ids and e["year"] >= 2019)
+        ]
+        self.recount()
+        for month in ("2019-02", "2019-03"):
+            self.world.expect("SM-4", "error", b["branch_id"], person["member_id"], month, f"转出后仍有{month}的党费和积分记录")
+
+    def recount(self) -> None:
+        """Keep every meeting's counts in step with its attendance list after a plant edits it."""
+        rows = defaultdict(list)
+        for a in self.world.tables["attendance"]:
+            rows[a["meeting_id"]].append(a["status"])
+        for m in self.world.tables["meetings"]:
+            statuses = rows[m["meeting_id"]]
+            m.update(expected_count=len(statuses), present_count=statuses.count("出席"), leave_count=statuses.count("请假"))
+
+    def _meeting_day(self, meeting_id: str) -> dt.date:
+        if not hasattr(self, "_days"):
+            self._days = {m["meeting_id"]: m["held_on"] for m in self.world.tables["meetings"]}
+        return self._days[meeting_id]
+
+    def sm5(self) -> None:
+        b = self.branch(17)
+        person = self.regular(b)[2]
+        self._employ(person)
+        row = self._row("dues", person["member_id"], "2019-01")
+        row["amount_paid"] = round(row["amount_due"] / 2, 2)
+        self.world.expect("SM-5", "error", b["branch_id"], person["member_id"], "2019-01", "2019年1月党费未足额交纳")
+
+    def sm6(self) -> None:
+        b = self.branch(18)
+        person = self.regular(b)[0]
+        self._employ(person)
+        for row in self.world.tables["dues"]:
+            if row["member_id"] == person["member_id"]:
+                row["amount_due"] = row["amount_paid"] = round(person["income_base"] * 0.005, 2)
+                self.world.expect(
+                    "SM-6", "error", b["branch_id"], person["member_id"], _ym(row["month"]), "应交金额低于按收入基数计算的标准"
+                )
+
+    def _employ(self, person: dict[str, Any]) -> None:
+        """Make a member an employee on 6500 a month, with dues to match, so a plant is unambiguous."""
+        person.update(employment="在职", income_base=6500)
+        for row in self.world.tables["dues"]:
+            if row["member_id"] == person["member_id"]:
+                row["amount_due"] = row["amount_paid"] = dues_for("在职", 6500)
+
+    def sm7(self) -> None:
+        b = self.branch(19)
+        self.world.tables["dues_disclosures"] = [
+            d
+            for d in self.world.tables["dues_disclosures"]
+            if not (d["branch_id"] == b["branch_id"] and _ym(d["month"]) == "2019-02")
+        ]
+        self.world.expect("SM-7", "error", b["branch_id"], "", "2019-02", "2019年2月党费收缴情况未公开、未报备")
+
+    def sm8(self) -> None:
+        b = self.branch(0)
+        person = self.regular(b)[1]
+        for month in ("2018-10", "2018-11", "2018-12", "2019-01", "2019-02", "2019-03"):
+            row = self._row("dues", person["member_id"], month)
+            row["amount_paid"], row["paid_on"] = 0.0, None
+            self.world.expect("SM-5", "error", b["branch_id"], person["member_id"], month, f"{month}党费未交纳")
+        self.world.expect(
+            "SM-8", "critical", b["branch_id"], person["member_id"], "2019-03", "连续6个月未交纳党费（自行脱党风险）"
+        )
+
+    def sm9(self) -> None:
+        """Two recruitment traps: 公示 over Spring Festival counted in official working days, and a
+        vote that carries among those present but not among those expected."""
+        b = self.branch(2)
+        voters = sum(1 for m in self.gen.members_of[b["branch_id"]] if m["member_type"] == "正式党员")
+        base = {
+            "name": "赵春生",
+            "branch_id": b["branch_id"],
+            "birth_date": dt.date(1992, 4, 3),
+            "applied_on": dt.date(2017, 9, 1),
+            "talked_on": dt.date(2017, 9, 20),
+            "activist_on": dt.date(2017, 10, 15),
+            "candidate_on": dt.date(2018, 12, 20),
+            "voters_expected": voters,
+            "voters_present": voters,
+            "votes_for": voters,
+            "full_member_on": None,
+        }
+        self.world.tables["development"].append(
+            {
+                **base,
+                "person_id": "P9001",
+                "publicity_start": dt.date(2019, 2, 1),
+                "publicity_end": dt.date(2019, 2, 11),
+                "admitted_on": dt.date(2019, 2, 20),
+                "approved_on": dt.date(2019, 3, 25),
+            }
+        )
+        self.world.expect(
+            "SM-9", "error", b["branch_id"], "P9001", "2019-02", "公示期不足5个工作日（春节假期不计，调休上班日计入）"
+        )
+        # the same span a year later holds 5 official working days only with the 调休 Saturday: compliant trap
+        present = max(3, voters * 3 // 4)
+        votes = voters // 2  # more than half of those present, not more than half of those expected
+        self.world.tables["development"].append(
+            {
+                **base,
+                "person_id": "P9002",
+                "name": "钱秋实",
+                "publicity_start": dt.date(2019, 1, 31),
+                "publicity_end": dt.date(2019, 2, 11),
+                "admitted_on": dt.date(2019, 2, 20),
+                "approved_on": dt.date(2019, 3, 25),
+                "voters_present": present,
+                "votes_for": max(votes, present // 2 + 1),
+            }
+        )
+        self.world.expect("SM-9", "error", b["branch_id"], "P9002", "2019-02", "赞成票未超过应到有表决权党员的半数")
+
+    def bg1(self) -> None:
+        b = self.branch(5)
+        venue = next(v for v in self.world.tables["venues"] if v["branch_id"] == b["branch_id"])
+        venue["has_publications"] = False
+        self.world.expect("BG-1", "error", b["branch_id"], "", _quarter(venue["checked_on"]), "党员活动室缺少党报党刊")
+
+    def defects(self) -> None:
+        """Data defects on extra rows, so they change what is quarantined but not the findings."""
+        tables, rng = self.world.tables, self.rng
+        b0, b1 = self.branch(0), self.branch(1)
+        tea = {
+            "meeting_id": "HD900001",
+            "branch_id": b0["branch_id"],
+            "meeting_type": "茶话会",
+            "held_on": dt.date(2019, 1, 25),
+            "group_name": None,
+            "topic": "新春茶话会",
+            "host": None,
+            "lecturer_id": None,
+            "expected_count": 2,
+            "present_count": 2,
+            "leave_count": 0,
+            "has_minutes": True,
+            "recorder": None,
+            "_defect": "UNKNOWN_ENUM",
+        }
+        tables["meetings"].append(tea)
+        for person in self.gen.members_of[b0["branch_id"]][:2]:
+            tables["attendance"].append(
+                {
+                    "meeting_id": "HD900001",
+                    "member_id": person["member_id"],
+                    "status": "出席",
+                    "reason": None,
+                    "_defect": "REF_QUARANTINED",
+                }
+            )
+        tables["meetings"].append(
+            {
+                **tea,
+                "meeting_id": "HD900002",
+                "branch_id": b1["branch_id"],
+                "meeting_type": "集中学习",
+                "topic": "补录学习",
+                "_raw": {"held_on": "2019年2月30日"},
+                "_defect": "BAD_DATE",
+            }
+        )
+        first_meeting = tables["meetings"][0]
+        tables["attendance"].append(
+            {
+                "meeting_id": first_meeting["meeting_id"],
+                "member_id": "M99999",
+                "status": "出席",
+                "reason": None,
+                "_defect": "DANGLING_REF",
+            }
+        )
+        stranger = self.gen.members_of[b1["branch_id"]][0]
+        tables["attendance"].append(
+            {
+                "meeting_id": first_meeting["meeting_id"],
+                "member_id": stranger["member_id"],
+                "status": None,
+                "reason": None,
+                "_defect": "REQUIRED_BLANK",
+            }
+        )
+        dues_row = rng.choice(tables["dues"])
+        tables["dues"].insert(tables["dues"].index(dues_row) + 1, {**dues_row, "_defect": "DUPLICATE"})
+        tables["dues"].append(
+            {
+                "member_id": "M99998",
+                "month": dt.date(2019, 1, 1),
+                "amount_due": 5.0,
+                "amount_paid": 5.0,
+                "paid_on": None,
+                "collector": None,
+                "_raw": {"amount_paid": "-5"},
+                "_defect": "NEGATIVE_AMOUNT",
+            }
+        )
+        points_row = next(r for r in tables["points"] if _ym(r["month"]) == "2019-01")
+        tables["points"].append({**points_row, "_raw": {"total_points": "九十"}, "_defect": "NOT_A_NUMBER"})
+        members = tables["members"]
+        members[5]["_raw"], members[5]["_defect"] = {"id_number": "3.70102E+17"}, "ID_MANGLED"
+        bad = members[9]["id_number"]
+        members[9]["_raw"] = {"id_number": bad[:17] + ("0" if bad[17] != "0" else "1")}
+        members[9]["_defect"] = "ID_BAD_CHECKSUM"
+
+
+def generate(config: SynthConfig) -> World:
+    """The canonical rows of a synthetic sub-district, with planted violations when configured."""
+    return _Generator(config).generate()
+
+
+# --- writing exports -----------------------------------------------------------------------------
+
+DateFormat = Callable[[dt.date], Any]
+DATE_FORMS: dict[str, DateFormat] = {
+    "iso": lambda d: d.isoformat(),
+    "slash": lambda d: f"{d.year}/{d.month}/{d.day}",
+    "dot": lambda d: f"{d.year}.{d.month}.{d.day}",
+    "zh": lambda d: f"{d.year}年{d.month}月{d.day}日",
+    "compact": lambda d: f"{d:%Y%m%d}",
+    "cell": lambda d: d,  # a real Excel date cell (xlsx only)
+}
+MONTH_FORMS: dict[str, DateFormat] = {
+    "iso": lambda d: f"{d.year}-{d.month:02d}",
+    "slash": lambda d: f"{d.year}/{d.month}",
+    "zh": lambda d: f"{d.year}年{d.month}月",
+    "compact": lambda d: f"{d:%Y%m}",
+}
+_FULLWIDTH_DIGITS = str.maketrans("0123456789.", "０１２３４５６７８９．")
+
+
+def _money(value: float, form: str) -> Any:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return {
+        "plain": text,
+        "yuan": f"{text}元",
+        "fullwidth": text.translate(_FULLWIDTH_DIGITS),
+        "cell": value,
+        "thousands": f"{value:,.2f}",
+    }[form]
+
+
+@dataclass(frozen=True)
+class ExportStyle:
+    """How one export file spells its headers and values."""
+
+    headers: dict[str, str]  # canonical column -> header text
+    date: str = "iso"
+    month: str = "iso"
+    money: str = "plain"
+    yesno: tuple[str, str] = ("是", "否")
+
+
+def _render(row: dict[str, Any], columns: list[str], types: dict[str, str], style: ExportStyle) -> list[Any]:
+    raw = row.get("_raw", {})
+    cells = []
+    for column in columns:
+        if column in raw:
+            cells.append(raw[column])
+            continue
+        value = row.get(column)
+        kind = types[column]
+        if value is None:
+            cells.append("")
+        elif kind == "date":
+            cells.append(DATE_FORMS[style.date](value))
+        elif kind == "month":
+            cells.append(MONTH_FORMS[style.month](value))
+        elif kind == "number" and column.startswith(("amount", "income")):
+            cells.append(_money(value, style.money))
+        elif kind == "number":
+            cells.append(f"{value:g}" if style.money != "cell" else value)
+        elif kind == "yesno":
+            cells.append(style.yesno[0] if value else style.yesno[1])
+        else:
+            cells.append(value if style.money == "cell" and isinstance(value, int) else str(value))
+    return cells
+
+
+@dataclass
+class Written:
+    files: int
+    branches: int
+    members: int
+    truth: Path
+
+
+class _Exporter:
+    def __init__(self, world: World, out: Path):
+        from audit.contract import load_contract
+
+        self.world, self.out = world, out
+        self.contract = load_contract()
+        self.defects: list[dict[str, Any]] = []
+        self.files = 0
+
+    def columns(self, table: str) -> list[str]:
+        return list(self.contract.tables[table].columns)
+
+    def types(self, table: str) -> dict[str, str]:
+        return {name: col.type for name, col in self.contract.tables[table].columns.items()}
+
+    def headers(self, table: str, pick: Callable[[Any], str]) -> dict[str, str]:
+        return {name: pick(col) for name, col in self.contract.tables[table].columns.items()}
+
+    def grid(
+        self, table: str, rows: list[dict[str, Any]], style: ExportStyle, file: str, sheet: str, first_row: int
+    ) -> list[list[Any]]:
+        columns = self.columns(table)
+        grid = [[style.headers[c] for c in columns]]
+        for offset, row in enumerate(rows):
+            grid.append(_render(row, columns, self.types(table), style))
+            if "_defect" in row:
+                self.defects.append(
+                    {"file": file, "sheet": sheet, "row": first_row + 1 + offset, "table": table, "code": row["_defect"]}
+                )
+        return grid
+
+    def csv(self, name: str, table: str, rows: list[dict[str, Any]], style: ExportStyle, encoding: str) -> None:
+        grid = self.grid(table, rows, style, name, "", 1)
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer, lineterminator="\r\n").writerows(grid)
+        (self.out / name).write_bytes(buffer.getvalue().encode(encoding))
+        self.files += 1
+
+    def xlsx(self, name: str, sheets: list[tuple[str, str, list[dict[str, Any]], ExportStyle, str | None]]) -> None:
+        """sheets: (sheet name, table, rows, style, title row or None)."""
+        import openpyxl
+        from openpyxl.styles import Alignment, Font
+
+        book = openpyxl.Workbook()
+        book.remove(book.active)
+        for sheet_name, table, rows, style, title in sheets:
+            sheet = book.create_sheet(sheet_name)
+            offset = 0
+            if title:
+                sheet.append([title])
+                sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(self.columns(table)))
+                sheet["A1"].font, sheet["A1"].alignment = Font(bold=True, size=14), Alignment(horizontal="center")
+                sheet.append([f"导出时间：{self.world.config.end}（数据由支部填报）"])
+                offset = 2
+            for line in self.grid(table, rows, style, name, sheet_name, offset + 1):
+                sheet.append(line)
+        book.save(self.out / name)
+        self.files += 1
+
+
+def _by_branch(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[key(row)].append(row)
+    yield from groups.items()
+
+
+def write_batch(config: SynthConfig, out: Path, *, parquet: bool = False) -> Written:
+    """Write the synthetic batch as exports (or canonical Parquet) plus the ground truth."""
+    world = generate(config)
+    out.mkdir(parents=True, exist_ok=True)
+    truth_dir = out.parent / f"{out.name}.truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    exporter = _Exporter(world, out)
+    if parquet:
+        _write_parquet(world, out, exporter)
+    else:
+        _write_exports(world, exporter)
+    _write_truth_csv(
+        truth_dir / "violations.csv", world.violations, ["rule_id", "severity", "branch_id", "subject_id", "period", "note"]
+    )
+    _write_truth_csv(
+        truth_dir / "defects.csv",
+        sorted(exporter.defects, key=lambda d: (d["file"], d["sheet"], d["row"])),
+        ["file", "sheet", "row", "table", "code"],
+    )
+    return Written(exporter.files, len(world.tables["branches"]), len(world.tables["members"]), truth_dir)
+
+
+def _write_truth_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_parquet(world: World, out: Path, exporter: _Exporter) -> None:
+    import polars as pl
+
+    for name, table in exporter.contract.tables.items():
+        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in world.tables.get(name, []) if "_defect" not in r]
+        schema = {c.name: c.dtype for c in table.columns.values()}
+        pl.DataFrame(rows, schema=schema, orient="row").write_parquet(out / f"{name}.parquet")
+        exporter.files += 1
+
+
+def _write_exports(world: World, ex: _Exporter) -> None:
+    """The sample's files deliberately vary the way real exports do (see export-contract.md)."""
+    t, config = world.tables, world.config
+    label = lambda col: col.label  # noqa: E731
+    alias = lambda n: lambda col: col.aliases[min(n, len(col.aliases) - 1)] if col.aliases else col.label  # noqa: E731
+    english = lambda col: col.name  # noqa: E731
+    names = {b["branch_id"]: b["branch_name"] for b in t["branches"]}
+
+    ex.csv("支部信息.csv", "branches", t["branches"], ExportStyle(ex.headers("branches", alias(1)), date="slash"), "gb18030")
+    member_headers = ex.headers("members", label) | {
+        "income_base": "月收入基数（元）",
+        "id_number": "公民身份号码",
+        "phone": " 联系电话 ",
+    }
+    ex.xlsx(
+        f"{config.subdistrict}党员名册.xlsx",
+        [
+            (
+                "党员名册",
+                "members",
+                t["members"],
+                ExportStyle(member_headers, date="cell", money="cell"),
+                f"{config.subdistrict}党员名册",
+            )
+        ],
+    )
+    ex.xlsx(
+        "三会一课台账.xlsx",
+        [
+            (
+                "会议活动",
+                "meetings",
+                t["meetings"],
+                ExportStyle(ex.headers("meetings", alias(0)), date="zh", yesno=("有", "无")),
+                f"{config.subdistrict}三会一课台账",
+            ),
+            ("参会明细", "attendance", t["attendance"], ExportStyle(ex.headers("attendance", alias(0))), None),
+            ("填表说明", "attendance", [], ExportStyle(ex.headers("attendance", alias(0))), None),
+        ],
+    )
+    member_branch = {m["member_id"]: m["branch_id"] for m in t["members"]}
+    point_styles = [
+        ("utf-8-sig", ExportStyle(ex.headers("points", alias(0)), date="iso", month="iso")),
+        ("gb18030", ExportStyle(ex.headers("points", alias(1)), date="dot", month="zh")),
+        ("utf-8", ExportStyle(ex.headers("points", label), date="compact", month="compact")),
+    ]
+    for n, (branch_id, rows) in enumerate(
+        sorted(_by_branch(t["points"], lambda r: member_branch.get(r["member_id"], t["branches"][0]["branch_id"])))
+    ):
+        encoding, style = point_styles[n % len(point_styles)]
+        ex.csv(f"{names[branch_id]}_党员积分_{config.end[:4]}.csv", "points", rows, style, encoding)
+    dues_headers = ex.headers("dues", alias(1)) | {"amount_paid": "实交金额（元）", "amount_due": "应交金额(元)"}
+    half = len(t["dues"]) // 2
+    ex.xlsx(
+        "党费收缴.xlsx",
+        [("Sheet1", "dues", t["dues"][:half], ExportStyle(dues_headers, month="slash", money="yuan"), "党费收缴明细表")],
+    )
+    ex.csv(
+        "党费收缴_补充.csv",
+        "dues",
+        t["dues"][half:],
+        ExportStyle(ex.headers("dues", label), month="zh", money="fullwidth"),
+        "gb18030",
+    )
+    ex.csv(
+        "dues_disclosures.csv",
+        "dues_disclosures",
+        t["dues_disclosures"],
+        ExportStyle(ex.headers("dues_disclosures", english)),
+        "utf-8",
+    )
+    ex.xlsx(
+        "民主评议结果.xlsx", [("评议结果", "evaluations", t["evaluations"], ExportStyle(ex.headers("evaluations", label)), None)]
+    )
+    ex.csv(
+        "发展党员台账.csv", "development", t["development"], ExportStyle(ex.headers("development", label), date="zh"), "utf-8-sig"
+    )
+    ex.csv("阵地建设.csv", "venues", t["venues"], ExportStyle(ex.headers("venues", label), yesno=("√", "×")), "gb18030")
+    (ex.out / "说明.txt").write_text(
+        f"{config.subdistrict}各党支部 {config.start} 至 {config.end} 的组织生活、积分和党费记录导出。\n", encoding="utf-8"
+    )

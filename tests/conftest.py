@@ -1,0 +1,84 @@
+"""Fixtures: small real export files written in every form the contract allows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "raw" / "xinhua-2019"
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[Any]], encoding: str = "utf-8") -> Path:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
+
+
+def write_xlsx(path: Path, sheets: dict[str, Sequence[Sequence[Any]]], hidden: Sequence[str] = ()) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(list(row))
+        if name in hidden:
+            sheet.sheet_state = "hidden"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return path
+
+
+BRANCHES = [
+    ["支部编号", "支部名称", "上级党组织", "组织类别", "书记编号"],
+    ["B01", "联兴集团党支部", "新华街道党工委", "两新组织", "M001"],
+    ["B02", "运河社区党支部", "新华街道党工委", "社区", "M003"],
+]
+MEMBERS = [
+    ["党员编号", "姓名", "身份证号", "所在支部编号", "党员类别", "入党日期", "工作状态", "月收入基数（元）", "联系电话"],
+    ["M001", "张伟", "11010519491231002X", "B01", "正式党员", "2005-07-01", "在职", "6500", "13812345678"],
+    ["M002", "李娜", "", "B01", "预备党员", "2018/11/9", "在职", "3000", ""],
+    ["M003", "王强", "", "B02", "正式", "2001年7月1日", "离退休", "4800元", ""],
+]
+MEETINGS = [
+    ["活动编号", "支部编号", "活动类型", "活动日期", "主题", "应到人数", "实到人数", "是否有会议记录"],
+    ["HD1", "B01", "主题党日", "2019-01-15", "重温入党誓词", "2", "2", "是"],
+    ["HD2", "B01", "支委会", "20190105", "研究工作", "1", "1", "有"],
+    ["HD3", "B02", "党员大会", "2019.2.20", "", "1", "1", "Y"],
+]
+ATTENDANCE = [
+    ["活动编号", "党员编号", "出勤情况"],
+    ["HD1", "M001", "出席"],
+    ["HD1", "M002", "请假"],
+    ["HD2", "M001", "到会"],
+    ["HD3", "M003", "参加"],
+]
+DUES = [
+    ["党员编号", "所属月份", "应交金额", "实交金额(元)", "交纳日期"],
+    ["M001", "2019-01", "97.5", "97.5元", "2019-01-05"],
+    ["M002", "2019年1月", "15", "１５", "2019/1/6"],
+    ["M003", "201901", "24", "", ""],
+]
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Path:
+    """A small valid batch: CSVs in three encodings and a two-sheet workbook."""
+    folder = tmp_path / "batch"
+    write_csv(folder / "支部信息.csv", BRANCHES, "gb18030")
+    write_csv(folder / "联兴集团党支部_党员名册_2019.csv", MEMBERS, "utf-8-sig")
+    write_xlsx(folder / "三会一课台账.xlsx", {"会议活动": [["新华街道三会一课台账"], *MEETINGS], "参会明细": ATTENDANCE})
+    write_csv(folder / "dues.csv", DUES, "utf-8")
+    return folder
