@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SAMPLE := data/raw/xinhua-2019
 PROCESSED := data/processed/xinhua-2019
 export GX_ANALYTICS_ENABLED := False
@@ -22,11 +23,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies
 
-demo: $(STAMP) ## Run the main job on the bundled sample batch
-	$(BIN)/audit ingest $(SAMPLE) --out $(PROCESSED)
+demo: $(STAMP) ## Run the main job on the bundled sample batch (validate 2019Q1)
+	$(BIN)/audit validate $(SAMPLE) --quarter 2019Q1 --out $(PROCESSED)/2019Q1
 
 test: $(STAMP) ## Run the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(JOBS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src tests
@@ -40,8 +41,9 @@ sample: $(STAMP) ## Regenerate the bundled sample batch from its seed
 	rm -rf $(SAMPLE) $(SAMPLE).truth
 	$(BIN)/audit synth --out $(SAMPLE) --seed 2019
 
-docs: $(STAMP) ## Regenerate docs/data-dictionary.md from the contract
-	$(BIN)/audit docs --out docs/data-dictionary.md
+docs: $(STAMP) ## Regenerate docs/ (data dictionary, rule catalogue) and the quality suites
+	$(BIN)/audit suites
+	$(BIN)/audit docs --out docs
 
 clean: ## Remove generated outputs (keeps .venv and the bundled sample)
 	rm -rf data/processed reports/*/ .pytest_cache

@@ -94,6 +94,72 @@ def ingest(
 
 
 @app.command()
+def validate(
+    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    quarter: Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1")],
+    out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/<季度>）")] = None,
+    standard: Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")] = None,
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1：warning / error / critical")
+    ] = None,
+    data_docs: Annotated[bool, typer.Option("--data-docs/--no-data-docs", help="生成 GX Data Docs")] = True,
+) -> None:
+    """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
+    from audit.facts import QuarterOutOfRangeError
+    from audit.ingest import BatchNotFoundError
+    from audit.periods import Quarter
+    from audit.standard import SEVERITIES, StandardError, load_standard
+    from audit.validate import validate as run_validate
+
+    if fail_on is not None and fail_on not in SEVERITIES:
+        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
+        raise typer.Exit(EXIT_UNUSABLE)
+    try:
+        period = Quarter.parse(quarter)
+        rules = load_standard(standard)
+    except (ValueError, StandardError) as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    out = out or Path("data/processed") / batch.name / str(period)
+    try:
+        with console.status(f"正在审核 {period.zh}……"):
+            result = run_validate(batch, period, rules, out=out, data_docs=data_docs)
+    except BatchNotFoundError as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    except QuarterOutOfRangeError as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    _print_ingest_summary(result.ingested, None)
+    _print_validation_summary(result, out)
+    if fail_on is not None and result.at_or_above(fail_on):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _print_validation_summary(result, out: Path) -> None:
+    import polars as pl
+
+    findings = result.findings
+    by_severity = {s: findings.filter(pl.col("severity") == s).height for s in ("critical", "error", "warning")}
+    console.print(
+        f"\n{result.quarter.zh}审核完成（标准版本 {result.standard.version}）：发现问题 {findings.height} 条"
+        f"（严重 {by_severity['critical']}，错误 {by_severity['error']}，提示 {by_severity['warning']}）；"
+        f"数据质量问题 {result.quality.height} 条"
+    )
+    ratings = result.scorecard.group_by("rating").len().sort("rating")
+    console.print("评定结果：" + "，".join(f"{r['rating']} {r['len']} 个支部" for r in ratings.iter_rows(named=True)))
+    table = RichTable(title="各支部问题数", show_lines=False)
+    for header in ("支部", "名称", *result.standard.dimensions, "评定"):
+        table.add_column(header)
+    for row in result.scorecard.iter_rows(named=True):
+        table.add_row(row["branch_id"], row["branch_name"], *(row[d] for d in result.standard.dimensions), row["rating"])
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]注意[/yellow] {warning}")
+    console.print(f"输出目录：{out}（findings.csv、scorecard.csv、data_quality.csv、data-docs/index.html）")
+
+
+@app.command()
 def synth(
     out: Annotated[Path, typer.Option("--out", help="输出的批次文件夹")] = Path("data/raw/sample"),
     seed: Annotated[int, typer.Option(help="随机种子：相同种子生成完全相同的数据")] = 2019,
@@ -121,14 +187,25 @@ def synth(
 
 @app.command()
 def docs(
-    out: Annotated[Path, typer.Option("--out", help="数据字典输出路径")] = Path("docs/data-dictionary.md"),
+    out: Annotated[Path, typer.Option("--out", help="文档目录")] = Path("docs"),
 ) -> None:
-    """根据导出约定生成数据字典（docs/data-dictionary.md）。"""
+    """根据导出约定和标准生成数据字典（data-dictionary.md）和规则目录（rules.md）。"""
+    from audit.catalogue import render_catalogue
     from audit.dictionary import render_dictionary
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_dictionary(), encoding="utf-8")
-    console.print(f"数据字典：{out}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "data-dictionary.md").write_text(render_dictionary(), encoding="utf-8")
+    (out / "rules.md").write_text(render_catalogue(), encoding="utf-8")
+    console.print(f"数据字典：{out / 'data-dictionary.md'}；规则目录：{out / 'rules.md'}")
+
+
+@app.command()
+def suites() -> None:
+    """根据导出约定重新生成数据质量期望套件（expectations/quality.*.json）。"""
+    from audit.quality import write_quality_suites
+
+    for path in write_quality_suites():
+        console.print(f"已写入 {path}")
 
 
 def main() -> None:

@@ -14,9 +14,11 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from audit.standard import dues_range, load_standard
 from audit.values import id_check_char
 
 # --- configuration and helpers ---------------------------------------------------------------------
@@ -64,19 +66,15 @@ def _ym(day: dt.date) -> str:
     return f"{day.year}-{day.month:02d}"
 
 
-RATE_TABLE_IN_SERVICE = ((3000, 0.005), (5000, 0.01), (10000, 0.015), (float("inf"), 0.02))
-RATE_TABLE_RETIRED = ((5000, 0.005), (float("inf"), 0.01))
-FLAT_DUES = {"学生": 0.2, "无固定收入": 0.2, "农民": 0.5}
+@cache
+def _dues_rule():
+    return load_standard().rule("SM-6")
 
 
 def dues_for(employment: str, income: float | None) -> float:
-    """Monthly dues by the 2008 national rules (the same table the thresholds file holds)."""
-    if employment in FLAT_DUES:
-        return FLAT_DUES[employment]
-    table = RATE_TABLE_RETIRED if employment == "离退休" else RATE_TABLE_IN_SERVICE
-    income = income or 0.0
-    rate = next(rate for limit, rate in table if income <= limit)
-    return round(income * rate, 2)
+    """Monthly dues under the rate table of the standard file (rule SM-6); the lowest of a range."""
+    due = dues_range(_dues_rule(), employment, income)
+    return due[0] if due else 0.0
 
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -408,15 +406,16 @@ class _Generator:
                 for person in people:
                     grade = "不评等次" if person not in full else ("优秀" if id(person) in excellent else "合格")
                     self.world.tables["evaluations"].append({"year": year, "member_id": person["member_id"], "grade": grade})
-            self.world.tables["venues"].append(
-                {
-                    "branch_id": bid,
-                    "checked_on": self.months[min(8, len(self.months) - 1)].replace(day=10),
-                    **dict.fromkeys(
-                        ["has_space", "has_facilities", "has_signage", "has_flags", "has_publications", "has_rules"], True
-                    ),
-                }
-            )
+            for index in sorted({min(2, len(self.months) - 1), min(8, len(self.months) - 1)}):  # autumn and spring checks
+                self.world.tables["venues"].append(
+                    {
+                        "branch_id": bid,
+                        "checked_on": self.months[index].replace(day=10),
+                        **dict.fromkeys(
+                            ["has_space", "has_facilities", "has_signage", "has_flags", "has_publications", "has_rules"], True
+                        ),
+                    }
+                )
 
     def make_development(self) -> None:
         """One recruitment case for every third branch, every step on time."""
@@ -671,16 +670,24 @@ class _Planter:
         self.world.tables["evaluations"] = [
             e for e in self.world.tables["evaluations"] if not (e["member_id"] in ids and e["year"] >= 2019)
         ]
-        self.recount()
+        self.recount(
+            {
+                m["meeting_id"]
+                for m in self.world.tables["meetings"]
+                if m["branch_id"] == b["branch_id"] and m["held_on"] >= dt.date(2019, 2, 1)
+            }
+        )
         for month in ("2019-02", "2019-03"):
             self.world.expect("SM-4", "error", b["branch_id"], person["member_id"], month, f"转出后仍有{month}的党费和积分记录")
 
-    def recount(self) -> None:
-        """Keep every meeting's counts in step with its attendance list after a plant edits it."""
+    def recount(self, meeting_ids: set[str]) -> None:
+        """Keep these meetings' counts in step with their attendance lists after a plant edits them."""
         rows = defaultdict(list)
         for a in self.world.tables["attendance"]:
             rows[a["meeting_id"]].append(a["status"])
         for m in self.world.tables["meetings"]:
+            if m["meeting_id"] not in meeting_ids:
+                continue
             statuses = rows[m["meeting_id"]]
             m.update(expected_count=len(statuses), present_count=statuses.count("出席"), leave_count=statuses.count("请假"))
 
@@ -786,9 +793,11 @@ class _Planter:
 
     def bg1(self) -> None:
         b = self.branch(5)
-        venue = next(v for v in self.world.tables["venues"] if v["branch_id"] == b["branch_id"])
+        venue = [v for v in self.world.tables["venues"] if v["branch_id"] == b["branch_id"]][-1]
         venue["has_publications"] = False
-        self.world.expect("BG-1", "error", b["branch_id"], "", _quarter(venue["checked_on"]), "党员活动室缺少党报党刊")
+        # the finding stands in every later quarter until a new check shows the room complete
+        for quarter in sorted({_quarter(m) for m in self.gen.months if m >= venue["checked_on"].replace(day=1)}):
+            self.world.expect("BG-1", "error", b["branch_id"], "", quarter, "党员活动室缺少党报党刊（此后未再检查）")
 
     def defects(self) -> None:
         """Data defects on extra rows, so they change what is quarantined but not the findings."""
@@ -1025,7 +1034,11 @@ def _by_branch(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str])
 
 def write_batch(config: SynthConfig, out: Path, *, parquet: bool = False) -> Written:
     """Write the synthetic batch as exports (or canonical Parquet) plus the ground truth."""
-    world = generate(config)
+    return write_world(generate(config), out, parquet=parquet)
+
+
+def write_world(world: World, out: Path, *, parquet: bool = False) -> Written:
+    """Write a world (generated, perhaps edited by a test) as exports plus its ground truth."""
     out.mkdir(parents=True, exist_ok=True)
     truth_dir = out.parent / f"{out.name}.truth"
     truth_dir.mkdir(parents=True, exist_ok=True)

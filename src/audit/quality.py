@@ -1,0 +1,273 @@
+"""Record-quality suites: what ingestion let through that is still doubtful.
+
+The suites are derived from the export contract (contract.yaml) and the `quality` section of the
+standard file, so they cannot drift from what ingestion reads; `audit suites` writes them to
+`expectations/quality.*.json` for review, and a test keeps that copy current. Bounds that depend on
+the batch (its data window, the set of valid keys, today's date) are expectation parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from audit.contract import Contract, Table, load_contract
+from audit.paths import EXPECTATIONS
+from audit.standard import Standard
+from audit.suites import SuiteRun, Validator
+
+ID_STATUS_ZH = {
+    "mangled": "被 Excel 转成科学计数法",
+    "lost_check": "末位丢失",
+    "bad_length": "位数不对",
+    "bad_checksum": "校验位不符",
+    "bad_birth": "出生日期无效",
+    "old15": "15 位旧号码",
+}
+QUALITY_COLUMNS = ["table", "file", "sheet", "row", "column", "value", "check", "message"]
+_NS = uuid.UUID("0b0f8c52-6c3e-4f0a-a0a5-5a8c2c7d4e21")
+# dates of activity must fall inside the batch's window; the rest only must not be in the future
+WINDOW_DATES = {
+    ("meetings", "held_on"),
+    ("venues", "checked_on"),
+    ("points", "month"),
+    ("dues", "month"),
+    ("dues_disclosures", "month"),
+}
+LATE_DATES = {
+    ("dues", "paid_on"),
+    ("points", "published_on"),
+    ("dues_disclosures", "published_on"),
+    ("dues_disclosures", "reported_on"),
+}
+POINT_COLUMNS = ("base_points", "bonus_points", "penalty_points", "total_points")
+COUNT_PAIRS = {
+    "meetings": [("expected_count", "present_count")],
+    "development": [("voters_expected", "voters_present"), ("voters_present", "votes_for")],
+}
+
+
+def _expectation(suite: str, kind: str, kwargs: dict[str, Any], check: str, message: str, label: str) -> dict[str, Any]:
+    key = json.dumps([suite, kind, kwargs], ensure_ascii=False, sort_keys=True)
+    return {
+        "id": str(uuid.uuid5(_NS, key)),
+        "type": kind,
+        "kwargs": kwargs,
+        "meta": {"check": check, "message": message, "label": label},
+    }
+
+
+def build_quality_suite(table: Table) -> dict[str, Any]:
+    """The record-quality suite of one table, as the JSON dict GX loads."""
+    name = f"quality.{table.name}"
+    out = []
+    for column in table.columns.values():
+        label = column.label
+        if column.required:
+            out.append(
+                _expectation(
+                    name, "expect_column_values_to_not_be_null", {"column": column.name}, "必填", f"必填项「{label}」为空", label
+                )
+            )
+        if column.values:
+            out.append(
+                _expectation(
+                    name,
+                    "expect_column_values_to_be_in_set",
+                    {"column": column.name, "value_set": list(column.values)},
+                    "取值范围",
+                    f"「{label}」取值「{{value}}」不在允许范围内",
+                    label,
+                )
+            )
+        if column.ref:
+            target = column.ref.replace(".", "__")
+            out.append(
+                _expectation(
+                    name,
+                    "expect_column_values_to_be_in_set",
+                    {"column": column.name, "value_set": {"$PARAMETER": f"keys__{target}"}},
+                    "引用",
+                    f"「{label}」{{value}} 在被引用的表中不存在",
+                    label,
+                )
+            )
+        if column.type in ("date", "month"):
+            if (table.name, column.name) in WINDOW_DATES:
+                bounds, message = ("window_start", "window_end"), f"「{label}」{{value}} 不在本批数据期间内"
+            elif (table.name, column.name) in LATE_DATES:
+                bounds, message = ("early_start", "late_end"), f"「{label}」{{value}} 与本批数据期间相差过远"
+            else:
+                bounds, message = ("earliest", "today"), f"「{label}」{{value}} 早于1900年或晚于今天"
+            out.append(
+                _expectation(
+                    name,
+                    "expect_column_values_to_be_between",
+                    {"column": column.name, "min_value": {"$PARAMETER": bounds[0]}, "max_value": {"$PARAMETER": bounds[1]}},
+                    "日期范围",
+                    message,
+                    label,
+                )
+            )
+        if column.type == "number" and column.min is not None:
+            out.append(
+                _expectation(
+                    name,
+                    "expect_column_values_to_be_between",
+                    {"column": column.name, "min_value": column.min},
+                    "数值范围",
+                    f"「{label}」{{value}} 小于 {column.min:g}",
+                    label,
+                )
+            )
+        if table.name == "points" and column.name in POINT_COLUMNS:
+            out.append(
+                _expectation(
+                    name,
+                    "expect_column_values_to_be_between",
+                    {"column": column.name, "min_value": {"$PARAMETER": "points_min"}, "max_value": {"$PARAMETER": "points_max"}},
+                    "积分范围",
+                    f"「{label}」{{value}} 超出积分的合理范围",
+                    label,
+                )
+            )
+        if column.type == "id_number":
+            out.append(
+                _expectation(
+                    name,
+                    "expect_column_values_to_be_in_set",
+                    {"column": "id_number_status", "value_set": ["ok", "missing"]},
+                    "身份证号校验",
+                    "身份证号未通过 GB 11643 校验：{value}",
+                    label,
+                )
+            )
+    if len(table.key) == 1:
+        key_label = table.columns[table.key[0]].label
+        out.append(
+            _expectation(
+                name, "expect_column_values_to_be_unique", {"column": table.key[0]}, "唯一键", f"「{key_label}」重复", key_label
+            )
+        )
+    else:
+        labels = "、".join(table.columns[k].label for k in table.key)
+        out.append(
+            _expectation(
+                name,
+                "expect_compound_columns_to_be_unique",
+                {"column_list": list(table.key)},
+                "唯一键",
+                f"（{labels}）重复",
+                labels,
+            )
+        )
+    for big, small in COUNT_PAIRS.get(table.name, []):
+        a, b = table.columns[big].label, table.columns[small].label
+        out.append(
+            _expectation(
+                name,
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {"column_A": big, "column_B": small, "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+                "人数关系",
+                f"「{b}」大于「{a}」",
+                f"{a}/{b}",
+            )
+        )
+    return {
+        "name": name,
+        "id": str(uuid.uuid5(_NS, name)),
+        "meta": {"table": table.name, "source": "src/audit/contract.yaml"},
+        "expectations": out,
+        "notes": None,
+    }
+
+
+def write_quality_suites(folder: Path = EXPECTATIONS, contract: Contract | None = None) -> list[Path]:
+    contract = contract or load_contract()
+    written = []
+    for table in contract.tables.values():
+        path = folder / f"quality.{table.name}.json"
+        path.write_text(json.dumps(build_quality_suite(table), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def quality_parameters(
+    tables: dict[str, pl.DataFrame],
+    window: tuple[dt.date, dt.date] | None,
+    standard: Standard,
+    today: dt.date | None = None,
+    contract: Contract | None = None,
+) -> dict[str, Any]:
+    contract = contract or load_contract()
+    today = today or dt.date.today()
+    start, end = window or (dt.date(1900, 1, 1), today)
+
+    def stamp(day: dt.date) -> dt.datetime:
+        return dt.datetime(day.year, day.month, day.day)
+
+    params: dict[str, Any] = {
+        "window_start": stamp(start),
+        "window_end": stamp(end),
+        "early_start": stamp(dt.date(start.year - 1, start.month, 1)),
+        "late_end": stamp(min(today, end + dt.timedelta(days=366))),
+        "earliest": stamp(dt.date(1900, 1, 1)),
+        "today": stamp(today),
+        "points_min": standard.quality.get("points_min", -1000),
+        "points_max": standard.quality.get("points_max", 1000),
+    }
+    for table in contract.tables.values():
+        for column in table.columns.values():
+            if column.ref:
+                target_table, target_column = column.ref.split(".")
+                params[f"keys__{target_table}__{target_column}"] = sorted(
+                    tables[target_table].get_column(target_column).drop_nulls().unique().to_list()
+                )
+    return params
+
+
+def run_quality(
+    validator: Validator, tables: dict[str, pl.DataFrame], parameters: dict[str, Any], folder: Path = EXPECTATIONS
+) -> list[SuiteRun]:
+    runs = []
+    for name, frame in tables.items():
+        suite = json.loads((folder / f"quality.{name}.json").read_text(encoding="utf-8"))
+        runs.append(validator.run(suite, frame, ["_file", "_sheet", "_row"], parameters))
+    return runs
+
+
+def collect_quality(runs: list[SuiteRun]) -> pl.DataFrame:
+    rows = []
+    for run in runs:
+        table = run.name.removeprefix("quality.")
+        for item in run.result.results:
+            if item.success:
+                continue
+            meta, kwargs = item.expectation_config.meta, item.expectation_config.kwargs
+            column = kwargs.get("column") or kwargs.get("column_A") or ",".join(kwargs.get("column_list", []))
+            for entry in item.result.get("unexpected_index_list") or []:
+                value = entry.get(column, "")
+                if column == "id_number_status":
+                    value = ID_STATUS_ZH.get(value, value)
+                if hasattr(value, "date"):
+                    value = value.date().isoformat()
+                rows.append(
+                    {
+                        "table": table,
+                        "file": entry.get("_file") or "",
+                        "sheet": entry.get("_sheet") or "",
+                        "row": entry.get("_row"),
+                        "column": meta["label"],
+                        "value": "" if value is None else str(value),
+                        "check": meta["check"],
+                        "message": meta["message"].replace("{value}", "" if value is None else str(value)),
+                    }
+                )
+    schema = {c: pl.Int64 if c == "row" else pl.String for c in QUALITY_COLUMNS}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return frame.unique(maintain_order=True).sort("table", "file", "sheet", "row", "column")

@@ -1,0 +1,108 @@
+"""Validation: a batch (or its canonical tables) and a quarter in, findings and scorecard out.
+
+ingest -> record-quality suites -> facts -> standard suites -> findings -> scorecard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from audit.facts import FACT_KEYS, Facts, compute_facts, data_window
+from audit.findings import assessed_rules, collect_findings, scorecard
+from audit.ingest import Ingested, ingest
+from audit.io import write_csv
+from audit.periods import Quarter
+from audit.quality import collect_quality, quality_parameters, run_quality
+from audit.standard import SEVERITIES, Standard, load_standard
+from audit.suites import Validator, apply_standard, load_suite_json
+
+
+@dataclass
+class Validation:
+    quarter: Quarter
+    standard: Standard
+    facts: Facts
+    findings: pl.DataFrame
+    scorecard: pl.DataFrame
+    quality: pl.DataFrame
+    ingested: Ingested | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def at_or_above(self, severity: str) -> int:
+        levels = SEVERITIES[SEVERITIES.index(severity) :]
+        return self.findings.filter(pl.col("severity").is_in(levels)).height
+
+    def write(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        if self.ingested is not None:
+            self.ingested.write(out)
+        write_csv(self.findings, out / "findings.csv")
+        self.findings.write_parquet(out / "findings.parquet", statistics=False)
+        write_csv(self.scorecard, out / "scorecard.csv")
+        write_csv(self.quality, out / "data_quality.csv")
+        if not self.facts.progress.is_empty():
+            write_csv(self.facts.progress, out / "progress.csv")
+        facts_dir = out / "facts"
+        facts_dir.mkdir(exist_ok=True)
+        for name, frame in self.facts.tables.items():
+            frame.write_parquet(facts_dir / f"{name}.parquet", statistics=False)
+        meta = {
+            "quarter": str(self.quarter),
+            "standard": {"name": self.standard.name, "version": self.standard.version},
+            "window": [self.facts.window[0].isoformat(), self.facts.window[1].isoformat()],
+            "warnings": self.warnings,
+            "findings": self.findings.height,
+        }
+        (out / "validation.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def validate_tables(
+    tables: dict[str, pl.DataFrame],
+    quarter: Quarter | str,
+    standard: Standard | None = None,
+    *,
+    data_docs: Path | None = None,
+    today: dt.date | None = None,
+) -> Validation:
+    """Run both kinds of suites on canonical tables for one quarter."""
+    quarter = Quarter.parse(quarter) if isinstance(quarter, str) else quarter
+    standard = standard or load_standard()
+    if data_docs is not None and data_docs.exists():
+        shutil.rmtree(data_docs)
+    validator = Validator(data_docs=data_docs)
+    quality = collect_quality(run_quality(validator, tables, quality_parameters(tables, data_window(tables), standard, today)))
+    facts = compute_facts(tables, standard, quarter)
+    parameters = standard.parameters()
+    runs = []
+    for fact, frame in facts.tables.items():
+        suite = apply_standard(load_suite_json(f"standard.{fact}"), standard)
+        if suite["expectations"]:
+            runs.append(validator.run(suite, frame, FACT_KEYS[fact], parameters))
+    findings = collect_findings(runs, standard)
+    score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter))
+    return Validation(quarter, standard, facts, findings, score, quality, warnings=list(facts.warnings))
+
+
+def validate(
+    batch: Path | str,
+    quarter: Quarter | str,
+    standard: Standard | None = None,
+    *,
+    out: Path | None = None,
+    data_docs: bool = True,
+    today: dt.date | None = None,
+) -> Validation:
+    """Ingest a batch and validate one quarter; with `out`, write every output there."""
+    ingested = ingest(batch)
+    docs = out / "data-docs" if (out is not None and data_docs) else None
+    result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today)
+    result.ingested = ingested
+    if out is not None:
+        result.write(out)
+    return result
