@@ -19,12 +19,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name audit --display-name audit >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies
 
-demo: $(STAMP) ## Run the main job on the bundled sample batch (validate 2019Q1)
-	$(BIN)/audit validate $(SAMPLE) --quarter 2019Q1 --out $(PROCESSED)/2019Q1
+demo: $(STAMP) ## Run the main job on the bundled sample: validate 2019Q1 and build the offline reports
+	@test -d $(SAMPLE) || $(BIN)/audit synth --out $(SAMPLE) --seed 2019
+	$(BIN)/audit run $(SAMPLE) --quarter 2019Q1 --out reports/2019Q1
+	@echo "总览页面：$(CURDIR)/reports/2019Q1/index.html"
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest -q -n $(JOBS)
@@ -40,6 +43,10 @@ format: $(STAMP) ## ruff format in place
 sample: $(STAMP) ## Regenerate the bundled sample batch from its seed
 	rm -rf $(SAMPLE) $(SAMPLE).truth
 	$(BIN)/audit synth --out $(SAMPLE) --seed 2019
+
+lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration notebook
+	@test -f notebooks/explore.ipynb || $(BIN)/jupytext --to ipynb notebooks/explore.py -o notebooks/explore.ipynb
+	$(BIN)/jupyter lab --notebook-dir=notebooks explore.ipynb
 
 docs: $(STAMP) ## Regenerate docs/ (data dictionary, rule catalogue) and the quality suites
 	$(BIN)/audit suites

@@ -160,6 +160,110 @@ def _print_validation_summary(result, out: Path) -> None:
 
 
 @app.command()
+def run(
+    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    quarter: Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1")],
+    out: Annotated[Path | None, typer.Option("--out", help="报告目录（默认 reports/<季度>）")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="并行生成支部报告的进程数（默认 CPU 核数）")] = None,
+    branch: Annotated[list[str] | None, typer.Option("--branch", help="只生成这些支部的报告（可重复）")] = None,
+    self_contained: Annotated[bool, typer.Option("--self-contained", help="每个页面内嵌 plotly.js，便于单独发送")] = False,
+    seed: Annotated[int, typer.Option(help="抽查样本的随机种子")] = 2019,
+    sample_size: Annotated[int, typer.Option(help="每个支部抽查的会议记录数")] = 3,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1")] = None,
+) -> None:
+    """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx 和 manifest.json。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from audit.facts import QuarterOutOfRangeError
+    from audit.ingest import BatchNotFoundError
+    from audit.periods import Quarter
+    from audit.report import EXIT_BRANCH_FAILED, RunError, run_report
+    from audit.standard import SEVERITIES
+
+    if fail_on is not None and fail_on not in SEVERITIES:
+        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
+        raise typer.Exit(EXIT_UNUSABLE)
+    try:
+        period = Quarter.parse(quarter)
+    except ValueError as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    if jobs is not None and jobs < 1:
+        err.print("[red]错误[/red] --jobs 至少为 1")
+        raise typer.Exit(EXIT_UNUSABLE)
+    out = out or Path("reports") / str(period)
+    console.print(f"随机抽查种子：{seed}")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("审核并生成支部报告", total=None)
+
+        def tick(name: str, done: int, total: int) -> None:
+            bar.update(task, total=total, completed=done, description=f"支部报告 {name}")
+
+        try:
+            result = run_report(
+                batch,
+                period,
+                out,
+                jobs=jobs,
+                branches=branch or None,
+                self_contained=self_contained,
+                seed=seed,
+                sample_size=sample_size,
+                progress=tick,
+            )
+        except (BatchNotFoundError, QuarterOutOfRangeError, RunError) as exc:
+            err.print(f"[red]错误[/red] {exc}")
+            raise typer.Exit(EXIT_UNUSABLE) from None
+    _print_ingest_summary(result.validation.ingested, None)
+    _print_validation_summary(result.validation, out)
+    timings = "，".join(f"{k} {v:.1f} 秒" for k, v in result.timings.items())
+    console.print(f"用时：{timings}；报告目录大小 {result.size_bytes / 1e6:.1f} MB")
+    for failed in result.failed:
+        err.print(f"[red]报告生成失败[/red] {failed.name}：第 {failed.cell} 个单元格 {failed.error}")
+    console.print(f"打开 {out / 'index.html'} 查看报告（离线可用）")
+    if result.failed:
+        raise typer.Exit(EXIT_BRANCH_FAILED)
+    if fail_on is not None and result.validation.at_or_above(fail_on):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def sample(
+    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    quarter: Annotated[str, typer.Option("--quarter", help="季度，如 2019Q1")],
+    seed: Annotated[int, typer.Option(help="随机种子：同一种子总是抽到相同的记录")] = 2019,
+    per_branch: Annotated[int, typer.Option(help="每个支部抽取的会议记录数")] = 3,
+    out: Annotated[Path | None, typer.Option("--out", help="写出 CSV（默认只打印）")] = None,
+) -> None:
+    """按固定随机种子从每个支部本季度的会议记录中抽取样本，供现场核对纸质记录。"""
+    from audit.ingest import BatchNotFoundError, ingest
+    from audit.io import write_csv
+    from audit.periods import Quarter
+    from audit.views import meeting_sample
+
+    try:
+        period = Quarter.parse(quarter)
+        tables = ingest(batch).tables
+    except (ValueError, BatchNotFoundError) as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    picked = meeting_sample(tables, period, seed, per_branch)
+    console.print(f"随机种子：{seed}；{period.zh}共抽取 {picked.height} 条会议记录")
+    table = RichTable()
+    for header in ("支部", "活动编号", "类型", "日期", "主题", "来源"):
+        table.add_column(header)
+    for r in picked.iter_rows(named=True):
+        source = f"{r['_file']}" + (f"［{r['_sheet']}］" if r["_sheet"] else "") + f" 第{r['_row']}行"
+        table.add_row(r["branch_id"], r["meeting_id"], r["meeting_type"], str(r["held_on"]), r["topic"] or "", source)
+    console.print(table)
+    if out is not None:
+        write_csv(picked, out)
+        console.print(f"已写入 {out}")
+
+
+@app.command()
 def synth(
     out: Annotated[Path, typer.Option("--out", help="输出的批次文件夹")] = Path("data/raw/sample"),
     seed: Annotated[int, typer.Option(help="随机种子：相同种子生成完全相同的数据")] = 2019,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +119,63 @@ class Validator:
 def to_pandas(frame: pl.DataFrame):
     """The one crossing from polars to pandas; dates stay datetime-like, nullable values stay null."""
     return frame.to_pandas(use_pyarrow_extension_array=False)
+
+
+_DOCS_STYLE = (
+    'body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:16px;color:#222}'
+    "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 6px;vertical-align:top}"
+    ".collapse:not(.show){display:block}"
+)
+_REMOTE = re.compile(
+    r"""<(script|link)\b[^>]*?(?:src|href)=["'](?:https?:)?//[^"']*["'][^>]*?>(?:\s*</script>)?""", re.IGNORECASE
+)
+_FAVICON = re.compile(r"""(<link\b[^>]*?href=)["'][^"']*favicon\.ico["']""", re.IGNORECASE)
+_INLINE_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.IGNORECASE | re.DOTALL)
+_REMOTE_IMG = re.compile(r"""(<img\b[^>]*?src=)["'](?:https?:)?//[^"']*["']""", re.IGNORECASE)
+_REMOTE_HREF = re.compile(r"""href=["']https?://[^"']*["']""", re.IGNORECASE)
+
+
+def offline_data_docs(folder: Path) -> int:
+    """GX Data Docs load jQuery, Bootstrap and Vega from CDNs; on an intranet those requests hang or
+    fail. Drop every remote stylesheet and every script (the results are server-rendered HTML and
+    stay readable), add a small local stylesheet, and point remote images and links at local ones.
+    Returns the number of pages rewritten."""
+    count = 0
+    for path in folder.rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        cleaned = _REMOTE.sub("", text)
+        logo = os.path.relpath(folder / "static" / "images" / "logo-long.png", path.parent)
+        cleaned = _REMOTE_IMG.sub(lambda m, logo=logo: f'{m.group(1)}"{logo}"', cleaned)
+        favicon = os.path.relpath(folder / "static" / "images" / "favicon.ico", path.parent)
+        cleaned = _FAVICON.sub(lambda m, favicon=favicon: f'{m.group(1)}"{favicon}"', cleaned)  # GX links it one level off
+        cleaned = _INLINE_SCRIPT.sub("", cleaned)  # they all expect the jQuery that is no longer loaded
+        cleaned = _REMOTE_HREF.sub('href="#"', cleaned)
+        cleaned = cleaned.replace("</head>", f"<style>{_DOCS_STYLE}</style></head>", 1)
+        if path == folder / "index.html":
+            cleaned = cleaned.replace("</body>", _docs_listing(folder) + "</body>", 1)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
+            count += 1
+    return count
+
+
+def _docs_listing(folder: Path) -> str:
+    """The index's lists of suites and results are built by JavaScript from inline JSON; without the
+    scripts, list the pages as plain links instead."""
+    import html
+
+    def links(kind: str) -> str:
+        pages = sorted(p.relative_to(folder).as_posix() for p in (folder / kind).rglob("*.html"))
+        items = "".join(
+            f'<li><a href="{html.escape(p)}">{html.escape(p.removeprefix(kind + "/").removesuffix(".html"))}</a></li>'
+            for p in pages
+        )
+        return f"<ul>{items}</ul>"
+
+    return (
+        '<section style="margin:16px"><h2>期望套件（Expectation Suites）</h2>'
+        + links("expectations")
+        + "<h2>校验结果（Validation Results）</h2>"
+        + links("validations")
+        + "</section>"
+    )

@@ -20,7 +20,7 @@ from audit.io import write_csv
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
-from audit.suites import Validator, apply_standard, load_suite_json
+from audit.suites import Validator, apply_standard, load_suite_json, offline_data_docs
 
 
 @dataclass
@@ -85,6 +85,8 @@ def validate_tables(
         if suite["expectations"]:
             runs.append(validator.run(suite, frame, FACT_KEYS[fact], parameters))
     findings = collect_findings(runs, standard)
+    if data_docs is not None and data_docs.exists():
+        offline_data_docs(data_docs)
     score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter))
     return Validation(quarter, standard, facts, findings, score, quality, warnings=list(facts.warnings))
 

@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: audit
+#     language: python
+#     name: audit
+# ---
+
+# %% tags=["parameters"]
+processed = "."  # a folder written by `audit validate` / `audit run`
+quarter = "2019Q1"
+output = "."
+
+# %%
+import html
+import json
+from pathlib import Path
+
+import polars as pl
+
+import audit
+from audit.display import findings_html, show, table_html
+
+ds = audit.load(processed)
+status_file = Path(processed) / "run_status.json"
+status = json.loads(status_file.read_text(encoding="utf-8")) if status_file.exists() else {}
+parent = ds.branches["parent_org"].drop_nulls().mode().to_list()
+title = f"{parent[0] if parent else ''}{ds.quarter.zh}党支部审核总览"
+charts = ds.overview_charts()
+show(
+    f'<header class="page"><h1>{html.escape(title)}</h1>'
+    f'<p class="meta">{ds.branches.height} 个党支部　·　标准：{html.escape(ds.standard.name)}（版本 {html.escape(ds.standard.version)}）'
+    f'　·　<a href="findings.xlsx">下载问题清单（Excel）</a>　·　<a href="data-docs/index.html">数据校验明细（GX Data Docs）</a></p></header>'
+)
+
+# %% [markdown]
+# ## 各支部评定结果
+#
+# 点击支部名称查看该支部的报告和需要整改的问题。
+
+# %%
+show(charts["ratings"])
+rows = []
+for r in ds.scorecard.sort("branch_id").iter_rows(named=True):
+    state = status.get(r["branch_id"], {"status": "ok"})
+    name = html.escape(r["branch_name"])
+    link = f'<a href="branches/{html.escape(r["branch_id"])}.html">{name}</a>'
+    note = "" if state["status"] == "ok" else f'<span class="failed">报告生成失败：{html.escape(state.get("error", ""))}</span>'
+    dims = "".join(f'<td class="status s-{html.escape(r[d])}">{html.escape(r[d])}</td>' for d in ds.standard.dimensions)
+    rows.append(
+        f"<tr><td>{html.escape(r['branch_id'])}</td><td>{link}{note}</td>{dims}<td>{r['critical']}</td><td>{r['errors']}</td>"
+        f'<td>{r["warnings"]}</td><td class="rating r-{html.escape(r["rating"])}">{html.escape(r["rating"])}</td></tr>'
+    )
+head = "".join(f"<th>{h}</th>" for h in ["编号", "支部", *ds.standard.dimensions, "严重", "错误", "提示", "评定"])
+show(f'<table class="data ranking"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+# %% [markdown]
+# ## 各支部各月的问题分布
+
+# %%
+show(charts["heatmap"])
+
+# %% [markdown]
+# ## 与上季度对比
+
+# %%
+show(charts["comparison"])
+
+# %% [markdown]
+# ## 党费欠缴情况
+
+# %%
+show(charts["arrears"])
+owing = audit.views.arrears(ds.tables, ds.quarter).filter(pl.col("unpaid_months") >= 3)
+show(table_html(owing, {"branch_id": "支部", "member_id": "党员编号", "name": "姓名", "unpaid_months": "连续欠缴月数", "bucket": "账龄"},
+                empty="季度末没有连续欠缴3个月及以上的党员。"))
+
+# %% [markdown]
+# ## 严重问题
+#
+# “严重”级别的问题（如连续6个月不交党费或不参加组织生活）需要街道党工委优先督办。
+
+# %%
+show(findings_html(ds.findings.filter(pl.col("severity") == "critical"), with_branch=True))
+
+# %% [markdown]
+# ## 数据问题
+#
+# 导入时隔离的行和数据质量检查发现的问题（详见 findings.xlsx 的“数据问题”工作表）。这些记录需要支部更正后重新导出。
+
+# %%
+quarantined = ds.quarantine.group_by("file", "reason").len().sort("file") if not ds.quarantine.is_empty() else ds.quarantine
+show(table_html(quarantined, {"file": "文件", "reason": "原因", "len": "条数"}, empty="导入时没有隔离任何记录。"))
+show(table_html(ds.quality, {"table": "表", "file": "文件", "row": "行号", "column": "列", "message": "问题"}, empty="数据质量检查没有发现问题。"))

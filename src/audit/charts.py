@@ -1,0 +1,339 @@
+"""Report charts: functions from small tables (views.py) to plotly figures, each with a one-line
+Chinese reading of what it shows. No kernel needed: tests call them directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import polars as pl
+
+from audit.views import AGE_BUCKETS
+
+FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, SimHei, sans-serif"
+COLORS = {
+    "支部委员会": "#c0392b",
+    "党小组会": "#e67e22",
+    "主题党日": "#d4ac0d",
+    "支部党员大会": "#8e44ad",
+    "党课": "#2471a3",
+    "集中学习": "#17a589",
+    "组织生活会": "#7f8c8d",
+    "民主评议": "#5d6d7e",
+}
+RATING_COLORS = {"过硬": "#1e8449", "达标": "#d4ac0d", "未达标": "#c0392b"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    figure: go.Figure
+    reading: str  # one sentence a reviewer reads under the chart
+
+
+def _layout(fig: go.Figure, title: str, **axes) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 16}},
+        font={"family": FONT, "size": 13},
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        height=380,
+        legend={"orientation": "h", "y": -0.18},
+        hoverlabel={"font": {"family": FONT}},
+        **axes,
+    )
+    return fig
+
+
+def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与要求") -> Chart:
+    fig = go.Figure()
+    shown_required = False
+    for kind in counts["meeting_type"].unique(maintain_order=True):
+        rows = counts.filter(pl.col("meeting_type") == kind)
+        if rows["count"].sum() == 0 and rows["required"].fill_null(0).sum() == 0:
+            continue
+        fig.add_bar(
+            x=rows["month_label"].to_list(),
+            y=rows["count"].to_list(),
+            name=kind,
+            marker_color=COLORS.get(kind),
+            offsetgroup=kind,
+            hovertemplate=f"{kind}<br>%{{x}}：%{{y}}次<extra></extra>",
+        )
+        required = rows.filter(pl.col("required").is_not_null() & (pl.col("required") > 0))
+        if not required.is_empty():  # a bar-wide tick at the minimum, drawn over this type's bar
+            fig.add_scatter(
+                x=required["month_label"].to_list(),
+                y=required["required"].to_list(),
+                mode="markers",
+                name="最低要求",
+                legendgroup="required",
+                showlegend=not shown_required,
+                offsetgroup=kind,
+                marker={"symbol": "line-ew-open", "size": 26, "color": "#000", "line": {"width": 3}},
+                hovertemplate=f"{kind}最低要求：%{{y}}次<extra></extra>",
+            )
+            shown_required = True
+    short = counts.filter(pl.col("required").is_not_null() & (pl.col("count") < pl.col("required")))
+    if short.is_empty():
+        reading = "每月的支部委员会、党小组会和主题党日都达到了最低要求。"
+    else:
+        items = "、".join(
+            f"{r['month_label']}{r['meeting_type']}（{r['count']}/{r['required']}次）" for r in short.iter_rows(named=True)
+        )
+        reading = f"未达到最低要求：{items}。"
+    layout = _layout(
+        fig, title, barmode="group", scattermode="group", yaxis={"title": "次数", "dtick": 1}, xaxis={"title": "月份"}
+    )
+    return Chart(layout, reading)
+
+
+def theme_day_dates(days: pl.DataFrame, day_of_month: int = 15, title: str = "主题党日开展日期") -> Chart:
+    fig = go.Figure()
+    fig.add_scatter(
+        x=days["month_label"].to_list(),
+        y=days["day"].to_list(),
+        mode="markers+text",
+        name="开展日期",
+        text=[f"{d}日" for d in days["day"]],
+        textposition="top center",
+        marker={"size": 14, "color": "#c0392b"},
+        customdata=days["topic"].fill_null("（未记录主题）").to_list(),
+        hovertemplate="%{x}%{y}日：%{customdata}<extra></extra>",
+    )
+    fig.add_hline(
+        y=day_of_month,
+        line_dash="dash",
+        line_color="#555",
+        annotation_text=f"规定日期：每月{day_of_month}日",
+        annotation_position="bottom right",
+    )
+    off = days.filter(pl.col("day") != day_of_month)
+    if days.is_empty():
+        reading = "本季度没有主题党日记录。"
+    elif off.is_empty():
+        reading = f"本季度{days.height}次主题党日都在每月{day_of_month}日开展。"
+    else:
+        reading = "不在规定日期开展：" + "、".join(f"{r['month_label']}{r['day']}日" for r in off.iter_rows(named=True)) + "。"
+    layout = _layout(fig, title, yaxis={"title": "日", "range": [0, 32]}, xaxis={"title": "月份"})
+    return Chart(layout, reading)
+
+
+def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Chart:
+    fig = go.Figure()
+    for kind in rates["meeting_type"].unique(maintain_order=True):
+        rows = rates.filter(pl.col("meeting_type") == kind)
+        fig.add_bar(
+            x=[f"{d:%m-%d}" for d in rows["held_on"]],
+            y=(rows["rate"].fill_null(0) * 100).round(1).to_list(),
+            name=kind,
+            marker_color=COLORS.get(kind),
+            customdata=list(zip(rows["present"].to_list(), rows["listed"].to_list(), strict=True)),
+            hovertemplate=f"{kind} %{{x}}<br>出席 %{{customdata[0]}}/%{{customdata[1]}}人（%{{y}}%）<extra></extra>",
+        )
+    fig.add_hline(
+        y=50, line_dash="dot", line_color="#8e44ad", annotation_text="党员大会须超过半数", annotation_position="bottom right"
+    )
+    mean = rates["rate"].drop_nulls().mean()
+    reading = (
+        "本季度没有参会记录。"
+        if mean is None
+        else f"本季度{rates.height}次会议平均出席率{mean * 100:.0f}%，最低{rates['rate'].min() * 100:.0f}%。"
+    )
+    return Chart(
+        _layout(fig, title, yaxis={"title": "出席率（%）", "range": [0, 105]}, xaxis={"title": "日期", "type": "category"}),
+        reading,
+    )
+
+
+def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党员积分月度趋势（近四个季度）") -> Chart:
+    fig = go.Figure()
+    labels = trend["month_label"].to_list()
+    fig.add_scatter(x=labels, y=trend["maximum"].to_list(), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+    fig.add_scatter(
+        x=labels,
+        y=trend["minimum"].to_list(),
+        mode="lines",
+        line={"width": 0},
+        fill="tonexty",
+        fillcolor="rgba(192,57,43,0.15)",
+        name="最低～最高",
+        hovertemplate="%{x}最低：%{y}<extra></extra>",
+    )
+    fig.add_scatter(
+        x=labels,
+        y=trend["average"].round(1).to_list(),
+        mode="lines+markers",
+        name="平均分",
+        line={"color": "#c0392b"},
+        hovertemplate="%{x}平均：%{y}分<extra></extra>",
+    )
+    gaps = trend.filter(pl.col("missing") > 0)
+    if not gaps.is_empty():
+        fig.add_scatter(
+            x=gaps["month_label"].to_list(),
+            y=gaps["average"].fill_null(0).to_list(),
+            mode="markers+text",
+            name="有党员缺少积分",
+            marker={"symbol": "x", "size": 13, "color": "#000"},
+            text=[f"缺{n}人" for n in gaps["missing"]],
+            textposition="bottom center",
+            hovertemplate="%{x}：%{text}<extra></extra>",
+        )
+    if missing.is_empty():
+        reading = (
+            f"近{trend.height}个月每名党员都有积分记录，月平均分{trend['average'].mean():.1f}分。"
+            if trend.height
+            else "没有积分记录。"
+        )
+    else:
+        names = "、".join(f"{r['name']}（{r['months']}）" for r in missing.head(5).iter_rows(named=True))
+        more = f"等{missing.height}人" if missing.height > 5 else ""
+        reading = f"缺少积分记录：{names}{more}。"
+    return Chart(_layout(fig, title, yaxis={"title": "月度积分"}, xaxis={"title": "月份"}), reading)
+
+
+def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交") -> Chart:
+    fig = go.Figure()
+    labels = monthly["month_label"].to_list()
+    fig.add_bar(
+        x=labels,
+        y=monthly["due"].round(2).to_list(),
+        name="应交（元）",
+        marker_color="#aab7b8",
+        hovertemplate="%{x}应交：%{y}元<extra></extra>",
+    )
+    fig.add_bar(
+        x=labels,
+        y=monthly["paid"].round(2).to_list(),
+        name="实交（元）",
+        marker_color="#c0392b",
+        hovertemplate="%{x}实交：%{y}元<extra></extra>",
+    )
+    fig.add_scatter(
+        x=labels,
+        y=(monthly["completion"] * 100).round(1).to_list(),
+        name="足额交纳人数比例（%）",
+        yaxis="y2",
+        mode="lines+markers",
+        line={"color": "#1e8449"},
+        hovertemplate="%{x}足额交纳：%{y}%<extra></extra>",
+    )
+    low = monthly.filter(pl.col("completion") < 1)
+    if monthly.is_empty():
+        reading = "本季度没有党费记录。"
+    elif low.is_empty():
+        reading = f"本季度每月全体党员足额交纳党费，共实交{monthly['paid'].sum():.2f}元。"
+    else:
+        items = "、".join(f"{r['month_label']}{r['members'] - r['paid_in_full']}人" for r in low.iter_rows(named=True))
+        reading = f"未足额交纳：{items}；本季度实交{monthly['paid'].sum():.2f}元，应交{monthly['due'].sum():.2f}元。"
+    layout = _layout(
+        fig,
+        title,
+        barmode="group",
+        yaxis={"title": "金额（元）"},
+        yaxis2={"title": "足额交纳比例（%）", "overlaying": "y", "side": "right", "range": [0, 105]},
+        xaxis={"title": "月份"},
+    )
+    return Chart(layout, reading)
+
+
+def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> Chart:
+    colors = ["#f5b041", "#e67e22", "#922b21"]
+    fig = go.Figure(
+        go.Bar(
+            x=buckets["bucket"].to_list(),
+            y=buckets["members"].to_list(),
+            marker_color=colors,
+            text=[
+                f"{n}人" + ("（自行脱党风险）" if b == AGE_BUCKETS[2] and n else "")
+                for b, n in zip(buckets["bucket"], buckets["members"], strict=True)
+            ],
+            textposition="outside",
+            hovertemplate="连续欠缴%{x}：%{y}人<extra></extra>",
+        )
+    )
+    risk = int(buckets.filter(pl.col("bucket") == AGE_BUCKETS[2])["members"].sum())
+    total = int(buckets["members"].sum())
+    if total == 0:
+        reading = "季度末没有欠缴党费的党员。"
+    else:
+        reading = f"季度末连续欠缴党费{total}人，其中连续6个月及以上{risk}人" + (
+            "，按党章第九条有自行脱党风险。" if risk else "。"
+        )
+    return Chart(
+        _layout(fig, title, yaxis={"title": "人数", "dtick": 1}, xaxis={"title": "连续欠缴月数"}, showlegend=False), reading
+    )
+
+
+def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题数（错误及严重）") -> Chart:
+    branches = matrix.select("branch_id", "branch_name").unique(maintain_order=True)
+    columns = matrix["column"].unique(maintain_order=True).to_list()
+    z = [[int(v) for v in matrix.filter(pl.col("branch_id") == b)["findings"]] for b in branches["branch_id"]]
+    labels = [f"{b}　{n}" for b, n in zip(branches["branch_id"], branches["branch_name"], strict=True)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=labels,
+            colorscale=[[0, "#eafaf1"], [0.01, "#f9e79f"], [1, "#922b21"]],
+            zmin=0,
+            text=z,
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}：%{z}个问题<extra></extra>",
+            colorbar={"title": "问题数"},
+        )
+    )
+    clean = sum(1 for row in z if not any(row))
+    reading = f"{len(labels)}个支部中{clean}个本季度没有错误或严重问题；颜色越深问题越多。"
+    layout = _layout(fig, title, yaxis={"autorange": "reversed"}, xaxis={"title": "期间", "type": "category"})
+    layout.update_layout(height=max(380, 26 * len(labels) + 120))
+    return Chart(layout, reading)
+
+
+def ratings(scorecard: pl.DataFrame, title: str = "各支部评定结果") -> Chart:
+    order = ["过硬", "达标", "未达标"]
+    counts = {r: scorecard.filter(pl.col("rating") == r).height for r in order}
+    fig = go.Figure(
+        go.Bar(
+            x=order,
+            y=[counts[r] for r in order],
+            marker_color=[RATING_COLORS[r] for r in order],
+            text=[f"{counts[r]}个" for r in order],
+            textposition="outside",
+            hovertemplate="%{x}：%{y}个支部<extra></extra>",
+        )
+    )
+    reading = "，".join(f"{r}{counts[r]}个" for r in order) + f"（共{scorecard.height}个支部）。"
+    return Chart(_layout(fig, title, yaxis={"title": "支部数", "dtick": 1}, showlegend=False), reading)
+
+
+def quarter_comparison(
+    comparison: pl.DataFrame, quarter_zh: str, previous_zh: str, title: str = "本季度与上季度问题数对比"
+) -> Chart:
+    fig = go.Figure()
+    labels = comparison["branch_id"].to_list()
+    if comparison["previous_findings"].null_count() < comparison.height:
+        fig.add_bar(
+            x=labels,
+            y=comparison["previous_findings"].to_list(),
+            name=previous_zh,
+            marker_color="#aab7b8",
+            hovertemplate=f"%{{x}} {previous_zh}：%{{y}}个问题<extra></extra>",
+        )
+    fig.add_bar(
+        x=labels,
+        y=comparison["findings"].to_list(),
+        name=quarter_zh,
+        marker_color="#c0392b",
+        hovertemplate=f"%{{x}} {quarter_zh}：%{{y}}个问题<extra></extra>",
+    )
+    if comparison["previous_findings"].null_count() == comparison.height:
+        reading = f"数据中没有{previous_zh}，无法对比。"
+    else:
+        now, before = int(comparison["findings"].sum()), int(comparison["previous_findings"].fill_null(0).sum())
+        better = comparison.filter(pl.col("findings") < pl.col("previous_findings")).height
+        worse = comparison.filter(pl.col("findings") > pl.col("previous_findings")).height
+        reading = f"问题总数从{previous_zh}的{before}个变为{now}个；{better}个支部减少，{worse}个支部增加。"
+    return Chart(
+        _layout(fig, title, barmode="group", yaxis={"title": "问题数"}, xaxis={"title": "支部", "type": "category"}), reading
+    )

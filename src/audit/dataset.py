@@ -1,0 +1,129 @@
+"""The public API for notebooks and ad-hoc exploration.
+
+import audit
+ds = audit.load("reports/2019Q1")                 # a validated run folder
+ds = audit.from_batch("data/raw/xinhua-2019", "2019Q1")   # or straight from exports
+ds.findings_for("XH01"); ds.branch_charts("XH01")["dues"].figure.show()
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from audit import charts, views
+from audit.charts import Chart
+from audit.ingest import load_tables
+from audit.periods import Quarter
+from audit.standard import Standard, load_standard
+
+
+@dataclass
+class Dataset:
+    """One batch's canonical tables and one quarter's validation results."""
+
+    quarter: Quarter
+    standard: Standard
+    tables: dict[str, pl.DataFrame]
+    findings: pl.DataFrame
+    scorecard: pl.DataFrame
+    quality: pl.DataFrame = field(default_factory=pl.DataFrame)
+    quarantine: pl.DataFrame = field(default_factory=pl.DataFrame)
+    progress: pl.DataFrame = field(default_factory=pl.DataFrame)
+    previous_scorecard: pl.DataFrame | None = None
+    sample: pl.DataFrame | None = None
+    root: Path | None = None
+
+    @property
+    def branches(self) -> pl.DataFrame:
+        return self.tables["branches"].sort("branch_id")
+
+    def branch(self, branch_id: str) -> dict:
+        rows = self.branches.filter(pl.col("branch_id") == branch_id).to_dicts()
+        if not rows:
+            raise KeyError(f"没有支部 {branch_id}")
+        return rows[0]
+
+    def findings_for(self, branch_id: str) -> pl.DataFrame:
+        return self.findings.filter(pl.col("branch_id") == branch_id)
+
+    def rating(self, branch_id: str) -> dict:
+        return self.scorecard.filter(pl.col("branch_id") == branch_id).to_dicts()[0]
+
+    def branch_charts(self, branch_id: str, quarter: Quarter | str | None = None) -> dict[str, Chart]:
+        """Every chart of a branch page, for this (or another) quarter of the batch."""
+        q = Quarter.parse(quarter) if isinstance(quarter, str) else (quarter or self.quarter)
+        t, std = self.tables, self.standard
+        trend, missing = views.points_trend(t, branch_id, q)
+        return {
+            "meetings": charts.meeting_frequency(views.meeting_counts(t, branch_id, q, std)),
+            "theme_days": charts.theme_day_dates(views.theme_days(t, branch_id, q), std.rule("OL-5").threshold("day_of_month")),
+            "attendance": charts.attendance(views.attendance_rates(t, branch_id, q)),
+            "points": charts.points_trend(trend, missing),
+            "dues": charts.dues_completeness(views.dues_by_month(t, branch_id, q)),
+            "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(t, q, branch_id))),
+        }
+
+    def overview_charts(self) -> dict[str, Chart]:
+        comparison = views.quarter_comparison(self.scorecard, self.previous_scorecard)
+        return {
+            "heatmap": charts.compliance_heatmap(views.compliance_matrix(self.findings, self.branches, self.quarter)),
+            "ratings": charts.ratings(self.scorecard),
+            "comparison": charts.quarter_comparison(comparison, self.quarter.zh, self.quarter.previous.zh),
+            "arrears": charts.arrears_ageing(
+                views.arrears_buckets(views.arrears(self.tables, self.quarter)), title="全街道欠缴党费账龄"
+            ),
+        }
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False, encoding="utf8") if path.exists() else pl.DataFrame()
+
+
+def _typed_scorecard(frame: pl.DataFrame) -> pl.DataFrame:
+    if frame.is_empty():
+        return frame
+    return frame.with_columns(pl.col("warnings", "errors", "critical").cast(pl.Int64))
+
+
+def load(root: Path | str) -> Dataset:
+    """Load a folder written by `audit validate` or `audit run`."""
+    root = Path(root)
+    meta = json.loads((root / "validation.json").read_text(encoding="utf-8"))
+    previous = root / "previous_scorecard.csv"
+    sample = root / "sample.csv"
+    return Dataset(
+        quarter=Quarter.parse(meta["quarter"]),
+        standard=load_standard(),
+        tables=load_tables(root),
+        findings=pl.read_parquet(root / "findings.parquet"),
+        scorecard=_typed_scorecard(_read_csv(root / "scorecard.csv")),
+        quality=_read_csv(root / "data_quality.csv"),
+        quarantine=_read_csv(root / "quarantine.csv"),
+        progress=_read_csv(root / "progress.csv"),
+        previous_scorecard=_typed_scorecard(_read_csv(previous)) if previous.exists() else None,
+        sample=_read_csv(sample) if sample.exists() else None,
+        root=root,
+    )
+
+
+def from_batch(batch: Path | str, quarter: Quarter | str, standard: Standard | None = None) -> Dataset:
+    """Ingest and validate a batch in memory (no files written): for exploration."""
+    from audit.ingest import ingest
+    from audit.validate import validate_tables
+
+    ingested = ingest(batch)
+    result = validate_tables(ingested.tables, quarter, standard)
+    return Dataset(
+        quarter=result.quarter,
+        standard=result.standard,
+        tables=ingested.tables,
+        findings=result.findings,
+        scorecard=result.scorecard,
+        quality=result.quality,
+        quarantine=ingested.quarantine,
+        progress=result.facts.progress,
+    )

@@ -1,0 +1,67 @@
+"""Showing charts and tables in report notebooks: escaped HTML, plotly divs that use the page's
+one copy of plotly.js, and deterministic element ids so re-runs produce identical pages."""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections.abc import Mapping
+
+import polars as pl
+
+from audit.charts import Chart
+
+_ids = itertools.count(1)
+PLOTLY_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "locale": "zh-CN",
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def chart_html(chart: Chart, element_id: str | None = None) -> str:
+    """A chart as an HTML fragment: the plotly div (plotly.js is loaded once by the page) and its reading."""
+    element_id = element_id or f"chart-{next(_ids)}"
+    div = chart.figure.to_html(include_plotlyjs=False, full_html=False, div_id=element_id, config=PLOTLY_CONFIG)
+    return f'<figure class="chart">{div}<figcaption>{html.escape(chart.reading)}</figcaption></figure>'
+
+
+def table_html(frame: pl.DataFrame, headers: Mapping[str, str] | None = None, empty: str = "无", classes: str = "data") -> str:
+    """An escaped HTML table with Chinese headers; every value from the exports is text, never markup."""
+    if frame.is_empty():
+        return f'<p class="empty">{html.escape(empty)}</p>'
+    headers = headers or {c: c for c in frame.columns}
+    columns = [c for c in headers if c in frame.columns]
+    head = "".join(f"<th>{html.escape(headers[c])}</th>" for c in columns)
+    body = []
+    for row in frame.select(columns).iter_rows():
+        cells = "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table class="{classes}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def show(fragment: str | Chart) -> None:
+    """Display a chart or an HTML fragment in the running notebook."""
+    from IPython.display import HTML, display
+
+    display(HTML(chart_html(fragment) if isinstance(fragment, Chart) else fragment))
+
+
+FINDING_HEADERS = {
+    "rule_id": "规则",
+    "severity": "级别",
+    "dimension": "维度",
+    "subject_id": "对象",
+    "period": "期间",
+    "clause": "条款",
+    "message": "问题",
+    "evidence": "证据",
+}
+SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
+
+
+def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
+    frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
+    headers = ({"branch_id": "支部"} if with_branch else {}) | FINDING_HEADERS
+    return table_html(frame, headers, empty="本季度没有发现问题。", classes="data findings")

@@ -1,0 +1,474 @@
+"""`audit run`: validation, then the report notebooks executed by papermill and exported to
+offline HTML, the Excel workbook and the manifest, written to a temporary folder and moved into
+place only when complete.
+
+Layout of a report folder:
+    index.html                 the sub-district overview (links every branch page)
+    branches/<branch_id>.html  one page per branch
+    assets/plotly.min.js       one copy of plotly.js for every page (unless --self-contained)
+    notebooks/                 the executed notebooks (provenance)
+    findings.xlsx, manifest.json, + the outputs of `audit validate`
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from audit.io import write_csv
+from audit.paths import NOTEBOOKS
+from audit.periods import Quarter
+from audit.standard import Standard, load_standard
+
+KERNEL_NAME = "audit"
+BRANCH_NOTEBOOK = "branch_report.py"
+OVERVIEW_NOTEBOOK = "overview.py"
+KEY_PACKAGES = [
+    "polars",
+    "pandas",
+    "great-expectations",
+    "papermill",
+    "nbconvert",
+    "plotly",
+    "jupytext",
+    "openpyxl",
+    "xlsxwriter",
+    "chinesecalendar",
+]
+EXIT_BRANCH_FAILED = 3
+
+
+class RunError(Exception):
+    """The run could not start or finish; the message says why, in Chinese."""
+
+
+@dataclass
+class NotebookStatus:
+    name: str
+    status: str  # ok | failed
+    seconds: float
+    cell: int | None = None
+    error: str = ""
+
+
+@dataclass
+class RunResult:
+    out: Path
+    quarter: Quarter
+    findings: int
+    branches: list[str]
+    notebooks: list[NotebookStatus]
+    timings: dict[str, float]
+    size_bytes: int
+    seed: int
+    validation: Any = field(repr=False, default=None)
+
+    @property
+    def failed(self) -> list[NotebookStatus]:
+        return [n for n in self.notebooks if n.status != "ok"]
+
+
+# --- notebooks ---------------------------------------------------------------------------------------
+
+
+def ensure_kernel() -> None:
+    """Register this environment's kernel as `audit` if it is not registered yet."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL_NAME in KernelSpecManager().find_kernel_specs():
+        return
+    subprocess.run(
+        [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME, "--display-name", "audit"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def materialise(source: Path, target: Path) -> Path:
+    """The jupytext .py notebook as an .ipynb papermill can execute."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "audit", "language": "python"}
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name: str) -> NotebookStatus:
+    """Run one notebook with papermill; a failing cell is reported, never raised."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    started = time.perf_counter()
+    last: Exception | None = None
+    for attempt in range(3):  # kernel start-up can time out or clash on ports when many start at once
+        try:
+            papermill.execute_notebook(
+                source,
+                target,
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=cwd,
+                progress_bar=False,
+                log_output=False,
+                start_timeout=180,
+                execution_timeout=900,
+                report_mode=False,
+            )
+            return NotebookStatus(name, "ok", round(time.perf_counter() - started, 2))
+        except PapermillExecutionError as exc:
+            message = f"{exc.ename}: {exc.evalue}"
+            return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), exc.exec_count, message[:500])
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            last = exc
+            time.sleep(1 + attempt)
+    return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), None, f"内核启动失败：{last}"[:500])
+
+
+# --- pages -----------------------------------------------------------------------------------------------
+
+STYLE = """
+body{font-family:"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei","PingFang SC",SimHei,sans-serif;margin:0;color:#222;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:26px;color:#b03a2e;margin:.2em 0}h2{font-size:20px;border-left:5px solid #c0392b;padding-left:10px;margin-top:2em}
+.meta,.crumb{color:#666;font-size:14px}a{color:#1f618d}
+table.data{border-collapse:collapse;width:100%;font-size:13px;margin:10px 0}
+table.data th,table.data td{border:1px solid #ddd;padding:5px 7px;text-align:left;vertical-align:top}
+table.data th{background:#f4f6f7}
+.status.s-通过{color:#1e8449}.status.s-未通过{color:#c0392b;font-weight:bold}.status.s-未评估{color:#888}
+.rating.r-过硬{color:#1e8449}.rating.r-达标{color:#b7950b}.rating.r-未达标{color:#c0392b}
+p.rating{font-size:18px}.failed{color:#fff;background:#c0392b;padding:1px 6px;margin-left:6px;font-size:12px;border-radius:3px}
+figure.chart{margin:16px 0 28px;page-break-inside:avoid}figcaption{font-size:14px;color:#333;margin-top:4px;padding-left:4px;border-left:3px solid #ccc}
+.empty{color:#666}footer{color:#888;font-size:12px;margin-top:40px;border-top:1px solid #eee;padding-top:8px}
+.jp-OutputArea-output pre,.output_text pre{white-space:pre-wrap}.anchor-link{display:none}
+table.findings td:nth-child(-n+6){white-space:nowrap}
+@media print{body{background:#fff}main{padding:0;max-width:none}a{color:#000;text-decoration:none}}
+"""
+
+
+def page(body: str, title: str, plotly: str, footer: str) -> str:
+    """The offline page shell: no request leaves the file system."""
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style>{plotly}</head>"
+        f"<body><main>{body}<footer>{html.escape(footer)}</footer></main></body></html>\n"
+    )
+
+
+def notebook_body(notebook_path: Path) -> str:
+    """The executed notebook as HTML without code cells (nbconvert's basic template: no CDN)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    return body
+
+
+def failure_body(title: str, status: NotebookStatus) -> str:
+    where = f"第 {status.cell} 个单元格" if status.cell else "执行过程中"
+    return (
+        f'<p class="crumb"><a href="../index.html">← 返回总览</a></p><h1>{html.escape(title)}</h1>'
+        f'<p class="failed">报告生成失败</p><p>{where}出错：<code>{html.escape(status.error)}</code></p>'
+        "<p>其他支部的报告不受影响。问题清单（findings.xlsx）中仍包含该支部的全部问题。</p>"
+    )
+
+
+def plotly_tag(self_contained: bool, depth: int) -> str:
+    if self_contained:
+        from plotly.offline import get_plotlyjs
+
+        return f"<script>{get_plotlyjs()}</script>"
+    prefix = "../" * depth
+    return f'<script src="{prefix}assets/plotly.min.js"></script>'
+
+
+# --- workbook ----------------------------------------------------------------------------------------
+
+FINDINGS_ZH = {
+    "rule_id": "规则编号",
+    "severity": "级别",
+    "dimension": "维度",
+    "branch_id": "支部编号",
+    "subject_id": "对象",
+    "period": "期间",
+    "clause": "条款",
+    "message": "问题",
+    "evidence": "证据",
+}
+QUARANTINE_ZH = {
+    "file": "文件",
+    "sheet": "工作表",
+    "row": "行号",
+    "column": "列",
+    "value": "原值",
+    "reason": "原因",
+    "table": "表",
+    "action": "处理",
+}
+SAMPLE_ZH = {
+    "branch_id": "支部编号",
+    "meeting_id": "活动编号",
+    "meeting_type": "活动类型",
+    "held_on": "活动日期",
+    "topic": "主题",
+    "present_count": "实到人数",
+    "expected_count": "应到人数",
+    "_file": "来源文件",
+    "_sheet": "工作表",
+    "_row": "行号",
+}
+SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
+
+
+def write_workbook(path: Path, sheets: list[tuple[str, pl.DataFrame, dict[str, str]]]) -> None:
+    """Chinese headers, frozen header row, filters, sensible widths; text is never a formula."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False})
+    book.set_properties({"created": dt.datetime(2000, 1, 1)})  # fixed, so identical inputs give identical files
+    header = book.add_format({"bold": True, "bg_color": "#F4F6F7", "border": 1, "text_wrap": True, "valign": "top"})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    for name, frame, headers in sheets:
+        sheet = book.add_worksheet(name)
+        columns = [c for c in headers if c in frame.columns]
+        for col, column in enumerate(columns):
+            sheet.write_string(0, col, headers[column], header)
+            values = frame.get_column(column).to_list()
+            width = max([len(headers[column]) * 2, *(_width(v) for v in values[:500])] or [8])
+            sheet.set_column(col, col, min(max(width, 6), 60), wrap)
+            for row, value in enumerate(values, start=1):
+                if value is None:
+                    continue
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    sheet.write_number(row, col, value)
+                else:
+                    sheet.write_string(row, col, str(value))  # a leading = + - @ stays text
+        sheet.freeze_panes(1, 0)
+        if columns:
+            sheet.autofilter(0, 0, max(frame.height, 1), len(columns) - 1)
+    book.close()
+
+
+def _width(value: Any) -> int:
+    text = "" if value is None else str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text) + 2
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for name in KEY_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def run_report(
+    batch: Path,
+    quarter: Quarter,
+    out: Path,
+    *,
+    jobs: int | None = None,
+    branches: list[str] | None = None,
+    self_contained: bool = False,
+    seed: int = 2019,
+    sample_size: int = 3,
+    standard: Standard | None = None,
+    notebooks_dir: Path = NOTEBOOKS,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunResult:
+    from audit import views
+    from audit.validate import validate, validate_tables
+
+    standard = standard or load_standard()
+    jobs = jobs or os.cpu_count() or 1
+    timings: dict[str, float] = {}
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        clock = time.perf_counter()
+        result = validate(batch, quarter, standard, out=tmp, data_docs=True)
+        timings["validate"] = round(time.perf_counter() - clock, 2)
+        tables = result.ingested.tables
+        known = tables["branches"]["branch_id"].sort().to_list()
+        unknown = sorted(set(branches or []) - set(known))
+        if unknown:
+            raise RunError(f"数据中没有这些支部：{'、'.join(unknown)}（可选：{'、'.join(known)}）")
+        selected = [b for b in known if not branches or b in branches]
+
+        clock = time.perf_counter()
+        previous = quarter.previous
+        window = result.facts.window
+        if previous.end >= window[0]:
+            write_csv(validate_tables(tables, previous, standard).scorecard, tmp / "previous_scorecard.csv")
+        sample = views.meeting_sample(tables, quarter, seed, sample_size)
+        write_csv(sample, tmp / "sample.csv")
+        write_workbook(
+            tmp / "findings.xlsx",
+            [
+                (
+                    "问题清单",
+                    result.findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity"))),
+                    FINDINGS_ZH,
+                ),
+                (
+                    "评定结果",
+                    result.scorecard,
+                    {
+                        "branch_id": "支部编号",
+                        "branch_name": "支部名称",
+                        "quarter": "季度",
+                        **{d: d for d in standard.dimensions},
+                        "critical": "严重",
+                        "errors": "错误",
+                        "warnings": "提示",
+                        "rating": "评定",
+                    },
+                ),
+                ("抽查样本", sample, SAMPLE_ZH),
+                ("数据问题", result.ingested.quarantine, QUARANTINE_ZH),
+            ],
+        )
+        docs_pages = len(list((tmp / "data-docs").rglob("*.html"))) if (tmp / "data-docs").exists() else 0
+        timings["extras"] = round(time.perf_counter() - clock, 2)
+
+        clock = time.perf_counter()
+        ensure_kernel()
+        nb_dir = tmp / "notebooks"
+        nb_dir.mkdir()
+        src_dir = tmp / ".sources"
+        src_dir.mkdir()
+        branch_source = materialise(notebooks_dir / BRANCH_NOTEBOOK, src_dir / "branch_report.ipynb")
+        overview_source = materialise(notebooks_dir / OVERVIEW_NOTEBOOK, src_dir / "overview.ipynb")
+        statuses: list[NotebookStatus] = []
+        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {
+                pool.submit(
+                    execute,
+                    str(branch_source),
+                    str(nb_dir / f"branch_{b}.ipynb"),
+                    {"processed": ".", "quarter": str(quarter), "branch_id": b, "output": "."},
+                    str(tmp),
+                    b,
+                ): b
+                for b in selected
+            }
+            for n, future in enumerate(as_completed(futures), start=1):
+                statuses.append(future.result())
+                if progress:
+                    progress(futures[future], n, len(selected))
+        statuses.sort(key=lambda s: s.name)
+        status_map = {s.name: {"status": s.status, "cell": s.cell, "error": s.error} for s in statuses}
+        (tmp / "run_status.json").write_text(json.dumps(status_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        overview = execute(
+            str(overview_source),
+            str(nb_dir / "overview.ipynb"),
+            {"processed": ".", "quarter": str(quarter), "output": "."},
+            str(tmp),
+            "overview",
+        )
+        timings["notebooks"] = round(time.perf_counter() - clock, 2)
+
+        clock = time.perf_counter()
+        if not self_contained:
+            from plotly.offline import get_plotlyjs
+
+            (tmp / "assets").mkdir()
+            (tmp / "assets" / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+        footer = f"由 audit 工具根据导出数据生成 · 标准版本 {standard.version} · 季度 {quarter}"
+        (tmp / "branches").mkdir()
+        names = dict(tables["branches"].select("branch_id", "branch_name").iter_rows())
+        for status in statuses:
+            title = f"{names.get(status.name, status.name)} {quarter.zh}审核报告"
+            notebook = nb_dir / f"branch_{status.name}.ipynb"
+            body = notebook_body(notebook) if status.status == "ok" else failure_body(title, status)
+            (tmp / "branches" / f"{status.name}.html").write_text(
+                page(body, title, plotly_tag(self_contained, 1), footer), encoding="utf-8"
+            )
+        overview_title = f"{quarter.zh}党支部审核总览"
+        if overview.status == "ok":
+            body = notebook_body(nb_dir / "overview.ipynb")
+        else:
+            links = "".join(
+                f'<li><a href="branches/{html.escape(s.name)}.html">{html.escape(names.get(s.name, s.name))}</a></li>'
+                for s in statuses
+            )
+            body = failure_body(overview_title, overview).replace("../index.html", "index.html") + f"<ul>{links}</ul>"
+        (tmp / "index.html").write_text(page(body, overview_title, plotly_tag(self_contained, 0), footer), encoding="utf-8")
+        shutil.rmtree(src_dir)
+        timings["html"] = round(time.perf_counter() - clock, 2)
+
+        notebooks = [*statuses, overview]
+        manifest = {
+            "tool": "audit",
+            "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "batch": str(batch),
+            "inputs": {name: {"sha256": digest} for name, digest in sorted(result.ingested.files.items())},
+            "parameters": {
+                "quarter": str(quarter),
+                "jobs": jobs,
+                "branches": branches or [],
+                "self_contained": self_contained,
+                "seed": seed,
+                "sample_size": sample_size,
+            },
+            "standard": {
+                "name": standard.name,
+                "version": standard.version,
+                "sha256": _sha256(standard.path) if standard.path else None,
+            },
+            "contract_version": result.ingested.contract_version,
+            "versions": _versions(),
+            "timings_seconds": {**timings, "per_notebook": {s.name: s.seconds for s in notebooks}},
+            "notebooks": {s.name: {"status": s.status, "cell": s.cell, "error": s.error} for s in notebooks},
+            "outputs": {"findings": result.findings.height, "data_docs_pages": docs_pages},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunResult(out, quarter, result.findings.height, selected, notebooks, timings, _folder_size(out), seed, result)
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Replace the previous report only once the new one is complete."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""Chart data and figures, without a kernel: Chinese text, the right numbers, a reading for each."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+
+from audit import charts, views
+from audit.display import chart_html, table_html
+from audit.periods import Quarter
+from audit.standard import load_standard
+from audit.synth import World
+from worlds import drop_meeting, meetings, plain_member, row, world
+
+Q1 = Quarter.parse("2019Q1")
+STANDARD = load_standard()
+
+
+def tables_of(w: World) -> dict[str, pl.DataFrame]:
+    from audit.contract import load_contract
+
+    out = {}
+    for name, table in load_contract().tables.items():
+        schema = {c.name: c.dtype for c in table.columns.values()}
+        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in w.tables.get(name, [])]
+        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        out[name] = frame.with_columns(
+            _file=pl.lit(f"{name}.csv"), _sheet=pl.lit(""), _row=pl.int_range(2, frame.height + 2, dtype=pl.Int64)
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def broken() -> dict[str, pl.DataFrame]:
+    w = world()
+    drop_meeting(w, meetings(w, "XH01", "支部委员会", "2019-02")[0])
+    meetings(w, "XH01", "主题党日", "2019-03")[0]["held_on"] = dt.date(2019, 3, 18)
+    member = plain_member(w, "XH01")
+    for ym in ("2018-10", "2018-11", "2018-12", "2019-01", "2019-02", "2019-03"):
+        row(w, "dues", member["member_id"], ym)["amount_paid"] = 0.0
+    w.tables["points"].remove(row(w, "points", member["member_id"], "2019-02"))
+    return tables_of(w)
+
+
+def test_meeting_frequency_marks_the_short_month(broken):
+    counts = views.meeting_counts(broken, "XH01", Q1, STANDARD)
+    feb = counts.filter((pl.col("month") == dt.date(2019, 2, 1)) & (pl.col("meeting_type") == "支部委员会")).row(0, named=True)
+    assert (feb["count"], feb["required"]) == (0, 1)
+    chart = charts.meeting_frequency(counts)
+    assert isinstance(chart.figure, go.Figure)
+    assert chart.figure.layout.title.text == "每月会议次数与要求"
+    assert chart.reading == "未达到最低要求：2月支部委员会（0/1次）。"
+    assert {t.name for t in chart.figure.data} >= {"支部委员会", "主题党日", "最低要求"}
+
+
+def test_theme_day_dates_against_the_15th(broken):
+    chart = charts.theme_day_dates(views.theme_days(broken, "XH01", Q1))
+    assert chart.reading == "不在规定日期开展：3月18日。"
+    assert list(chart.figure.data[0].y) == [15, 15, 18]
+
+
+def test_attendance_rates(broken):
+    rates = views.attendance_rates(broken, "XH01", Q1)
+    assert rates["rate"].min() > 0 and rates["rate"].max() <= 1
+    assert charts.attendance(rates).reading.startswith(f"本季度{rates.height}次会议平均出席率")
+
+
+def test_points_trend_highlights_missing_members(broken):
+    trend, missing = views.points_trend(broken, "XH01", Q1)
+    assert trend["month"].min() == dt.date(2018, 7, 1) and trend["month"].max() == dt.date(2019, 3, 1)  # up to four quarters back
+    assert missing.height == 1 and missing["months"][0] == "2019年2月"
+    chart = charts.points_trend(trend, missing)
+    assert "缺少积分记录" in chart.reading and any(t.name == "有党员缺少积分" for t in chart.figure.data)
+
+
+def test_dues_completeness_and_arrears_buckets(broken):
+    monthly = views.dues_by_month(broken, "XH01", Q1)
+    assert monthly["completion"].max() < 1
+    owing = views.arrears(broken, Q1, "XH01")
+    assert owing.select("unpaid_months", "bucket").row(0) == (6, "6个月及以上")
+    buckets = views.arrears_buckets(owing)
+    assert buckets["bucket"].to_list() == ["1–2个月", "3–5个月", "6个月及以上"]
+    chart = charts.arrears_ageing(buckets)
+    assert "自行脱党风险" in chart.reading and "自行脱党风险" in chart.figure.data[0].text[2]
+    assert "未足额交纳" in charts.dues_completeness(monthly).reading
+
+
+def test_overview_charts():
+    from audit.dataset import from_batch
+    from conftest import SAMPLE
+
+    ds = from_batch(SAMPLE, "2019Q2")
+    ds.previous_scorecard = from_batch(SAMPLE, "2019Q1").scorecard
+    overview = ds.overview_charts()
+    heatmap = overview["heatmap"].figure.data[0]
+    assert len(heatmap.y) == 20 and list(heatmap.x) == ["2019-04", "2019-05", "2019-06", "季度及以上"]
+    assert overview["ratings"].reading.endswith("（共20个支部）。")
+    assert overview["comparison"].reading.startswith("问题总数从2019年第一季度的")
+
+
+def test_html_fragments_escape_export_text():
+    frame = pl.DataFrame({"topic": ["<script>alert(1)</script>", '=HYPERLINK("x")']})
+    fragment = table_html(frame, {"topic": "主题"})
+    assert "<script>" not in fragment and "&lt;script&gt;" in fragment
+    chart = charts.ratings(pl.DataFrame({"rating": ["过硬", "未达标"]}))
+    html = chart_html(chart, element_id="chart-x")
+    assert 'id="chart-x"' in html and "cdn.plot.ly" not in html and "<figcaption>过硬1个" in html

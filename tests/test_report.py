@@ -1,0 +1,242 @@
+"""`audit run`: papermill notebooks in parallel, offline HTML, workbook, manifest, fault isolation."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from audit.paths import NOTEBOOKS
+from audit.periods import Quarter
+from audit.report import run_report
+from audit.synth import write_world
+from worlds import meetings, world
+
+REMOTE = re.compile(r"""<(?:script|link|img)\b[^>]*(?:src|href)=["'](?:https?:)?//""", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Path:
+    w = world()
+    hostile = meetings(w, "XH01", "主题党日", "2019-01")[0]
+    hostile["topic"] = '=HYPERLINK("http://evil.example","点我")<script>alert(1)</script>'
+    meetings(w, "XH02", "主题党日", "2019-02")[0]["topic"] = "@SUM(A1:A2)"
+    folder = tmp_path_factory.mktemp("report") / "batch"
+    write_world(w, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(batch: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("out") / "2019Q1"
+    result = run_report(batch, Quarter.parse("2019Q1"), out, jobs=3, sample_size=40)
+    assert not result.failed, result.failed
+    return out
+
+
+def test_pages_and_provenance(report: Path):
+    assert (report / "index.html").exists()
+    assert sorted(p.name for p in (report / "branches").iterdir()) == ["XH01.html", "XH02.html", "XH03.html"]
+    assert sorted(p.name for p in (report / "notebooks").iterdir()) == [
+        "branch_XH01.ipynb",
+        "branch_XH02.ipynb",
+        "branch_XH03.ipynb",
+        "overview.ipynb",
+    ]
+    index = (report / "index.html").read_text(encoding="utf-8")
+    for branch in ("XH01", "XH02", "XH03"):
+        assert f'href="branches/{branch}.html"' in index
+    page = (report / "branches" / "XH01.html").read_text(encoding="utf-8")
+    assert page.count('class="plotly-graph-div') == 6 and index.count('class="plotly-graph-div') == 4
+    assert "2019年第一季度审核报告" in page and "需要整改的问题" in page
+    assert "import audit" not in page and "ds = audit.load" not in page  # code cells are not exported
+
+
+def test_pages_are_offline_with_one_plotly(report: Path):
+    pages = [report / "index.html", *(report / "branches").glob("*.html"), *(report / "data-docs").rglob("*.html")]
+    for path in pages:
+        assert not REMOTE.search(path.read_text(encoding="utf-8")), path
+    assert len(list(report.rglob("plotly*.js"))) == 1
+    assert '<script src="../assets/plotly.min.js">' in (report / "branches" / "XH02.html").read_text(encoding="utf-8")
+    assert "require.js" not in (report / "index.html").read_text(encoding="utf-8")
+
+
+def test_hostile_export_text_is_escaped(report: Path):
+    page = (report / "branches" / "XH01.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+
+
+def test_workbook_sheets_headers_and_no_formulas(report: Path):
+    book = openpyxl.load_workbook(report / "findings.xlsx")
+    assert book.sheetnames == ["问题清单", "评定结果", "抽查样本", "数据问题"]
+    sample = book["抽查样本"]
+    assert [c.value for c in sample[1]][:4] == ["支部编号", "活动编号", "活动类型", "活动日期"]
+    assert sample.freeze_panes == "A2" and sample.auto_filter.ref
+    texts = [c for row in sample.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
+    hostile = [c for c in texts if c.value.startswith(("=", "@"))]
+    assert hostile, "the hostile topics were sampled"
+    assert all(c.data_type == "s" for c in hostile)  # stored as text, never as a formula
+    with zipfile.ZipFile(report / "findings.xlsx") as archive:
+        assert not any(b"<f>" in archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/"))
+
+
+def test_manifest_records_the_run(report: Path, batch: Path):
+    manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["inputs"]) == {p.name for p in batch.iterdir()}
+    assert all(len(v["sha256"]) == 64 for v in manifest["inputs"].values())
+    assert manifest["parameters"]["seed"] == 2019 and manifest["parameters"]["quarter"] == "2019Q1"
+    assert manifest["standard"]["version"] == "2018.11-r1"
+    assert {"polars", "great-expectations", "papermill", "plotly"} <= set(manifest["versions"])
+    assert set(manifest["notebooks"]) == {"XH01", "XH02", "XH03", "overview"}
+    assert all(n["status"] == "ok" for n in manifest["notebooks"].values())
+    assert set(manifest["timings_seconds"]["per_notebook"]) == {"XH01", "XH02", "XH03", "overview"}
+
+
+def test_sample_is_reproducible(report: Path, batch: Path):
+    from audit.ingest import ingest
+    from audit.views import meeting_sample
+
+    tables = ingest(batch).tables
+    first = meeting_sample(tables, Quarter.parse("2019Q1"), 2019, 3)
+    assert first.equals(meeting_sample(tables, Quarter.parse("2019Q1"), 2019, 3))
+    assert not first.equals(meeting_sample(tables, Quarter.parse("2019Q1"), 7, 3))
+    assert first.group_by("branch_id").len()["len"].to_list() == [3, 3, 3]
+
+
+def test_a_failing_branch_does_not_stop_the_others(batch: Path, tmp_path: Path):
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, notebooks)
+    source = notebooks / "branch_report.py"
+    source.write_text(
+        source.read_text(encoding="utf-8").replace(
+            "charts = ds.branch_charts(branch_id)",
+            'charts = ds.branch_charts(branch_id)\nif branch_id == "XH02":\n    raise ValueError("模拟的失败")',
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = run_report(batch, Quarter.parse("2019Q1"), out, jobs=2, branches=["XH01", "XH02"], notebooks_dir=notebooks)
+    assert [s.name for s in result.failed] == ["XH02"]
+    assert "ValueError: 模拟的失败" in result.failed[0].error and result.failed[0].cell
+    assert "报告生成失败" in (out / "branches" / "XH02.html").read_text(encoding="utf-8")
+    assert "plotly-graph-div" in (out / "branches" / "XH01.html").read_text(encoding="utf-8")
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "报告生成失败：ValueError: 模拟的失败" in index
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["notebooks"]["XH02"]["status"] == "failed"
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_cli_run_self_contained_and_exit_codes(batch: Path, tmp_path: Path):
+    out = tmp_path / "single"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audit.cli",
+            "run",
+            str(batch),
+            "--quarter",
+            "2019Q1",
+            "--out",
+            str(out),
+            "--branch",
+            "XH03",
+            "--jobs",
+            "1",
+            "--self-contained",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "报告目录大小" in proc.stdout and "随机抽查种子：2019" in proc.stdout
+    assert not (out / "assets").exists()
+    page = (out / "branches" / "XH03.html").read_text(encoding="utf-8")
+    assert "Plotly" in page and "assets/plotly.min.js" not in page
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audit.cli",
+            "run",
+            str(batch),
+            "--quarter",
+            "2019Q1",
+            "--out",
+            str(tmp_path / "x"),
+            "--branch",
+            "XH99",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bad.returncode == 2 and "没有这些支部：XH99" in bad.stderr
+    assert not (tmp_path / "x").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def _browser():
+    import os
+
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run must install Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright()
+
+
+@pytest.mark.parametrize(("page_name", "min_charts"), [("index.html", 4), ("branches/XH01.html", 6), ("data-docs/index.html", 0)])
+def test_pages_render_in_a_real_browser_offline(report: Path, page_name: str, min_charts: int):
+    with _browser() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        blocked, errors = [], []
+
+        def route(r):
+            if r.request.url.startswith("file://"):
+                r.continue_()
+            else:
+                blocked.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((report / page_name).as_uri())
+        page.wait_for_load_state("load")
+        charts = page.locator(".plotly-graph-div").count()
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=20000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{page_name.replace('/', '_')}.png"), full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+    assert blocked == [] and errors == []
+    assert charts >= min_charts
+    if min_charts:
+        assert "审核" in text and ("评定" in text or "问题" in text)
+    else:
+        assert "standard.branch_month" in text  # the Data Docs index lists the suites
