@@ -66,6 +66,21 @@ def _print_ingest_summary(result, out: Path | None) -> None:
         console.print(f"输出目录：{out}（ingest_report.csv、quarantine.csv、tables/*.parquet）")
 
 
+def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = None):
+    """Parse the options every auditing command shares; bad values exit 2 with a message."""
+    from audit.periods import Quarter
+    from audit.standard import SEVERITIES, StandardError, load_standard
+
+    if fail_on is not None and fail_on not in SEVERITIES:
+        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
+        raise typer.Exit(EXIT_UNUSABLE)
+    try:
+        return Quarter.parse(quarter), load_standard(standard)
+    except (ValueError, StandardError) as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+
+
 def result_tables(result):
     from audit.contract import load_contract
 
@@ -107,19 +122,9 @@ def validate(
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
     from audit.facts import QuarterOutOfRangeError
     from audit.ingest import BatchNotFoundError
-    from audit.periods import Quarter
-    from audit.standard import SEVERITIES, StandardError, load_standard
     from audit.validate import validate as run_validate
 
-    if fail_on is not None and fail_on not in SEVERITIES:
-        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
-        raise typer.Exit(EXIT_UNUSABLE)
-    try:
-        period = Quarter.parse(quarter)
-        rules = load_standard(standard)
-    except (ValueError, StandardError) as exc:
-        err.print(f"[red]错误[/red] {exc}")
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    period, rules = _checked(quarter, fail_on, standard)
     out = out or Path("data/processed") / batch.name / str(period)
     try:
         with console.status(f"正在审核 {period.zh}……"):
@@ -170,24 +175,16 @@ def run(
     seed: Annotated[int, typer.Option(help="抽查样本的随机种子")] = 2019,
     sample_size: Annotated[int, typer.Option(help="每个支部抽查的会议记录数")] = 3,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1")] = None,
+    standard: Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")] = None,
 ) -> None:
     """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx 和 manifest.json。"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from audit.facts import QuarterOutOfRangeError
     from audit.ingest import BatchNotFoundError
-    from audit.periods import Quarter
     from audit.report import EXIT_BRANCH_FAILED, RunError, run_report
-    from audit.standard import SEVERITIES
 
-    if fail_on is not None and fail_on not in SEVERITIES:
-        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
-        raise typer.Exit(EXIT_UNUSABLE)
-    try:
-        period = Quarter.parse(quarter)
-    except ValueError as exc:
-        err.print(f"[red]错误[/red] {exc}")
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    period, rules = _checked(quarter, fail_on, standard)
     if jobs is not None and jobs < 1:
         err.print("[red]错误[/red] --jobs 至少为 1")
         raise typer.Exit(EXIT_UNUSABLE)
@@ -211,6 +208,7 @@ def run(
                 self_contained=self_contained,
                 seed=seed,
                 sample_size=sample_size,
+                standard=rules,
                 progress=tick,
             )
         except (BatchNotFoundError, QuarterOutOfRangeError, RunError) as exc:
@@ -227,6 +225,30 @@ def run(
         raise typer.Exit(EXIT_BRANCH_FAILED)
     if fail_on is not None and result.validation.at_or_above(fail_on):
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command(name="verify-manifest")
+def verify_manifest(
+    report: Annotated[Path, typer.Argument(help="audit run 生成的报告目录")],
+    batch: Annotated[Path | None, typer.Option("--batch", help="数据批次文件夹（默认用 manifest 中记录的路径）")] = None,
+) -> None:
+    """重新计算输入文件的 SHA-256，检查报告是否仍与数据一致。一致退出码 0，不一致 1。"""
+    from audit.report import RunError
+    from audit.report import verify_manifest as verify
+
+    try:
+        result = verify(report, batch)
+    except RunError as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    for label, names in (("内容已改变", result.changed), ("已不存在", result.missing), ("报告之后新增", result.added)):
+        for name in names:
+            console.print(f"[red]{label}[/red] {name}")
+    if result.matches:
+        console.print(f"一致：{report} 与 {result.batch} 中的 {len(list(result.batch.rglob('*')))} 个文件相符")
+        return
+    console.print(f"不一致：报告生成后数据批次 {result.batch} 已改变，需要重新运行 audit run")
+    raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command()
@@ -312,7 +334,14 @@ def suites() -> None:
         console.print(f"已写入 {path}")
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)  # clean up temporary output and locks, as on Ctrl-C
     try:
         app()
     except KeyboardInterrupt:

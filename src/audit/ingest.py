@@ -38,6 +38,7 @@ from audit.values import (
     parse_number,
     parse_text,
     parse_yesno,
+    scrub_personal,
 )
 
 HEADER_SCAN_ROWS = 30
@@ -320,7 +321,7 @@ class _SheetIngester:
             for index, name in mapping.items():
                 raw = cells[index] if index < len(cells) else None
                 if name not in columns:
-                    values[name] = None if is_blank(raw) else cell_text(raw)
+                    values[name] = None if is_blank(raw) else scrub_personal(cell_text(raw))
                     continue
                 column = columns[name]
                 header = stats.headers.get(name, column.label)
@@ -348,7 +349,7 @@ class _SheetIngester:
                 if parsed.ok:
                     values[name] = parsed.value
                     continue
-                shown = cell_text(raw)[:200]
+                shown = scrub_personal(cell_text(raw)[:200])
                 found.append(self._row_problem(number, header, shown, parsed.reason, **dict(parsed.context)))
                 if column.required:
                     reject = True

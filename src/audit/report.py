@@ -105,6 +105,8 @@ def materialise(source: Path, target: Path) -> Path:
 
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "audit", "language": "python"}
+    for n, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{n}"  # stable ids: identical inputs give identical notebooks and pages
     jupytext.write(notebook, target, fmt="ipynb")
     return target
 
@@ -177,7 +179,10 @@ def notebook_body(notebook_path: Path) -> str:
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for n, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{n}"  # papermill's injected parameters cell gets a random id
+    body, _ = exporter.from_notebook_node(notebook)
     return body
 
 
@@ -306,14 +311,46 @@ def run_report(
     notebooks_dir: Path = NOTEBOOKS,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> RunResult:
+    """Run the whole quarterly report into `out` (see the module docstring)."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        _clean_stale_partials(out)
+        return _run_locked(
+            batch,
+            quarter,
+            out,
+            jobs=jobs,
+            branches=branches,
+            self_contained=self_contained,
+            seed=seed,
+            sample_size=sample_size,
+            standard=standard,
+            notebooks_dir=notebooks_dir,
+            progress=progress,
+        )
+
+
+def _run_locked(
+    batch: Path,
+    quarter: Quarter,
+    out: Path,
+    *,
+    jobs: int | None,
+    branches: list[str] | None,
+    self_contained: bool,
+    seed: int,
+    sample_size: int,
+    standard: Standard | None,
+    notebooks_dir: Path,
+    progress: Callable[[str, int, int], None] | None,
+) -> RunResult:
     from audit import views
     from audit.validate import validate, validate_tables
 
     standard = standard or load_standard()
     jobs = jobs or os.cpu_count() or 1
     timings: dict[str, float] = {}
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -374,7 +411,8 @@ def run_report(
         branch_source = materialise(notebooks_dir / BRANCH_NOTEBOOK, src_dir / "branch_report.ipynb")
         overview_source = materialise(notebooks_dir / OVERVIEW_NOTEBOOK, src_dir / "overview.ipynb")
         statuses: list[NotebookStatus] = []
-        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pool = ProcessPoolExecutor(max_workers=max(1, jobs))
+        try:
             futures = {
                 pool.submit(
                     execute,
@@ -390,6 +428,8 @@ def run_report(
                 statuses.append(future.result())
                 if progress:
                     progress(futures[future], n, len(selected))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         statuses.sort(key=lambda s: s.name)
         status_map = {s.name: {"status": s.status, "cell": s.cell, "error": s.error} for s in statuses}
         (tmp / "run_status.json").write_text(json.dumps(status_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -435,7 +475,7 @@ def run_report(
         manifest = {
             "tool": "audit",
             "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "batch": str(batch),
+            "batch": str(Path(batch).resolve()),
             "inputs": {name: {"sha256": digest} for name, digest in sorted(result.ingested.files.items())},
             "parameters": {
                 "quarter": str(quarter),
@@ -464,6 +504,60 @@ def run_report(
     return RunResult(out, quarter, result.findings.height, selected, notebooks, timings, _folder_size(out), seed, result)
 
 
+class RunLock:
+    """One `audit run` at a time per output folder. A lock left by a killed run (its process is
+    gone) is taken over; a live one is refused with a clear message."""
+
+    def __init__(self, out: Path):
+        self.path = out.parent / f".{out.name}.lock"
+        self.out = out
+
+    def __enter__(self) -> RunLock:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = _lock_holder(self.path)
+                if holder is not None and _alive(holder):
+                    raise RunError(f"另一个审核任务（进程 {holder}）正在写入 {self.out}，请等它结束后再运行") from None
+                self.path.unlink(missing_ok=True)  # stale: its process was killed
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
+            return self
+        raise RunError(f"无法锁定输出目录 {self.out}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _lock_holder(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale_partials(out: Path) -> None:
+    """Remove temporary folders of earlier runs that were killed before they could clean up."""
+    for folder in out.parent.glob(f".{out.name}.partial-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    for folder in out.parent.glob(f".{out.name}.old-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _move_into_place(tmp: Path, out: Path) -> None:
     """Replace the previous report only once the new one is complete."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -472,3 +566,34 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     tmp.rename(out)
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class Verification:
+    batch: Path
+    changed: list[str]
+    missing: list[str]
+    added: list[str]
+
+    @property
+    def matches(self) -> bool:
+        return not (self.changed or self.missing or self.added)
+
+
+def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
+    """Re-hash the inputs a report was made from and say whether it still matches its data."""
+    from audit.ingest import _sha256
+
+    manifest_path = report / "manifest.json"
+    if not manifest_path.exists():
+        raise RunError(f"{report} 中没有 manifest.json，不是 audit run 生成的报告目录")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    batch = Path(batch or manifest["batch"])
+    if not batch.is_dir():
+        raise RunError(f"找不到报告所用的数据批次文件夹：{batch}（可用 --batch 指定）")
+    recorded = {name: entry["sha256"] for name, entry in manifest["inputs"].items()}
+    present = {p.relative_to(batch).as_posix(): p for p in sorted(batch.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+    changed = sorted(n for n, digest in recorded.items() if n in present and _sha256(present[n]) != digest)
+    missing = sorted(n for n in recorded if n not in present)
+    added = sorted(n for n in present if n not in recorded)
+    return Verification(batch, changed, missing, added)

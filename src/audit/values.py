@@ -66,11 +66,24 @@ def is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and fold(raw) == "")
 
 
+_ID_LIKE = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+_PHONE_LIKE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
+
+
+def scrub_personal(text: str) -> str:
+    """ID and mobile numbers written into free text (a topic, a note, an unknown column) are masked
+    as they are in their own columns, so no output ever carries them whole."""
+    if not any(ch.isdigit() for ch in text):
+        return text
+    text = _ID_LIKE.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
+    return _PHONE_LIKE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+
+
 def parse_text(raw: Any) -> Parsed:
     text = cell_text(raw)
     if len(text) > MAX_TEXT:
         return fail(Reason.TOO_LONG, length=len(text), limit=MAX_TEXT)
-    return Parsed(text)
+    return Parsed(scrub_personal(text))
 
 
 _YMD = re.compile(r"^(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
