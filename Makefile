@@ -9,7 +9,7 @@ PROCESSED := data/processed/xinhua-2019
 export GX_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format sample docs lab clean
+.PHONY: help setup demo test lint format sample docs lab bench bench-province clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name audit --display-name audit >/dev/null
+	$(BIN)/python -c "from audit.report import ensure_kernel; ensure_kernel()"
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies
@@ -33,8 +33,8 @@ test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest -q -n $(JOBS)
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: $(STAMP) ## ruff format in place
 	$(BIN)/ruff format src tests
@@ -47,6 +47,12 @@ sample: $(STAMP) ## Regenerate the bundled sample batch from its seed
 lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration notebook
 	@test -f notebooks/explore.ipynb || $(BIN)/jupytext --to ipynb notebooks/explore.py -o notebooks/explore.ipynb
 	$(BIN)/jupyter lab --notebook-dir=notebooks explore.ipynb
+
+bench: $(STAMP) ## Benchmarks at sub-district and district scale; writes docs/benchmarks.md (not part of make test)
+	$(BIN)/python benchmarks/bench.py --scales subdistrict,district
+
+bench-province: $(STAMP) ## Benchmarks up to province scale (7.5 million members; long, needs ~20 GB disk)
+	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,province
 
 docs: $(STAMP) ## Regenerate docs/ (data dictionary, rule catalogue) and the quality suites
 	$(BIN)/audit suites

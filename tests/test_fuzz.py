@@ -110,3 +110,106 @@ def test_row_order_and_file_splitting_do_not_change_tables(order, parts):
     finally:
         shutil.rmtree(reference)
         shutil.rmtree(shuffled)
+
+
+# --- validation under mutation: the compliant world's exports, mutated, through the real suites -------
+
+_WORLD_BATCH: dict[str, Path] = {}
+
+
+def _world_batch() -> Path:
+    """The 3-branch world with a few violations, written once as exports (shared by the examples)."""
+    if "path" not in _WORLD_BATCH:
+        from audit.synth import write_world
+        from worlds import drop_meeting, meetings, plain_member, row, world
+
+        w = world()
+        drop_meeting(w, meetings(w, "XH01", "支部委员会", "2019-02")[0])
+        meetings(w, "XH02", "主题党日", "2019-03")[0]["has_minutes"] = False
+        member = plain_member(w, "XH03")
+        row(w, "dues", member["member_id"], "2019-01")["amount_paid"] = 0.0
+        w.tables["points"].remove(row(w, "points", member["member_id"], "2019-02"))
+        folder = Path(tempfile.mkdtemp()) / "batch"
+        write_world(w, folder)
+        _WORLD_BATCH["path"] = folder
+    return _WORLD_BATCH["path"]
+
+
+def _csv_rows(path: Path) -> tuple[str, list[list[str]]]:
+    import csv
+    import io
+
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "utf-8", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    return encoding, list(csv.reader(io.StringIO(text, newline="")))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_validation_never_crashes_on_mutated_exports(data):
+    from audit.facts import QuarterOutOfRangeError
+    from audit.validate import validate_tables
+
+    folder = Path(tempfile.mkdtemp()) / "batch"
+    shutil.copytree(_world_batch(), folder)
+    try:
+        csvs = sorted(folder.glob("*.csv"))
+        for path in data.draw(st.lists(st.sampled_from(csvs), min_size=1, max_size=4, unique=True)):
+            encoding, rows = _csv_rows(path)
+            for _ in range(data.draw(st.integers(1, 20))):
+                r = data.draw(st.integers(1, max(1, len(rows) - 1)))
+                if r < len(rows) and rows[r]:
+                    c = data.draw(st.integers(0, len(rows[r]) - 1))
+                    rows[r][c] = data.draw(CELL)
+            write_csv(path, rows, data.draw(st.sampled_from([encoding, "utf-8", "gb18030"])))
+        result = ingest(folder)
+        for source in result.sources:
+            assert source.rows_read == source.rows_accepted + source.rows_quarantined
+        try:
+            validation = validate_tables(result.tables, "2019Q1")
+        except QuarterOutOfRangeError:
+            return  # every monthly record was mutated away: a clear message, not a crash
+        assert set(validation.findings.columns) == {
+            "rule_id",
+            "severity",
+            "dimension",
+            "branch_id",
+            "subject_id",
+            "period",
+            "clause",
+            "message",
+            "evidence",
+        }
+    finally:
+        shutil.rmtree(folder.parent)
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 3))
+def test_findings_do_not_depend_on_row_order_or_file_splitting(seed, parts):
+    import random
+
+    from audit.validate import validate_tables
+
+    columns = ["rule_id", "severity", "branch_id", "subject_id", "period", "message"]
+    reference = validate_tables(ingest(_world_batch()).tables, "2019Q1").findings.select(columns)
+    assert reference.height == 4  # OL-2, OL-6, SM-5, SM-1
+    folder = Path(tempfile.mkdtemp()) / "batch"
+    shutil.copytree(_world_batch(), folder)
+    try:
+        rng = random.Random(seed)
+        for path in sorted(folder.glob("*.csv")):
+            encoding, rows = _csv_rows(path)
+            header, body = rows[0], rows[1:]
+            rng.shuffle(body)
+            path.unlink()
+            for n in range(parts):
+                write_csv(folder / f"{path.stem}_{n}.csv", [header, *body[n::parts]], encoding)
+        assert validate_tables(ingest(folder).tables, "2019Q1").findings.select(columns).equals(reference)
+    finally:
+        shutil.rmtree(folder.parent)

@@ -86,17 +86,30 @@ class RunResult:
 # --- notebooks ---------------------------------------------------------------------------------------
 
 
+# Cell errors reach papermill as messages, not kernel log lines; the log only carries start-up and
+# shutdown notices (a TCP warning on every start, an interrupt during shutdown).
+KERNEL_QUIET = "--IPKernelApp.log_level=CRITICAL"
+
+
 def ensure_kernel() -> None:
-    """Register this environment's kernel as `audit` if it is not registered yet."""
+    """Register this environment's kernel as `audit` (once). Its start-up notices (ipykernel warns
+    about TCP on every start) would otherwise print once per notebook into the user's terminal."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    if KERNEL_NAME in KernelSpecManager().find_kernel_specs():
-        return
-    subprocess.run(
-        [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME, "--display-name", "audit"],
-        check=True,
-        capture_output=True,
-    )
+    specs = KernelSpecManager().find_kernel_specs()
+    if KERNEL_NAME not in specs:
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME, "--display-name", "audit"],
+            check=True,
+            capture_output=True,
+        )
+        specs = KernelSpecManager().find_kernel_specs()
+    spec_file = Path(specs[KERNEL_NAME]) / "kernel.json"
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    argv = [a for a in spec["argv"] if not a.startswith("--IPKernelApp.log_level=")] + [KERNEL_QUIET]
+    if argv != spec["argv"]:
+        spec["argv"] = argv
+        spec_file.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
 
 
 def materialise(source: Path, target: Path) -> Path:

@@ -1,0 +1,308 @@
+"""Benchmark harness: `make bench` (sub-district, district) and `make bench-province`.
+
+Each stage runs in a fresh process so its peak memory (RSS) is its own; the harness prints a
+table of wall time, rows per second and peak RSS per stage, the polars / pandas / DuckDB ratios
+for the same facts (asserted equal first), and writes them to docs/benchmarks.md with the
+machine's description. Targets are reported as ratios, never asserted as timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+ROOT = Path(__file__).resolve().parents[1]
+SCALES = {"subdistrict": None, "district": 30_000, "province": 7_500_000}
+QUARTER = "2019Q3"
+
+
+def _child(target, args, queue) -> None:
+    started = time.perf_counter()
+    extra = target(*args)
+    queue.put((time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, extra))
+
+
+def measure(target, *args) -> tuple[float, float, dict]:
+    """Run target(*args) in a fresh process: (seconds, peak RSS in MB, what it returned)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(target, args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    if process.exitcode:
+        raise RuntimeError(f"{target.__name__} failed with exit code {process.exitcode}")
+    return result
+
+
+# --- stages (top level, so a spawned process can import them) ----------------------------------------
+
+
+def stage_ingest(batch: str, work: str) -> dict:
+    from audit.ingest import ingest
+
+    result = ingest(Path(batch))
+    result.write(Path(work))
+    return {"rows": sum(s.rows_read for s in result.sources)}
+
+
+def stage_facts(work: str, quarter: str) -> dict:
+    from audit.facts import compute_facts
+    from audit.ingest import load_tables
+    from audit.periods import Quarter
+    from audit.standard import load_standard
+
+    tables = load_tables(Path(work))
+    started = time.perf_counter()
+    facts = compute_facts(tables, load_standard(), Quarter.parse(quarter))
+    seconds = time.perf_counter() - started
+    folder = Path(work) / "facts"
+    folder.mkdir(exist_ok=True)
+    for name, frame in facts.tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    rows = sum(tables[t].height for t in ("dues", "points", "meetings", "attendance", "members"))
+    return {"rows": rows, "compute_seconds": seconds}
+
+
+def stage_validate_facts(work: str, quarter: str) -> dict:
+    import polars as pl
+
+    from audit.facts import FACT_KEYS
+    from audit.findings import assessed_rules, collect_findings, scorecard
+    from audit.ingest import load_tables
+    from audit.standard import load_standard
+    from audit.suites import Validator, apply_standard, load_suite_json
+
+    standard = load_standard()
+    frames = {p.stem: pl.read_parquet(p) for p in (Path(work) / "facts").glob("*.parquet")}
+    validator = Validator()
+    started = time.perf_counter()
+    runs = [
+        validator.run(
+            apply_standard(load_suite_json(f"standard.{fact}"), standard), frame, FACT_KEYS[fact], standard.parameters()
+        )
+        for fact, frame in frames.items()
+    ]
+    gx_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    findings = collect_findings(runs, standard)
+    score = scorecard(findings, assessed_rules(runs), load_tables(Path(work))["branches"], standard, quarter)
+    return {
+        "rows": sum(f.height for f in frames.values()),
+        "gx_seconds": gx_seconds,
+        "scorecard_seconds": time.perf_counter() - started,
+        "findings": findings.height,
+        "branches": score.height,
+    }
+
+
+def stage_validate_rows(work: str) -> dict:
+    from audit.facts import data_window
+    from audit.ingest import load_tables
+    from audit.quality import quality_parameters, run_quality
+    from audit.standard import load_standard
+    from audit.suites import Validator
+
+    tables = load_tables(Path(work))
+    params = quality_parameters(tables, data_window(tables), load_standard())
+    run_quality(Validator(), tables, params)
+    return {"rows": sum(t.height for t in tables.values())}
+
+
+def stage_baselines(work: str, quarter: str) -> dict:
+    from baselines import duckdb_facts, pandas_facts, polars_facts, to_pandas
+    from polars.testing import assert_frame_equal
+
+    from audit.ingest import load_tables
+    from audit.periods import Quarter
+
+    tables = load_tables(Path(work))
+    q = Quarter.parse(quarter)
+    timings = {}
+    started = time.perf_counter()
+    reference = polars_facts(tables, q)
+    timings["polars"] = time.perf_counter() - started
+    started = time.perf_counter()
+    other = duckdb_facts(tables, q)
+    timings["duckdb"] = time.perf_counter() - started
+    for a, b in zip(reference, other, strict=True):
+        assert_frame_equal(a, b)
+    frames = to_pandas(tables)
+    started = time.perf_counter()
+    other = pandas_facts(frames, tables, q)
+    timings["pandas"] = time.perf_counter() - started
+    for a, b in zip(reference, other, strict=True):
+        assert_frame_equal(a, b)
+    return {"rows": sum(tables[t].height for t in ("dues", "points", "meetings", "members")), **timings}
+
+
+def stage_report(batch: str, out: str, quarter: str, branches: int, jobs: int) -> dict:
+    from audit.ingest import ingest
+    from audit.periods import Quarter
+    from audit.report import run_report
+
+    chosen = ingest(Path(batch)).tables["branches"]["branch_id"].sort().head(branches).to_list()
+    result = run_report(Path(batch), Quarter.parse(quarter), Path(out), jobs=jobs, branches=chosen)
+    per_branch = [n.seconds for n in result.notebooks if n.name != "overview"]
+    return {
+        "rows": len(per_branch),
+        "per_page": sum(per_branch) / len(per_branch),
+        "notebooks_seconds": result.timings["notebooks"],
+    }
+
+
+def stage_empty_notebook(work: str, count: int) -> dict:
+    """The floor: a notebook with the report's imports and nothing else, executed `count` times."""
+    import nbformat
+
+    from audit.report import ensure_kernel, execute
+
+    ensure_kernel()
+    source = Path(work) / "empty.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("processed = '.'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import polars, plotly\nimport audit\nfrom audit.display import show"),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "audit", "display_name": "audit", "language": "python"}
+    nbformat.write(notebook, source)
+    seconds = [execute(str(source), str(Path(work) / f"empty_{n}.ipynb"), {}, work, "empty").seconds for n in range(count)]
+    return {"rows": count, "per_page": sum(seconds) / count}
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def export_csv(tables_dir: Path, batch: Path) -> None:
+    """Canonical Parquet as CSV exports with the contract's Chinese headers (for the ingest stage)."""
+    import polars as pl
+
+    from audit.contract import load_contract
+
+    batch.mkdir(parents=True, exist_ok=True)
+    for name, table in load_contract().tables.items():
+        frame = pl.read_parquet(tables_dir / f"{name}.parquet")
+        if frame.is_empty():
+            continue
+        columns = [c for c in table.columns if frame.get_column(c).null_count() < frame.height]
+        frame.select(columns).rename({c: table.columns[c].label for c in columns}).write_csv(batch / f"{table.title}.csv")
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from importlib import metadata
+
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("polars", "pandas", "duckdb", "great-expectations", "papermill"))
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}; {versions}"
+
+
+def run_scale(scale: str, work: Path, report_branches: int) -> list[tuple[str, str, float, int, float]]:
+    from generate import generate
+
+    rows: list[tuple[str, str, float, int, float]] = []
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    if scale == "subdistrict":
+        batch = ROOT / "data" / "raw" / "xinhua-2019"
+    else:
+        generate(SCALES[scale], work, attendance=scale != "province")
+        batch = work / "batch"
+        if scale == "district":
+            export_csv(work / "tables", batch)
+            shutil.rmtree(work / "tables")
+    if scale != "province":
+        seconds, rss, info = measure(stage_ingest, str(batch), str(work))
+        rows.append((scale, "ingest", seconds, info["rows"], rss))
+    seconds, rss, info = measure(stage_facts, str(work), QUARTER)
+    rows.append((scale, "facts", info["compute_seconds"], info["rows"], rss))
+    seconds, rss, info = measure(stage_validate_facts, str(work), QUARTER)
+    rows.append((scale, "GX validation (facts)", info["gx_seconds"], info["rows"], rss))
+    rows.append((scale, "findings + scorecard", info["scorecard_seconds"], info["findings"], rss))
+    if scale != "province":
+        seconds, rss, info = measure(stage_validate_rows, str(work))
+        rows.append((scale, "GX validation (raw rows)", seconds, info["rows"], rss))
+    seconds, rss, info = measure(stage_baselines, str(work), QUARTER)
+    rows.append((scale, "facts: polars (project)", info["polars"], info["rows"], rss))
+    rows.append((scale, "facts: DuckDB SQL", info["duckdb"], info["rows"], rss))
+    rows.append((scale, "facts: pandas", info["pandas"], info["rows"], rss))
+    RATIOS[scale] = {"polars/DuckDB": info["polars"] / info["duckdb"], "pandas/polars": info["pandas"] / info["polars"]}
+    if scale != "province" and report_branches:
+        _, rss, one = measure(stage_report, str(batch), str(work / "report1"), QUARTER, report_branches, 1)
+        rows.append((scale, f"report: {report_branches} branch pages, 1 job", one["notebooks_seconds"], one["rows"], rss))
+        _, rss, two = measure(stage_report, str(batch), str(work / "report2"), QUARTER, report_branches, 2)
+        rows.append((scale, f"report: {report_branches} branch pages, 2 jobs", two["notebooks_seconds"], two["rows"], rss))
+        _, rss, empty = measure(stage_empty_notebook, str(work), 3)
+        rows.append((scale, "empty notebook with the same imports", empty["per_page"], 1, rss))
+        RATIOS[scale]["page/empty notebook"] = one["per_page"] / empty["per_page"]
+        RATIOS[scale]["speed-up 2 jobs"] = one["notebooks_seconds"] / two["notebooks_seconds"]
+    return rows
+
+
+RATIOS: dict[str, dict[str, float]] = {}
+
+
+def render(rows, ratios) -> str:
+    lines = ["| scale | stage | wall (s) | rows | rows/s | peak RSS (MB) |", "|---|---|---:|---:|---:|---:|"]
+    for scale, stage, seconds, count, rss in rows:
+        lines.append(f"| {scale} | {stage} | {seconds:.2f} | {count:,} | {count / seconds if seconds else 0:,.0f} | {rss:,.0f} |")
+    lines += ["", "| scale | ratio | value | target |", "|---|---|---:|---|"]
+    targets = {
+        "polars/DuckDB": "≤ 1.0",
+        "pandas/polars": "≥ 5",
+        "page/empty notebook": "≤ 1.3",
+        "speed-up 2 jobs": "≈ 2 (near-linear)",
+    }
+    for scale, values in ratios.items():
+        for name, value in values.items():
+            lines.append(f"| {scale} | {name} | {value:.2f} | {targets.get(name, '')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="audit benchmarks")
+    parser.add_argument("--scales", default="subdistrict,district")
+    parser.add_argument("--work", default="/tmp/audit-bench")
+    parser.add_argument("--report-branches", type=int, default=6)
+    parser.add_argument("--write", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    rows = []
+    for scale in args.scales.split(","):
+        print(f"== {scale}", flush=True)
+        rows += run_scale(scale, Path(args.work) / scale, args.report_branches)
+        print(render([r for r in rows if r[0] == scale], {scale: RATIOS.get(scale, {})}), flush=True)
+    table = render(rows, RATIOS)
+    print(table)
+    if args.write:
+        Path(args.write).write_text(
+            "# Benchmarks\n\nGenerated by `make bench` (`benchmarks/bench.py`); do not edit by hand.\n\n"
+            f"Run {dt.date.today().isoformat()} on: {machine()}.\n\n"
+            "Each stage runs in a fresh process; peak RSS is that process's. Quarter audited: "
+            f"{QUARTER}. Sub-district = the bundled sample (exports); district = 1,000 branches and 30,000 members "
+            "for 2019 (CSV exports made from `benchmarks/generate.py`); province = 7.5 million members "
+            "(canonical Parquet, no attendance, `make bench-province`).\n\n" + table + "\n",
+            encoding="utf-8",
+        )
+
+
+if __name__ == "__main__":
+    main()
