@@ -134,52 +134,22 @@ def test_a_failing_branch_does_not_stop_the_others(batch: Path, tmp_path: Path):
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "audit.cli", *args], capture_output=True, text=True, timeout=900)
+
+
 def test_cli_run_self_contained_and_exit_codes(batch: Path, tmp_path: Path):
     out = tmp_path / "single"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "audit.cli",
-            "run",
-            str(batch),
-            "--quarter",
-            "2019Q1",
-            "--out",
-            str(out),
-            "--branch",
-            "XH03",
-            "--jobs",
-            "1",
-            "--self-contained",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
+    proc = _cli(
+        "run", str(batch), "--quarter", "2019Q1", "--out", str(out), "--branch", "XH03", "--jobs", "1", "--self-contained"
     )
     assert proc.returncode == 0, proc.stderr
     assert "报告目录大小" in proc.stdout and "随机抽查种子：2019" in proc.stdout
+    assert "IPKernelApp" not in proc.stdout + proc.stderr  # kernels do not print start-up notices
     assert not (out / "assets").exists()
     page = (out / "branches" / "XH03.html").read_text(encoding="utf-8")
     assert "Plotly" in page and "assets/plotly.min.js" not in page
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "audit.cli",
-            "run",
-            str(batch),
-            "--quarter",
-            "2019Q1",
-            "--out",
-            str(tmp_path / "x"),
-            "--branch",
-            "XH99",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    bad = _cli("run", str(batch), "--quarter", "2019Q1", "--out", str(tmp_path / "x"), "--branch", "XH99")
     assert bad.returncode == 2 and "没有这些支部：XH99" in bad.stderr
     assert not (tmp_path / "x").exists()
 
