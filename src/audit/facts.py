@@ -390,9 +390,11 @@ class _FactBuilder:
 
     # member and month: SM-1, SM-3, SM-5, SM-6 ----------------------------------------------------
     def member_month(self) -> pl.DataFrame:
+        in_quarter = pl.col("month").is_in(self.months)
         base = self.member_months(self.months).select("member_id", "name", "branch_id", "month", "employment", "income_base")
         points = (
             self.t["points"]
+            .filter(in_quarter)  # aggregate only the months that are joined below
             .with_columns(
                 points_formula=pl.format(
                     "{}+{}−{}={}",
@@ -421,6 +423,7 @@ class _FactBuilder:
         )
         dues = (
             self.t["dues"]
+            .filter(in_quarter)
             .group_by("member_id", "month")
             .agg(
                 amount_due=pl.col("amount_due").max(),
@@ -483,8 +486,8 @@ class _FactBuilder:
         paid = (
             self.t["dues"].filter(pl.col("amount_paid") > 0).select("member_id", "month").unique().with_columns(paid=pl.lit(True))
         )
-        # months in which the branch held a meeting the member was expected at
-        life = self.meetings.filter(pl.col("meeting_type").is_in(LIFE_TYPES))
+        # months in which the branch held a meeting the member was expected at (up to the quarter's end)
+        life = self.meetings.filter(pl.col("meeting_type").is_in(LIFE_TYPES) & (pl.col("month") <= self.months[-1]))
         expected = self.members_on_meeting_dates(life).join(life.select("meeting_id", "month"), on="meeting_id")
         had_meeting = expected.select("member_id", "month").unique().with_columns(had_meeting=pl.lit(True))
         took_part = (
