@@ -17,7 +17,7 @@ import pandas as pd
 import polars as pl
 
 from audit.facts import _FactBuilder, data_window
-from audit.periods import Quarter, add_months
+from audit.periods import Quarter, month_range
 from audit.standard import load_standard
 
 MEETINGS = ["branch_id", "period", "committee_meetings", "theme_days"]
@@ -44,11 +44,7 @@ def polars_facts(tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[pl.
 def _months(tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[list[dt.date], list[dt.date]]:
     start, end = data_window(tables)
     quarter_months = [m for m in quarter.months if start <= m <= end]
-    history, current = [], start
-    while current <= quarter_months[-1]:
-        history.append(current)
-        current = add_months(current, 1)
-    return quarter_months, history
+    return quarter_months, month_range(start, quarter_months[-1])
 
 
 # --- pandas -------------------------------------------------------------------------------------------

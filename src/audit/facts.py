@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from audit.periods import Quarter, add_months, half_bounds, month_end, period_zh
+from audit.periods import Quarter, half_bounds, month_end, month_range, period_zh
 from audit.standard import Standard, dues_range
 from audit.workdays import count_workdays
 
@@ -35,6 +35,23 @@ FACT_KEYS: dict[str, list[str]] = {
     "recruitment": ["person_id"],
 }
 LIFE_TYPES = ["支部党员大会", "支部委员会", "党小组会", "党课", "主题党日", "组织生活会", "民主评议", "集中学习"]
+
+
+def with_membership(members: pl.DataFrame) -> pl.DataFrame:
+    """Adds `start` (入党 or 转入, the later) and `out` (转出): a member counts from start until out."""
+    return members.with_columns(start=pl.max_horizontal("joined_on", "transferred_in_on"), out=pl.col("transferred_out_on"))
+
+
+def member_months(members: pl.DataFrame, months: list[dt.date]) -> pl.DataFrame:
+    """One row per member and month while the member's 组织关系 is in the branch."""
+    if "start" not in members.columns:
+        members = with_membership(members)
+    frame = pl.DataFrame({"month": months}, schema={"month": pl.Date}).with_columns(month_end=pl.col("month").dt.month_end())
+    return (
+        members.join(frame, how="cross")
+        .filter((pl.col("start") <= pl.col("month_end")) & (pl.col("out").is_null() | (pl.col("out") > pl.col("month"))))
+        .drop("month_end")
+    )
 
 
 class QuarterOutOfRangeError(ValueError):
@@ -119,10 +136,7 @@ class _FactBuilder:
         self.months = [m for m in quarter.months if window[0] <= m <= window[1]]
         if len(self.months) < 3:
             self.warnings.append(f"{quarter.zh}只有 {len(self.months)} 个月在数据范围内，只审核这些月份")
-        members = tables["members"].with_columns(
-            start=pl.max_horizontal("joined_on", "transferred_in_on"), out=pl.col("transferred_out_on")
-        )
-        self.members = members
+        self.members = with_membership(tables["members"])
         self.branches = tables["branches"]
         self.meetings = tables["meetings"].with_columns(month=pl.col("held_on").dt.truncate("1mo"), ref=source_ref())
         self.attendance = tables["attendance"].join(
@@ -131,13 +145,7 @@ class _FactBuilder:
 
     # membership -------------------------------------------------------------------------------
     def member_months(self, months: list[dt.date]) -> pl.DataFrame:
-        """One row per member and month while the member's 组织关系 is in the branch."""
-        frame = pl.DataFrame({"month": months}, schema={"month": pl.Date}).with_columns(month_end=pl.col("month").dt.month_end())
-        return (
-            self.members.join(frame, how="cross")
-            .filter((pl.col("start") <= pl.col("month_end")) & (pl.col("out").is_null() | (pl.col("out") > pl.col("month"))))
-            .drop("month_end")
-        )
+        return member_months(self.members, months)
 
     def members_on_meeting_dates(self, meetings: pl.DataFrame) -> pl.DataFrame:
         """(meeting_id, member_id) for every member in the meeting's branch on its date."""
@@ -478,10 +486,7 @@ class _FactBuilder:
 
     # six-month streaks: SM-8 ---------------------------------------------------------------------
     def member_streak(self) -> pl.DataFrame:
-        months, current = [], self.window[0]
-        while current <= self.months[-1]:
-            months.append(current)
-            current = add_months(current, 1)
+        months = month_range(self.window[0], self.months[-1])
         mm = self.member_months(months).select("member_id", "name", "branch_id", "start", "out", "month")
         paid = (
             self.t["dues"].filter(pl.col("amount_paid") > 0).select("member_id", "month").unique().with_columns(paid=pl.lit(True))

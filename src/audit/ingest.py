@@ -9,7 +9,6 @@ Every data row below a header is either accepted or quarantined with a reason, s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import defaultdict
@@ -22,7 +21,7 @@ import polars as pl
 
 from audit.contract import SOURCE_COLUMNS, Column, Contract, Table, load_contract
 from audit.io import write_csv
-from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, read_batch
+from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
 from audit.reasons import Action, Reason
 from audit.values import (
     Parsed,
@@ -413,14 +412,6 @@ def _assign_tables(items: list[RawSheet | FileProblem | Skipped], contract: Cont
     return assigned, skipped
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def ingest(batch: Path | str, contract: Contract | None = None) -> Ingested:
     """Read every table of a batch folder; never raises for bad content, only for a missing folder."""
     batch = Path(batch)
@@ -457,11 +448,7 @@ def ingest(batch: Path | str, contract: Contract | None = None) -> Ingested:
     tables = checker.run()
     problems.sort(key=lambda p: (p.file, p.sheet, p.row if p.row is not None else -1))
     sources.sort(key=lambda s: (s.file, s.sheet))
-    files = {
-        p.relative_to(batch).as_posix(): _sha256(p)
-        for p in sorted(batch.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
+    files = {p.relative_to(batch).as_posix(): sha256_file(p) for p in discover(batch)}
     return Ingested(batch, tables, sources, problems, skipped, contract.version, files)
 
 

@@ -14,6 +14,15 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    """First days of every month from `first`'s month to `last`'s month, both included."""
+    months, current = [], first.replace(day=1)
+    while current <= last:
+        months.append(current)
+        current = add_months(current, 1)
+    return months
+
+
 def month_end(month: dt.date) -> dt.date:
     return add_months(month, 1) - dt.timedelta(days=1)
 

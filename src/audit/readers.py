@@ -7,6 +7,7 @@ reports files it cannot open as ``FileProblem`` instead of raising.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 from collections.abc import Iterator
@@ -58,6 +59,14 @@ def discover(batch: Path) -> list[Path]:
         (p for p in batch.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(batch).parts)),
         key=lambda p: p.relative_to(batch).as_posix(),
     )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def decode(data: bytes) -> tuple[str, str] | None:

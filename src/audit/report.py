@@ -13,7 +13,6 @@ Layout of a report folder:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import json
 import os
@@ -33,6 +32,7 @@ import polars as pl
 from audit.io import write_csv
 from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
+from audit.readers import sha256_file
 from audit.standard import Standard, load_standard
 
 KERNEL_NAME = "audit"
@@ -292,10 +292,6 @@ def _width(value: Any) -> int:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -501,7 +497,7 @@ def _run_locked(
             "standard": {
                 "name": standard.name,
                 "version": standard.version,
-                "sha256": _sha256(standard.path) if standard.path else None,
+                "sha256": sha256_file(standard.path) if standard.path else None,
             },
             "contract_version": result.ingested.contract_version,
             "versions": _versions(),
@@ -595,7 +591,7 @@ class Verification:
 
 def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
     """Re-hash the inputs a report was made from and say whether it still matches its data."""
-    from audit.ingest import _sha256
+    from audit.readers import discover
 
     manifest_path = report / "manifest.json"
     if not manifest_path.exists():
@@ -605,8 +601,8 @@ def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
     if not batch.is_dir():
         raise RunError(f"找不到报告所用的数据批次文件夹：{batch}（可用 --batch 指定）")
     recorded = {name: entry["sha256"] for name, entry in manifest["inputs"].items()}
-    present = {p.relative_to(batch).as_posix(): p for p in sorted(batch.rglob("*")) if p.is_file() and not p.name.startswith(".")}
-    changed = sorted(n for n, digest in recorded.items() if n in present and _sha256(present[n]) != digest)
+    present = {p.relative_to(batch).as_posix(): p for p in discover(batch)}  # the files ingestion reads
+    changed = sorted(n for n, digest in recorded.items() if n in present and sha256_file(present[n]) != digest)
     missing = sorted(n for n in recorded if n not in present)
     added = sorted(n for n in present if n not in recorded)
     return Verification(batch, changed, missing, added)

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from audit.periods import Quarter, add_months, month_key, month_range
 from audit.standard import dues_range, load_standard
 from audit.values import id_check_char
 
@@ -38,11 +39,7 @@ class SynthConfig:
         first, last = _month(self.start), _month(self.end)
         if last < first:
             raise ValueError(f"结束月份 {self.end} 早于起始月份 {self.start}")
-        out, current = [], first
-        while current <= last:
-            out.append(current)
-            current = _add_months(current, 1)
-        return out
+        return month_range(first, last)
 
 
 def _month(text: str) -> dt.date:
@@ -53,17 +50,8 @@ def _month(text: str) -> dt.date:
         raise ValueError(f"月份格式应为 YYYY-MM：{text}") from None
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def _quarter(day: dt.date) -> str:
-    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
-
-
-def _ym(day: dt.date) -> str:
-    return f"{day.year}-{day.month:02d}"
+    return str(Quarter.of(day))
 
 
 @cache
@@ -133,7 +121,7 @@ def _in_branch(member: dict[str, Any], day: dt.date) -> bool:
 
 
 def _in_month(member: dict[str, Any], month: dt.date) -> bool:
-    last = _add_months(month, 1) - dt.timedelta(days=1)
+    last = add_months(month, 1) - dt.timedelta(days=1)
     start = member["transferred_in_on"] or member["joined_on"]
     out = member["transferred_out_on"]
     return start <= last and (out is None or out > month)
@@ -220,14 +208,14 @@ class _Generator:
                     "joined_on": joined,
                     "full_member_on": None
                     if probationary
-                    else _add_months(joined.replace(day=1), 12) + dt.timedelta(days=joined.day - 1),
+                    else add_months(joined.replace(day=1), 12) + dt.timedelta(days=joined.day - 1),
                     "employment": employment,
                     "income_base": income,
                     "transferred_in_on": None,
                     "transferred_out_on": None,
                     "phone": f"1{rng.choice([3, 5, 8])}{rng.randrange(0, 10)}{rng.randrange(10**7, 10**8)}",
                 }
-                if probationary and _add_months(joined.replace(day=1), 12) <= self.months[-1]:
+                if probationary and add_months(joined.replace(day=1), 12) <= self.months[-1]:
                     # became a full member one year after joining, inside the window
                     member["member_type"], member["full_member_on"] = "正式党员", joined.replace(year=joined.year + 1)
                 member["id_number"] = _id_number(rng, birth, gender)
@@ -363,7 +351,7 @@ class _Generator:
                     if not _in_month(person, month):
                         continue
                     base, bonus, penalty = 80.0, float(rng.choice([0, 0, 2, 5, 10])), float(rng.choice([0, 0, 0, 1, 2]))
-                    quarter_end = _add_months(month, 2 - (month.month - 1) % 3)
+                    quarter_end = add_months(month, 2 - (month.month - 1) % 3)
                     self.world.tables["points"].append(
                         {
                             "member_id": person["member_id"],
@@ -480,7 +468,7 @@ class _Planter:
     def __init__(self, gen: _Generator):
         self.gen, self.world, self.rng = gen, gen.world, random.Random(gen.config.seed + 1)
         self.branches = gen.branches
-        self.months = {_ym(m): m for m in gen.months}
+        self.months = {month_key(m): m for m in gen.months}
 
     def branch(self, n: int) -> dict[str, Any]:
         return self.branches[n % len(self.branches)]
@@ -491,7 +479,7 @@ class _Planter:
             for m in self.world.tables["meetings"]
             if m["branch_id"] == branch["branch_id"]
             and m["meeting_type"] == kind
-            and (month is None or _ym(m["held_on"]) == month)
+            and (month is None or month_key(m["held_on"]) == month)
         ]
 
     def drop_meeting(self, meeting: dict[str, Any]) -> None:
@@ -629,7 +617,7 @@ class _Planter:
         self.world.expect("TM-1", "error", b["branch_id"], "", "2019Q3", "2019年第三季度书记未带头讲党课或领学")
 
     def _row(self, table: str, member: str, month: str) -> dict[str, Any]:
-        return next(r for r in self.world.tables[table] if r["member_id"] == member and _ym(r["month"]) == month)
+        return next(r for r in self.world.tables[table] if r["member_id"] == member and month_key(r["month"]) == month)
 
     def sm1(self) -> None:
         b = self.branch(13)
@@ -712,7 +700,12 @@ class _Planter:
             if row["member_id"] == person["member_id"]:
                 row["amount_due"] = row["amount_paid"] = round(person["income_base"] * 0.005, 2)
                 self.world.expect(
-                    "SM-6", "error", b["branch_id"], person["member_id"], _ym(row["month"]), "应交金额低于按收入基数计算的标准"
+                    "SM-6",
+                    "error",
+                    b["branch_id"],
+                    person["member_id"],
+                    month_key(row["month"]),
+                    "应交金额低于按收入基数计算的标准",
                 )
 
     def _employ(self, person: dict[str, Any]) -> None:
@@ -727,7 +720,7 @@ class _Planter:
         self.world.tables["dues_disclosures"] = [
             d
             for d in self.world.tables["dues_disclosures"]
-            if not (d["branch_id"] == b["branch_id"] and _ym(d["month"]) == "2019-02")
+            if not (d["branch_id"] == b["branch_id"] and month_key(d["month"]) == "2019-02")
         ]
         self.world.expect("SM-7", "error", b["branch_id"], "", "2019-02", "2019年2月党费收缴情况未公开、未报备")
 
@@ -875,7 +868,7 @@ class _Planter:
                 "_defect": "NEGATIVE_AMOUNT",
             }
         )
-        points_row = next(r for r in tables["points"] if _ym(r["month"]) == "2019-01")
+        points_row = next(r for r in tables["points"] if month_key(r["month"]) == "2019-01")
         tables["points"].append({**points_row, "_raw": {"total_points": "九十"}, "_defect": "NOT_A_NUMBER"})
         members = tables["members"]
         members[5]["_raw"], members[5]["_defect"] = {"id_number": "3.70102E+17"}, "ID_MANGLED"

@@ -10,8 +10,8 @@ import datetime as dt
 
 import polars as pl
 
-from audit.facts import data_window
-from audit.periods import Quarter, add_months
+from audit.facts import data_window, member_months
+from audit.periods import Quarter, add_months, month_range
 from audit.standard import Standard
 
 MEETING_TYPES = ["支部委员会", "党小组会", "主题党日", "支部党员大会", "党课", "集中学习", "组织生活会", "民主评议"]
@@ -23,17 +23,9 @@ def _months(quarter: Quarter) -> list[dt.date]:
 
 
 def members_in_month(tables: dict[str, pl.DataFrame], months: list[dt.date], branch: str | None = None) -> pl.DataFrame:
+    """Members per month while in the branch: the same rule the facts use."""
     members = tables["members"] if branch is None else tables["members"].filter(pl.col("branch_id") == branch)
-    frame = pl.DataFrame({"month": months}, schema={"month": pl.Date}).with_columns(month_end=pl.col("month").dt.month_end())
-    start = pl.max_horizontal("joined_on", "transferred_in_on")
-    return (
-        members.join(frame, how="cross")
-        .filter(
-            (start <= pl.col("month_end"))
-            & (pl.col("transferred_out_on").is_null() | (pl.col("transferred_out_on") > pl.col("month")))
-        )
-        .drop("month_end")
-    )
+    return member_months(members, months)
 
 
 def meeting_counts(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter, standard: Standard) -> pl.DataFrame:
@@ -116,11 +108,7 @@ def points_trend(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter)
     """Monthly points (average, min, max) over the last four quarters, and members' missing months."""
     window = data_window(tables)
     first = max(add_months(quarter.start, -9), window[0] if window else quarter.start)
-    months = []
-    current = first
-    while current <= quarter.months[-1]:
-        months.append(current)
-        current = add_months(current, 1)
+    months = month_range(first, quarter.months[-1])
     expected = members_in_month(tables, months, branch).select("member_id", "name", "month")
     points = tables["points"].select("member_id", "month", "total_points")
     joined = expected.join(points, on=["member_id", "month"], how="left")
@@ -176,11 +164,7 @@ def dues_by_month(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter
 def arrears(tables: dict[str, pl.DataFrame], quarter: Quarter, branch: str | None = None) -> pl.DataFrame:
     """Members in arrears at the quarter's end: consecutive unpaid months up to it, bucketed by age."""
     window = data_window(tables)
-    start = window[0] if window else quarter.start
-    months, current = [], start
-    while current <= quarter.months[-1]:
-        months.append(current)
-        current = add_months(current, 1)
+    months = month_range(window[0] if window else quarter.start, quarter.months[-1])
     expected = members_in_month(tables, months, branch).select("member_id", "name", "branch_id", "month")
     paid = tables["dues"].filter(pl.col("amount_paid") > 0).select("member_id", "month").unique().with_columns(paid=pl.lit(True))
     frame = expected.join(paid, on=["member_id", "month"], how="left").sort("member_id", "month")
