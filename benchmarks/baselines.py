@@ -5,27 +5,32 @@
 - the six-month arrears streak (SM-8): longest run of unpaid months ending in the quarter.
 
 `polars_facts` is the project's own code (audit.facts); `pandas_facts` is idiomatic pandas;
-`duckdb_facts` is hand-written SQL. All three return the same three frames (sorted, same dtypes),
-which the harness and a test assert equal.
+`duckdb_facts` is hand-written SQL. All three start from the same canonical Parquet files
+(`<folder>/tables/*.parquet`, reading is part of the time) and return the same three frames
+(sorted, same dtypes), which the harness and a test assert equal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import polars as pl
 
 from audit.facts import _FactBuilder, data_window
+from audit.ingest import scan_tables
 from audit.periods import Quarter, month_range
 from audit.standard import load_standard
 
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
 MEETINGS = ["branch_id", "period", "committee_meetings", "theme_days"]
 MEMBER_MONTH = ["member_id", "period", "has_points", "paid_in_full"]
 STREAK = ["member_id", "unpaid_streak"]
 
 
-def _normalise(frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]) -> tuple[pl.DataFrame, ...]:
+def _normalise(frames: tuple[F, F, F]) -> tuple[F, ...]:
     meetings, member_month, streak = frames
     return (
         meetings.select(MEETINGS).cast({"committee_meetings": pl.Int64, "theme_days": pl.Int64}).sort("branch_id", "period"),
@@ -36,13 +41,23 @@ def _normalise(frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]) -> tuple
     )
 
 
-def polars_facts(tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[pl.DataFrame, ...]:
-    builder = _FactBuilder(tables, load_standard(), quarter, data_window(tables))
-    return _normalise((builder.branch_month(), builder.member_month(), builder.member_streak()))
+def window(folder: Path) -> tuple[dt.date, dt.date]:
+    """The batch's data window (an input of all three, computed once outside the timings)."""
+    found = data_window(scan_tables(folder))
+    assert found is not None
+    return found
 
 
-def _months(tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[list[dt.date], list[dt.date]]:
-    start, end = data_window(tables)
+def polars_facts(folder: Path, quarter: Quarter, span: tuple[dt.date, dt.date]) -> tuple[pl.DataFrame, ...]:
+    """The project's lazy fact queries over Parquet scans, asked for the compared columns only: the
+    optimiser drops what they do not need (evidence texts, message context), as the SQL never
+    computes it. The full build with every column is the harness's `facts` stage."""
+    builder = _FactBuilder(scan_tables(folder), load_standard(), quarter, span)
+    return tuple(pl.collect_all(_normalise((builder.branch_month(), builder.member_month(), builder.member_streak()))))
+
+
+def _months(quarter: Quarter, span: tuple[dt.date, dt.date]) -> tuple[list[dt.date], list[dt.date]]:
+    start, end = span
     quarter_months = [m for m in quarter.months if start <= m <= end]
     return quarter_months, month_range(start, quarter_months[-1])
 
@@ -50,8 +65,9 @@ def _months(tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[list[dt.
 # --- pandas -------------------------------------------------------------------------------------------
 
 
-def pandas_facts(frames: dict[str, pd.DataFrame], tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[pl.DataFrame, ...]:
-    months, history = _months(tables, quarter)
+def pandas_facts(folder: Path, quarter: Quarter, span: tuple[dt.date, dt.date]) -> tuple[pl.DataFrame, ...]:
+    months, history = _months(quarter, span)
+    frames = read_pandas(folder)
     branches, members, meetings = frames["branches"], frames["members"], frames["meetings"]
     dues, points = frames["dues"], frames["points"]
     q_months = pd.to_datetime(pd.Series(months))
@@ -107,8 +123,8 @@ def pandas_facts(frames: dict[str, pd.DataFrame], tables: dict[str, pl.DataFrame
     return _normalise((pl.from_pandas(meeting_facts), pl.from_pandas(mm[MEMBER_MONTH]), pl.from_pandas(streak)))
 
 
-def to_pandas(tables: dict[str, pl.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The pandas side starts from pandas frames (conversion is not part of its timing)."""
+def read_pandas(folder: Path) -> dict[str, pd.DataFrame]:
+    """The columns the pandas side needs, read with pandas (pyarrow) from the canonical Parquet."""
     wanted = {
         "branches": ["branch_id"],
         "members": ["member_id", "branch_id", "joined_on", "transferred_in_on", "transferred_out_on"],
@@ -118,15 +134,9 @@ def to_pandas(tables: dict[str, pl.DataFrame]) -> dict[str, pd.DataFrame]:
     }
     out = {}
     for name, columns in wanted.items():
-        frame = tables[name].select(columns).to_pandas()
-        for column in frame.columns:
-            if str(frame[column].dtype).startswith("datetime") or column in (
-                "joined_on",
-                "transferred_in_on",
-                "transferred_out_on",
-                "held_on",
-                "month",
-            ):
+        frame = pd.read_parquet(folder / "tables" / f"{name}.parquet", columns=columns)
+        for column in ("joined_on", "transferred_in_on", "transferred_out_on", "held_on", "month"):
+            if column in frame.columns:
                 frame[column] = pd.to_datetime(frame[column])
         out[name] = frame
     return out
@@ -178,13 +188,14 @@ SELECT 'meetings' AS part, * FROM meeting_facts
 """
 
 
-def duckdb_facts(tables: dict[str, pl.DataFrame], quarter: Quarter) -> tuple[pl.DataFrame, ...]:
+def duckdb_facts(folder: Path, quarter: Quarter, span: tuple[dt.date, dt.date]) -> tuple[pl.DataFrame, ...]:
     import duckdb
 
-    months, history = _months(tables, quarter)
+    months, history = _months(quarter, span)
     con = duckdb.connect()
     for name in ("branches", "members", "meetings", "dues", "points"):
-        con.register(name, tables[name].to_arrow())
+        path = str(folder / "tables" / f"{name}.parquet").replace("'", "''")
+        con.sql(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
     params = {"quarter_months": months, "history_months": history}
     prefix = SQL.rsplit("SELECT 'meetings'", 1)[0]
 

@@ -127,3 +127,23 @@ def test_periods():
     ]
     with pytest.raises(ValueError, match="季度格式"):
         Quarter.parse("2019-1")
+
+
+def test_rate_table_expressions_agree_with_the_scalar_rule():
+    """SM-6 as polars expressions (facts) and as a Python function (synth) give the same dues,
+    including band edges, rounding, flat categories and unknowable cases."""
+    import polars as pl
+
+    from audit.standard import dues_range, dues_range_exprs
+
+    rule = load_standard().rule("SM-6")
+    employments = [None, "在职", "离退休", "农民", "学生", "无固定收入", "其他", "个体"]
+    incomes = [None, 0.0, 1.0, 2999.99, 3000.0, 3000.01, 3333.0, 4999.0, 5000.0, 5000.5, 9999.99, 10000.0, 10000.01, 123456.78]
+    frame = pl.DataFrame(
+        [(e, i) for e in employments for i in incomes], schema={"employment": pl.String, "income": pl.Float64}, orient="row"
+    )
+    low, high = dues_range_exprs(rule, "employment", "income")
+    got = frame.with_columns(low=low, high=high)
+    for row in got.iter_rows(named=True):
+        expected = dues_range(rule, row["employment"], row["income"])
+        assert (row["low"], row["high"]) == (expected or (None, None)), row

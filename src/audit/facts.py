@@ -13,12 +13,15 @@ quarter and inside the data; before that the same numbers appear in ``progress``
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from audit.periods import Quarter, half_bounds, month_end, month_range, period_zh
-from audit.standard import Standard, dues_range
+from audit.standard import Standard, dues_range_exprs
 from audit.workdays import count_workdays
 
 FACT_KEYS: dict[str, list[str]] = {
@@ -34,19 +37,24 @@ FACT_KEYS: dict[str, list[str]] = {
     "member_status": ["member_id"],
     "recruitment": ["person_id"],
 }
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+Frame = pl.DataFrame | pl.LazyFrame
+MEMBER_FACTS = ("member_month", "member_streak", "member_transfer", "member_status")
 LIFE_TYPES = ["支部党员大会", "支部委员会", "党小组会", "党课", "主题党日", "组织生活会", "民主评议", "集中学习"]
 
 
-def with_membership(members: pl.DataFrame) -> pl.DataFrame:
+def with_membership(members: F) -> F:
     """Adds `start` (入党 or 转入, the later) and `out` (转出): a member counts from start until out."""
     return members.with_columns(start=pl.max_horizontal("joined_on", "transferred_in_on"), out=pl.col("transferred_out_on"))
 
 
-def member_months(members: pl.DataFrame, months: list[dt.date]) -> pl.DataFrame:
+def member_months(members: F, months: list[dt.date]) -> F:
     """One row per member and month while the member's 组织关系 is in the branch."""
-    if "start" not in members.columns:
+    if "start" not in members.collect_schema().names():
         members = with_membership(members)
     frame = pl.DataFrame({"month": months}, schema={"month": pl.Date}).with_columns(month_end=pl.col("month").dt.month_end())
+    if isinstance(members, pl.LazyFrame):
+        frame = frame.lazy()
     return (
         members.join(frame, how="cross")
         .filter((pl.col("start") <= pl.col("month_end")) & (pl.col("out").is_null() | (pl.col("out") > pl.col("month"))))
@@ -70,13 +78,28 @@ class Facts:
 # --- small expression helpers --------------------------------------------------------------------
 
 
+def _format(template: str, *args: pl.Expr) -> pl.Expr:
+    """`pl.format` as `concat_str` (null when any argument is null). polars 2.1's streaming engine
+    panics on `pl.format` columns that are filtered afterwards, so facts never use it."""
+    parts = template.split("{}")
+    if len(parts) != len(args) + 1:
+        raise ValueError(f"template {template!r} needs {len(parts) - 1} arguments, got {len(args)}")
+    pieces: list[pl.Expr] = []
+    for text, arg in zip(parts, [*args, None], strict=True):
+        if text:
+            pieces.append(pl.lit(text))
+        if arg is not None:
+            pieces.append(arg if isinstance(arg, pl.Expr) else pl.lit(arg))
+    return pl.concat_str(pieces)
+
+
 def source_ref(prefix: str = "") -> pl.Expr:
     """`file［sheet］第N行` (or `file 第N行` for CSV) from a row's provenance columns."""
     file, sheet, row = pl.col(f"{prefix}_file"), pl.col(f"{prefix}_sheet"), pl.col(f"{prefix}_row")
     return (
         pl.when(sheet.fill_null("") == "")
-        .then(pl.format("{} 第{}行", file, row))
-        .otherwise(pl.format("{}［{}］第{}行", file, sheet, row))
+        .then(_format("{} 第{}行", file, row))
+        .otherwise(_format("{}［{}］第{}行", file, sheet, row))
     )
 
 
@@ -87,12 +110,12 @@ def _month_key(col: str | pl.Expr) -> pl.Expr:
 
 def _date_zh(col: str) -> pl.Expr:
     c = pl.col(col)
-    return pl.when(c.is_null()).then(pl.lit("（空）")).otherwise(pl.format("{}年{}月{}日", c.dt.year(), c.dt.month(), c.dt.day()))
+    return pl.when(c.is_null()).then(pl.lit("（空）")).otherwise(_format("{}年{}月{}日", c.dt.year(), c.dt.month(), c.dt.day()))
 
 
 def _month_zh(col: str) -> pl.Expr:
     c = pl.col(col)
-    return pl.format("{}年{}月", c.dt.year(), c.dt.month())
+    return _format("{}年{}月", c.dt.year(), c.dt.month())
 
 
 def _months_between(start: str, end: str) -> pl.Expr:
@@ -102,6 +125,24 @@ def _months_between(start: str, end: str) -> pl.Expr:
     return months - (e.dt.day() < s.dt.day()).cast(pl.Int32)
 
 
+def _group_with_refs(frame: pl.LazyFrame, keys: list[str], name: str, **aggs: pl.Expr) -> pl.LazyFrame:
+    """`frame.group_by(keys).agg(**aggs)` plus `name`: the group's source rows (`source_ref`), sorted
+    and joined with "；". Nearly every group is one row, so the text is built per row and only the
+    few multi-row groups aggregate strings (a string list per group costs 5x the whole group-by)."""
+    frame = frame.with_columns(_ref=source_ref())
+    grouped = frame.group_by(keys).agg(**aggs, _rows=pl.len(), _ref=pl.col("_ref").first())
+    several = (
+        frame.join(grouped.filter(pl.col("_rows") > 1).select(keys), on=keys)
+        .group_by(keys)
+        .agg(_refs=pl.col("_ref").sort().str.join("；"))
+    )
+    return (
+        grouped.join(several, on=keys, how="left")
+        .with_columns(pl.coalesce("_refs", "_ref").alias(name))
+        .drop("_rows", "_ref", "_refs")
+    )
+
+
 def _joined_list(col: str, sep: str = "、") -> pl.Expr:
     return pl.col(col).drop_nulls().unique().sort().str.join(sep)
 
@@ -109,45 +150,120 @@ def _joined_list(col: str, sep: str = "、") -> pl.Expr:
 # --- the builder ----------------------------------------------------------------------------------
 
 
-def data_window(tables: dict[str, pl.DataFrame]) -> tuple[dt.date, dt.date] | None:
+def data_window(tables: Mapping[str, Frame]) -> tuple[dt.date, dt.date] | None:
     """First and last month the batch keeps monthly records for (dues, points); meetings only when
-    there are none, so a mistyped meeting date is flagged instead of stretching the window."""
-    monthly = pl.concat([tables["dues"].get_column("month"), tables["points"].get_column("month")]).drop_nulls()
-    if monthly.is_empty():
-        monthly = tables["meetings"].get_column("held_on").dt.truncate("1mo").drop_nulls()
-    if monthly.is_empty():
+    there are none, so a mistyped meeting date is flagged instead of stretching the window.
+    Reads only the month columns (pushed into the scan when the tables are lazy)."""
+
+    def bounds(names: list[str], column: pl.Expr) -> tuple[dt.date | None, dt.date | None]:
+        parts = [tables[n].lazy().select(month=column) for n in names]
+        row = pl.concat(parts).select(pl.col("month").min().alias("lo"), pl.col("month").max().alias("hi")).collect()
+        return row["lo"][0], row["hi"][0]
+
+    first, last = bounds(["dues", "points"], pl.col("month"))
+    if first is None:
+        first, last = bounds(["meetings"], pl.col("held_on").dt.truncate("1mo"))
+    if first is None or last is None:
         return None
-    return monthly.min(), month_end(monthly.max())
+    return first, month_end(last)
 
 
-def compute_facts(tables: dict[str, pl.DataFrame], standard: Standard, quarter: Quarter) -> Facts:
+def compute_facts(tables: Mapping[str, Frame], standard: Standard, quarter: Quarter) -> Facts:
+    """Every fact table for the quarter. Tables may be DataFrames or LazyFrames (``scan_parquet``):
+    each fact is a lazy query, and all of them run in one ``collect_all`` so shared inputs are
+    read once and filters and column choices reach the scans."""
+    return _FactBuilder(tables, standard, quarter, _checked_window(tables, quarter)).build()
+
+
+def write_facts(
+    tables: Mapping[str, Frame], standard: Standard, quarter: Quarter, folder: Path, *, member_shards: int = 1
+) -> Facts:
+    """`compute_facts` for batches too big to hold (a province): writes ``folder/<fact>.parquet``.
+
+    Branch-level facts are computed in one go; member-level facts (one row per member or member
+    and month, the big ones) in `member_shards` shards of members by hash, each shard's rows
+    written before the next is computed, so peak memory is about one shard's. Every member fact
+    depends only on the member's own rows (and, for duplicate identities, on all members, which
+    each shard still sees), so the shards' union equals the unsharded facts; rows are sorted by
+    key within each shard. The returned Facts has the written tables' row counts, not the rows.
+    """
+    import pyarrow.parquet as pq
+
+    window = _checked_window(tables, quarter)
+    folder.mkdir(parents=True, exist_ok=True)
+    builder = _FactBuilder(tables, standard, quarter, window)
+    names = [n for n in builder.fact_names() if n not in MEMBER_FACTS]
+    queries, progress = builder.fact_queries(names)
+    *frames, progress_frame = pl.collect_all([*queries.values(), progress])
+    rows: dict[str, int] = {}
+    for name, frame in zip(queries, frames, strict=True):
+        frame.write_parquet(folder / f"{name}.parquet")
+        rows[name] = frame.height
+    del frames
+    writers: dict[str, pq.ParquetWriter] = {}
+    warnings = list(builder.warnings)
+    try:
+        for shard in range(member_shards):
+            part = _FactBuilder(tables, standard, quarter, window, member_shard=(shard, member_shards))
+            shard_queries, _ = part.fact_queries(MEMBER_FACTS)
+            for name, frame in zip(shard_queries, pl.collect_all(list(shard_queries.values())), strict=True):
+                arrow = frame.to_arrow()
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(folder / f"{name}.parquet", arrow.schema)
+                writers[name].write_table(arrow)
+                rows[name] = rows.get(name, 0) + frame.height
+            warnings += [w for w in part.warnings if w not in warnings]
+    finally:
+        for writer in writers.values():
+            writer.close()
+    counts = {name: pl.DataFrame({"rows": [count]}) for name, count in rows.items()}
+    return Facts(quarter, window, counts, progress_frame, warnings)
+
+
+def _checked_window(tables: Mapping[str, Frame], quarter: Quarter) -> tuple[dt.date, dt.date]:
     window = data_window(tables)
     if window is None:
         raise QuarterOutOfRangeError("数据中没有任何党费、积分或会议记录，无法审核")
     if quarter.end < window[0] or quarter.start > window[1]:
         raise QuarterOutOfRangeError(f"{quarter} 不在数据范围内（数据覆盖 {window[0]:%Y-%m} 至 {window[1]:%Y-%m}）")
-    return _FactBuilder(tables, standard, quarter, window).build()
+    return window
 
 
 class _FactBuilder:
-    def __init__(self, tables: dict[str, pl.DataFrame], standard: Standard, quarter: Quarter, window: tuple[dt.date, dt.date]):
-        self.t, self.std, self.q, self.window = tables, standard, quarter, window
+    """Each public method returns one fact table as a LazyFrame; `build` collects them together."""
+
+    def __init__(
+        self,
+        tables: Mapping[str, Frame],
+        standard: Standard,
+        quarter: Quarter,
+        window: tuple[dt.date, dt.date],
+        member_shard: tuple[int, int] | None = None,
+    ):
+        self.t = {name: frame.lazy() for name, frame in tables.items()}
+        self.all_members = with_membership(self.t["members"])
+        if member_shard is not None:  # (k, n): only members whose id hashes to k of n, and their rows
+            k, n = member_shard
+            pick = (pl.col("member_id").hash(seed=0) % n) == k
+            for name in ("members", "dues", "points", "attendance"):
+                self.t[name] = self.t[name].filter(pick)
+        self.std, self.q, self.window = standard, quarter, window
         self.warnings: list[str] = []
         self.months = [m for m in quarter.months if window[0] <= m <= window[1]]
         if len(self.months) < 3:
             self.warnings.append(f"{quarter.zh}只有 {len(self.months)} 个月在数据范围内，只审核这些月份")
-        self.members = with_membership(tables["members"])
-        self.branches = tables["branches"]
-        self.meetings = tables["meetings"].with_columns(month=pl.col("held_on").dt.truncate("1mo"), ref=source_ref())
-        self.attendance = tables["attendance"].join(
+        self.members = with_membership(self.t["members"])
+        self.branches = self.t["branches"]
+        self.meetings = self.t["meetings"].with_columns(month=pl.col("held_on").dt.truncate("1mo"), ref=source_ref())
+        self.attendance = self.t["attendance"].join(
             self.meetings.select("meeting_id", "branch_id", "held_on", "month", "meeting_type"), on="meeting_id", how="inner"
         )
 
     # membership -------------------------------------------------------------------------------
-    def member_months(self, months: list[dt.date]) -> pl.DataFrame:
+    def member_months(self, months: list[dt.date]) -> pl.LazyFrame:
         return member_months(self.members, months)
 
-    def members_on_meeting_dates(self, meetings: pl.DataFrame) -> pl.DataFrame:
+    def members_on_meeting_dates(self, meetings: pl.LazyFrame) -> pl.LazyFrame:
         """(meeting_id, member_id) for every member in the meeting's branch on its date."""
         return (
             meetings.select("meeting_id", "branch_id", "held_on")
@@ -162,37 +278,56 @@ class _FactBuilder:
 
     # build ------------------------------------------------------------------------------------
     def build(self) -> Facts:
-        tables = {
-            "branch_month": self.branch_month(),
-            "group_month": self.group_month(),
-            "branch_quarter": self.branch_quarter(),
-            "assembly": self.assembly(),
-            "member_month": self.member_month(),
-            "member_streak": self.member_streak(),
-            "member_transfer": self.member_transfer(),
-            "member_status": self.member_status(),
-            "recruitment": self.recruitment(),
-        }
-        progress = []
-        half_label = self.q.half
-        half_start, half_end = half_bounds(half_label)
-        if self.q.ends_half and half_end <= self.window[1]:
-            tables["branch_half"] = self.branch_half(half_label, half_start, half_end)
-        else:
-            progress.append(self.half_progress(half_label, half_start, half_end))
-        year_start, year_end = dt.date(self.q.year, 1, 1), dt.date(self.q.year, 12, 31)
-        if self.q.ends_year and year_end <= self.window[1]:
-            tables["branch_year"] = self.branch_year(year_start, year_end)
-        else:
-            progress.append(self.year_progress(year_start, min(self.q.end, self.window[1])))
-        progress_frame = pl.concat(progress) if progress else pl.DataFrame()
-        return Facts(self.q, self.window, tables, progress_frame, self.warnings)
+        queries, progress = self.fact_queries(self.fact_names())
+        *collected, progress_frame = pl.collect_all([*queries.values(), progress])
+        return Facts(self.q, self.window, dict(zip(queries, collected, strict=True)), progress_frame, self.warnings)
 
-    def _branch_base(self, months: list[dt.date]) -> pl.DataFrame:
-        frame = pl.DataFrame({"month": months}, schema={"month": pl.Date})
+    def _half(self) -> tuple[str, dt.date, dt.date, bool]:
+        label = self.q.half
+        start, end = half_bounds(label)
+        return label, start, end, self.q.ends_half and end <= self.window[1]
+
+    def _year(self) -> tuple[dt.date, dt.date, bool]:
+        start, end = dt.date(self.q.year, 1, 1), dt.date(self.q.year, 12, 31)
+        return start, end, self.q.ends_year and end <= self.window[1]
+
+    def fact_names(self) -> list[str]:
+        """The fact tables this quarter has: half-year and year facts only when that period ends
+        in the quarter and inside the data (otherwise their numbers go to `progress`)."""
+        names = [n for n in FACT_KEYS if n not in ("branch_half", "branch_year")]
+        return names + ["branch_half"] * self._half()[3] + ["branch_year"] * self._year()[2]
+
+    def fact_queries(self, names: Iterable[str]) -> tuple[dict[str, pl.LazyFrame], pl.LazyFrame]:
+        """The named facts as lazy queries (sorted by key: lazy joins do not keep row order, and
+        outputs must be reproducible) and the progress query."""
+        half_label, half_start, half_end, half_done = self._half()
+        year_start, year_end, year_done = self._year()
+        makers = {
+            "branch_month": self.branch_month,
+            "group_month": self.group_month,
+            "branch_quarter": self.branch_quarter,
+            "assembly": self.assembly,
+            "member_month": self.member_month,
+            "member_streak": self.member_streak,
+            "member_transfer": self.member_transfer,
+            "member_status": self.member_status,
+            "recruitment": self.recruitment,
+            "branch_half": lambda: self.branch_half(half_label, half_start, half_end),
+            "branch_year": lambda: self.branch_year(year_start, year_end),
+        }
+        queries = {name: makers[name]().sort(FACT_KEYS[name]) for name in names}
+        progress = []
+        if not half_done:
+            progress.append(self.half_progress(half_label, half_start, half_end))
+        if not year_done:
+            progress.append(self.year_progress(year_start, min(self.q.end, self.window[1])))
+        return queries, pl.concat(progress).sort("period", "rule_id", "branch_id") if progress else pl.LazyFrame()
+
+    def _branch_base(self, months: list[dt.date]) -> pl.LazyFrame:
+        frame = pl.LazyFrame({"month": months}, schema={"month": pl.Date})
         return self.branches.select("branch_id", "secretary_id").join(frame, how="cross")
 
-    def _count_meetings(self, kind: str | list[str], by: list[str], name: str, extra: pl.Expr | None = None) -> pl.DataFrame:
+    def _count_meetings(self, kind: str | list[str], by: list[str], name: str, extra: pl.Expr | None = None) -> pl.LazyFrame:
         kinds = [kind] if isinstance(kind, str) else kind
         frame = self.meetings.filter(pl.col("meeting_type").is_in(kinds))
         if extra is not None:
@@ -200,7 +335,7 @@ class _FactBuilder:
         return frame.group_by(by).agg(pl.len().alias(name), pl.col("ref").sort().str.join("；").alias(f"ev_{name}"))
 
     # branch and month: OL-2, OL-5, OL-6, SM-7 -------------------------------------------------
-    def branch_month(self) -> pl.DataFrame:
+    def branch_month(self) -> pl.LazyFrame:
         base = self._branch_base(self.months)
         committee = self._count_meetings("支部委员会", ["branch_id", "month"], "committee_meetings")
         day = self.std.rule("OL-5").threshold("day_of_month")
@@ -217,13 +352,13 @@ class _FactBuilder:
             gap=pl.concat_str(
                 [
                     pl.when(pl.col("topic").fill_null("") == "").then(
-                        pl.format("{}（{}）未记录主题", pl.col("meeting_id"), _date_zh("held_on"))
+                        _format("{}（{}）未记录主题", pl.col("meeting_id"), _date_zh("held_on"))
                     ),
                     pl.when(pl.col("has_minutes").fill_null(False).not_()).then(
-                        pl.format("{}（{}）无会议记录", pl.col("meeting_id"), _date_zh("held_on"))
+                        _format("{}（{}）无会议记录", pl.col("meeting_id"), _date_zh("held_on"))
                     ),
                     pl.when(pl.col("missing_attendees").is_not_null()).then(
-                        pl.format(
+                        _format(
                             "{}（{}）参会名单缺少党员 {}", pl.col("meeting_id"), _date_zh("held_on"), pl.col("missing_attendees")
                         )
                     ),
@@ -236,7 +371,7 @@ class _FactBuilder:
             theme_days=pl.len(),
             theme_day_on_day=pl.col("on_day").any(),
             theme_day_recorded=(pl.col("gap") == "").all(),
-            theme_day_dates=pl.format("{}月{}日", pl.col("held_on").dt.month(), pl.col("held_on").dt.day()).sort().str.join("、"),
+            theme_day_dates=_format("{}月{}日", pl.col("held_on").dt.month(), pl.col("held_on").dt.day()).sort().str.join("、"),
             theme_day_gaps=pl.col("gap").filter(pl.col("gap") != "").sort().str.join("；"),
             ev_theme=pl.col("ref").sort().str.join("；"),
         )
@@ -271,11 +406,11 @@ class _FactBuilder:
         )
         return self._period_month(out)
 
-    def _period_month(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def _period_month(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame.with_columns(period=_month_key("month"), period_zh=_month_zh("month"))
 
     # party group and month: OL-3 ---------------------------------------------------------------
-    def group_month(self) -> pl.DataFrame:
+    def group_month(self) -> pl.LazyFrame:
         groups = (
             self.member_months(self.months)
             .filter(pl.col("group_name").is_not_null() & (pl.col("group_name") != ""))
@@ -286,14 +421,14 @@ class _FactBuilder:
         out = groups.join(meetings, on=["branch_id", "group_name", "month"], how="left").with_columns(
             pl.col("group_meetings").fill_null(0),
             ev_group_meetings=pl.col("ev_group_meetings").fill_null(
-                pl.format("会议记录中无{}该月的党小组会", pl.col("group_name"))
+                _format("会议记录中无{}该月的党小组会", pl.col("group_name"))
             ),
             subject_id=pl.col("group_name"),
         )
         return self._period_month(out).sort("branch_id", "group_name", "month")
 
     # branch and quarter: OL-1, TM-1, SM-2, BG-1 ------------------------------------------------
-    def branch_quarter(self) -> pl.DataFrame:
+    def branch_quarter(self) -> pl.LazyFrame:
         q = self.q
         in_quarter = pl.col("month").is_in(self.months)
         base = self.branches.select("branch_id", "secretary_id").with_columns(quarter=pl.lit(str(q)))
@@ -314,7 +449,7 @@ class _FactBuilder:
                 points_unpublished=pl.col("published_on").is_null().sum(),
                 points_rows=pl.len(),
                 points_last_published=pl.col("published_on").max(),
-                ev_points=pl.format("{} 等 {} 行", pl.col("_file").first(), pl.len()),
+                ev_points=_format("{} 等 {} 行", pl.col("_file").first(), pl.len()),
             )
             .with_columns(
                 points_publish_delay_days=(pl.col("points_last_published") - pl.lit(q.end)).dt.total_days(),
@@ -348,12 +483,12 @@ class _FactBuilder:
                 pl.col("assemblies", "secretary_sessions").fill_null(0),
                 ev_assemblies=pl.col("ev_assemblies").fill_null("会议记录中本季度无支部党员大会"),
                 ev_secretary_sessions=pl.col("ev_secretary_sessions").fill_null(
-                    pl.format("本季度无书记（{}）主讲的党课或集中学习", pl.col("secretary_id").fill_null("未登记书记"))
+                    _format("本季度无书记（{}）主讲的党课或集中学习", pl.col("secretary_id").fill_null("未登记书记"))
                 ),
                 points_publication=pl.when(pl.col("points_unpublished") > 0)
-                .then(pl.format("{}条积分记录没有公示日期", pl.col("points_unpublished")))
+                .then(_format("{}条积分记录没有公示日期", pl.col("points_unpublished")))
                 .otherwise(
-                    pl.format("最晚公示日期{}，超过季度结束后{}天", _date_zh("points_last_published"), pl.lit(publish_days))
+                    _format("最晚公示日期{}，超过季度结束后{}天", _date_zh("points_last_published"), pl.lit(publish_days))
                 ),
                 period=pl.lit(str(q)),
                 period_zh=pl.lit(q.zh),
@@ -362,7 +497,7 @@ class _FactBuilder:
         return out
 
     # meetings of the members' assembly: OL-10 ---------------------------------------------------
-    def assembly(self) -> pl.DataFrame:
+    def assembly(self) -> pl.LazyFrame:
         meetings = self.meetings.filter((pl.col("meeting_type") == "支部党员大会") & pl.col("month").is_in(self.months))
         on_date = self.members_on_meeting_dates(meetings).group_by("meeting_id").agg(members_on_date=pl.len())
         attended = self.t["attendance"].group_by("meeting_id").agg(attended=(pl.col("status") == "出席").sum(), listed=pl.len())
@@ -397,14 +532,14 @@ class _FactBuilder:
         )
 
     # member and month: SM-1, SM-3, SM-5, SM-6 ----------------------------------------------------
-    def member_month(self) -> pl.DataFrame:
+    def member_month(self) -> pl.LazyFrame:
         in_quarter = pl.col("month").is_in(self.months)
         base = self.member_months(self.months).select("member_id", "name", "branch_id", "month", "employment", "income_base")
         points = (
             self.t["points"]
             .filter(in_quarter)  # aggregate only the months that are joined below
             .with_columns(
-                points_formula=pl.format(
+                points_formula=_format(
                     "{}+{}−{}={}",
                     pl.col("base_points").fill_null(0),
                     pl.col("bonus_points").fill_null(0),
@@ -429,15 +564,12 @@ class _FactBuilder:
             )
             .select("member_id", "month", "total_points", "points_formula", "points_add_up", "ev_points", "has_points")
         )
-        dues = (
-            self.t["dues"]
-            .filter(in_quarter)
-            .group_by("member_id", "month")
-            .agg(
-                amount_due=pl.col("amount_due").max(),
-                amount_paid=pl.col("amount_paid").sum(),
-                ev_dues=source_ref().sort().str.join("；"),
-            )
+        dues = _group_with_refs(
+            self.t["dues"].filter(in_quarter),
+            ["member_id", "month"],
+            "ev_dues",
+            amount_due=pl.col("amount_due").max(),
+            amount_paid=pl.col("amount_paid").sum(),
         )
         out = (
             base.join(points, on=["member_id", "month"], how="left")
@@ -445,7 +577,7 @@ class _FactBuilder:
             .with_columns(
                 has_points=pl.col("has_points").fill_null(False),
                 ev_points=pl.col("ev_points").fill_null(
-                    pl.format("积分表中无{}{}的记录", pl.col("member_id"), _month_key("month"))
+                    _format("积分表中无{}{}的记录", pl.col("member_id"), _month_key("month"))
                 ),
                 paid_in_full=pl.col("amount_paid").is_not_null() & (pl.col("amount_paid") >= pl.col("amount_due") - 1e-6),
                 dues_state=pl.when(pl.col("amount_due").is_null())
@@ -454,102 +586,106 @@ class _FactBuilder:
                 .then(pl.lit("未交纳"))
                 .otherwise(pl.lit("未足额交纳")),
                 amount_paid=pl.col("amount_paid").fill_null(0.0),
-                ev_dues=pl.col("ev_dues").fill_null(pl.format("党费表中无{}{}的记录", pl.col("member_id"), _month_key("month"))),
+                ev_dues=pl.col("ev_dues").fill_null(_format("党费表中无{}{}的记录", pl.col("member_id"), _month_key("month"))),
             )
         )
         rule = self.std.rule("SM-6")
         tolerance = float(rule.threshold("tolerance"))
-        ranges = (
-            out.select("employment", "income_base")
-            .unique()
-            .with_columns(
-                pl.struct("employment", "income_base")
-                .map_elements(
-                    lambda r: list(dues_range(rule, r["employment"], r["income_base"]) or [None, None]),
-                    return_dtype=pl.List(pl.Float64),
-                )
-                .alias("_range")
-            )
-            .with_columns(expected_due_min=pl.col("_range").list.get(0), expected_due_max=pl.col("_range").list.get(1))
-            .drop("_range")
-        )
-        out = out.join(ranges, on=["employment", "income_base"], how="left", nulls_equal=True).with_columns(
+        expected_min, expected_max = dues_range_exprs(rule, "employment", "income_base")
+        out = out.with_columns(expected_due_min=expected_min, expected_due_max=expected_max).with_columns(
             # null when the standard cannot say (no dues row, or unknown income/employment)
             due_low=pl.when(pl.col("amount_due").is_not_null()).then(pl.col("expected_due_min") - tolerance),
             due_high=pl.when(pl.col("amount_due").is_not_null()).then(pl.col("expected_due_max") + tolerance),
             expected_due_text=pl.when(pl.col("expected_due_min") == pl.col("expected_due_max"))
             .then(pl.col("expected_due_min").round(2).cast(pl.String))
-            .otherwise(pl.format("{}～{}", pl.col("expected_due_min"), pl.col("expected_due_max"))),
+            .otherwise(_format("{}～{}", pl.col("expected_due_min"), pl.col("expected_due_max"))),
             employment=pl.col("employment").fill_null("未填"),
         )
         return self._period_month(out.with_columns(subject_id=pl.col("member_id"))).sort("member_id", "month")
 
     # six-month streaks: SM-8 ---------------------------------------------------------------------
-    def member_streak(self) -> pl.DataFrame:
-        months = month_range(self.window[0], self.months[-1])
-        mm = self.member_months(months).select("member_id", "name", "branch_id", "start", "out", "month")
+    def member_streak(self) -> pl.LazyFrame:
+        """Per member, the longest run of unpaid (or absent) months ending in the quarter, and the
+        month it ends: member-months from the data window's start, flags joined on, runs found in
+        one vectorised pass over member-sorted rows (`_streak`), then one group-by per member."""
+        last = self.months[-1]
+        mm = self.member_months(month_range(self.window[0], last)).select("member_id", "branch_id", "start", "out", "month")
         paid = (
-            self.t["dues"].filter(pl.col("amount_paid") > 0).select("member_id", "month").unique().with_columns(paid=pl.lit(True))
+            self.t["dues"]
+            .filter((pl.col("month") <= last) & (pl.col("amount_paid") > 0))
+            .select("member_id", "month")
+            .unique()
+            .with_columns(paid=pl.lit(True))
         )
-        # months in which the branch held a meeting the member was expected at (up to the quarter's end)
-        life = self.meetings.filter(pl.col("meeting_type").is_in(LIFE_TYPES) & (pl.col("month") <= self.months[-1]))
-        expected = self.members_on_meeting_dates(life).join(life.select("meeting_id", "month"), on="meeting_id")
-        had_meeting = expected.select("member_id", "month").unique().with_columns(had_meeting=pl.lit(True))
+        # months in which the branch held a meeting the member was expected at: any such meeting
+        # for whole months of membership, an exact date check only for the first and last month
+        life = self.meetings.filter(pl.col("meeting_type").is_in(LIFE_TYPES) & (pl.col("month") <= last))
+        held = life.group_by("branch_id", "month").agg(branch_met=pl.lit(True).first())
+        partial = (pl.col("start") > pl.col("month")) | (pl.col("out") <= pl.col("month").dt.month_end()).fill_null(False)
+        met_in_part = (
+            mm.filter(partial)
+            .join(life.select("branch_id", "month", "held_on"), on=["branch_id", "month"])
+            .filter((pl.col("start") <= pl.col("held_on")) & (pl.col("out").is_null() | (pl.col("held_on") < pl.col("out"))))
+            .select("member_id", "month")
+            .unique()
+            .with_columns(met_in_part=pl.lit(True))
+        )
         took_part = (
-            self.attendance.filter(pl.col("status").is_in(["出席", "请假"]))
+            self.attendance.filter(pl.col("status").is_in(["出席", "请假"]) & (pl.col("month") <= last))
             .select("member_id", "month")
             .unique()
             .with_columns(took_part=pl.lit(True))
         )
+        keys = ["member_id", "month"]
         frame = (
-            mm.join(paid, on=["member_id", "month"], how="left")
-            .join(had_meeting, on=["member_id", "month"], how="left")
-            .join(took_part, on=["member_id", "month"], how="left")
+            mm.join(paid, on=keys, how="left")
+            .join(held, on=["branch_id", "month"], how="left")
+            .join(met_in_part, on=keys, how="left")
+            .join(took_part, on=keys, how="left")
             .with_columns(
                 unpaid=pl.col("paid").is_null(),
-                absent=pl.col("had_meeting").fill_null(False) & pl.col("took_part").is_null(),
+                absent=pl.when(partial).then(pl.col("met_in_part")).otherwise(pl.col("branch_met")).fill_null(False)
+                & pl.col("took_part").is_null(),
                 index=pl.col("month").dt.year().cast(pl.Int32) * 12 + pl.col("month").dt.month().cast(pl.Int32),
             )
-            .sort("member_id", "month")
+            .sort(keys)
+            .with_columns(unpaid_streak=_streak("unpaid"), absent_streak=_streak("absent"))
+            .filter(pl.col("month").is_in(self.months))
         )
-        frame = frame.with_columns(_streak("unpaid").alias("unpaid_streak"), _streak("absent").alias("absent_streak"))
-        in_quarter = frame.filter(pl.col("month").is_in(self.months))
 
-        def worst(flag: str, prefix: str) -> pl.DataFrame:
-            return (
-                in_quarter.sort("member_id", f"{flag}_streak", "month")
-                .group_by("member_id")
-                .last()
-                .with_columns(
-                    pl.col(f"{flag}_streak").alias(f"{prefix}_streak"),
-                    **{f"{prefix}_period": _month_key("month"), f"{prefix}_period_zh": _month_zh("month")},
-                    **{
-                        f"{prefix}_months": pl.when(pl.col(f"{flag}_streak") > 0).then(
-                            pl.format(
-                                "{}至{}",
-                                _month_zh_expr(_offset_month(pl.col("month"), pl.col(f"{flag}_streak") - 1)),
-                                _month_zh("month"),
-                            )
-                        )
-                    },
-                )
-                .select("member_id", f"{prefix}_streak", f"{prefix}_period", f"{prefix}_period_zh", f"{prefix}_months")
-            )
+        def worst(prefix: str) -> list[pl.Expr]:
+            streak = pl.col(f"{prefix}_streak")
+            return [streak.max(), pl.col("month").filter(streak == streak.max()).max().alias(f"{prefix}_month")]
 
-        people = in_quarter.select("member_id", "name", "branch_id").unique("member_id")
+        def described(prefix: str) -> dict[str, pl.Expr]:
+            streak, month = pl.col(f"{prefix}_streak"), pl.col(f"{prefix}_month")
+            first = _month_zh_expr(_offset_month(month, streak - 1))
+            return {
+                f"{prefix}_period": _month_key(month),
+                f"{prefix}_period_zh": _month_zh_expr(month),
+                f"{prefix}_months": pl.when(streak > 0).then(_format("{}至{}", first, _month_zh_expr(month))),
+            }
+
+        columns = [f"{p}_{c}" for p in ("unpaid", "absent") for c in ("streak", "period", "period_zh", "months")]
         return (
-            people.join(worst("unpaid", "unpaid"), on="member_id")
-            .join(worst("absent", "absent"), on="member_id")
-            .with_columns(
+            frame.group_by("member_id")
+            .agg(*worst("unpaid"), *worst("absent"))
+            .join(self.members.select("member_id", "name", "branch_id"), on="member_id")
+            .with_columns(**described("unpaid"), **described("absent"))
+            .select(
+                "member_id",
+                "name",
+                "branch_id",
+                *columns,
                 subject_id=pl.col("member_id"),
-                ev_unpaid=pl.format("党费表中{}的{}无实交金额", pl.col("member_id"), pl.col("unpaid_months")),
-                ev_absent=pl.format("参会明细中{}在{}无出席或请假记录", pl.col("member_id"), pl.col("absent_months")),
+                ev_unpaid=_format("党费表中{}的{}无实交金额", pl.col("member_id"), pl.col("unpaid_months")),
+                ev_absent=_format("参会明细中{}在{}无出席或请假记录", pl.col("member_id"), pl.col("absent_months")),
             )
             .sort("member_id")
         )
 
     # transfers and identity: SM-4 --------------------------------------------------------------
-    def member_transfer(self) -> pl.DataFrame:
+    def member_transfer(self) -> pl.LazyFrame:
         gone = self.members.filter(pl.col("out").is_not_null()).select("member_id", "name", "branch_id", "out")
         records = []
         for table, kind in (("dues", "党费"), ("points", "积分")):
@@ -581,19 +717,19 @@ class _FactBuilder:
         )
         return self._period_month(out).sort("member_id", "month")
 
-    def member_status(self) -> pl.DataFrame:
+    def member_status(self) -> pl.LazyFrame:
         relevant = self.member_months(self.months).select("member_id").unique()
         m = self.members.join(relevant, on="member_id").with_columns(
             date_problems=pl.concat_str(
                 [
                     pl.when(pl.col("out").is_not_null() & (pl.col("out") <= pl.col("start"))).then(
-                        pl.format("转出日期{}不晚于入党/转入日期{}", _date_zh("out"), _date_zh("start"))
+                        _format("转出日期{}不晚于入党/转入日期{}", _date_zh("out"), _date_zh("start"))
                     ),
                     pl.when(pl.col("transferred_in_on") < pl.col("joined_on")).then(
-                        pl.format("转入日期{}早于入党日期{}", _date_zh("transferred_in_on"), _date_zh("joined_on"))
+                        _format("转入日期{}早于入党日期{}", _date_zh("transferred_in_on"), _date_zh("joined_on"))
                     ),
                     pl.when(pl.col("full_member_on") < pl.col("joined_on")).then(
-                        pl.format("转正日期{}早于入党日期{}", _date_zh("full_member_on"), _date_zh("joined_on"))
+                        _format("转正日期{}早于入党日期{}", _date_zh("full_member_on"), _date_zh("joined_on"))
                     ),
                 ],
                 separator="；",
@@ -602,7 +738,8 @@ class _FactBuilder:
             ev_member=source_ref(),
         )
         # the same person (name and masked ID number, ID valid) under two member ids at once
-        people = self.members.filter(pl.col("id_number_status") == "ok").select(
+        # (all members, also in a member shard: the other id may hash to another shard)
+        people = self.all_members.filter(pl.col("id_number_status") == "ok").select(
             "member_id", "name", "id_number", "start", "out", "branch_id"
         )
         pairs = (
@@ -615,7 +752,7 @@ class _FactBuilder:
             .group_by("member_id")
             .agg(
                 duplicate_identities=pl.len(),
-                other_ids=pl.format("{}（{}）", pl.col("member_id_other"), pl.col("branch_id_other")).sort().str.join("、"),
+                other_ids=_format("{}（{}）", pl.col("member_id_other"), pl.col("branch_id_other")).sort().str.join("、"),
             )
         )
         return (
@@ -644,7 +781,7 @@ class _FactBuilder:
         )
 
     # recruitment cases: SM-9 ---------------------------------------------------------------------
-    def recruitment(self) -> pl.DataFrame:
+    def recruitment(self) -> pl.LazyFrame:
         rule = self.std.rule("SM-9")
         dates = [
             "applied_on",
@@ -663,9 +800,10 @@ class _FactBuilder:
                 judged_on=pl.coalesce(pl.col("admitted_on"), pl.max_horizontal(*dates)),
             )
             .filter(pl.col("judged_on").dt.truncate("1mo").is_in(self.months))
+            .collect()  # small: the publicity period's working days are counted per case
         )
         if cases.is_empty():
-            return _empty_recruitment()
+            return _empty_recruitment().lazy()
         counts = [
             count_workdays(s, e) if s is not None and e is not None and s <= e else None
             for s, e in zip(cases["publicity_start"], cases["publicity_end"], strict=True)
@@ -701,10 +839,10 @@ class _FactBuilder:
             ev_case=source_ref(),
             **{f"{d}_zh": _date_zh(d) for d in dates},
         )
-        return out.sort("person_id")
+        return out.sort("person_id").lazy()
 
     # half-year and year ---------------------------------------------------------------------------
-    def _period_counts(self, start: dt.date, end: dt.date) -> pl.DataFrame:
+    def _period_counts(self, start: dt.date, end: dt.date) -> pl.LazyFrame:
         meetings = self.meetings.filter(pl.col("held_on").is_between(start, end)).join(
             self.branches.select("branch_id", "secretary_id"), on="branch_id"
         )
@@ -734,12 +872,12 @@ class _FactBuilder:
             )
         )
 
-    def branch_half(self, label: str, start: dt.date, end: dt.date) -> pl.DataFrame:
+    def branch_half(self, label: str, start: dt.date, end: dt.date) -> pl.LazyFrame:
         return self._period_counts(start, end).with_columns(
             half=pl.lit(label), period=pl.lit(label), period_zh=pl.lit(period_zh(label))
         )
 
-    def branch_year(self, start: dt.date, end: dt.date) -> pl.DataFrame:
+    def branch_year(self, start: dt.date, end: dt.date) -> pl.LazyFrame:
         year = start.year
         evaluations = (
             self.t["evaluations"]
@@ -755,7 +893,7 @@ class _FactBuilder:
                 .filter(~pl.col("formal") & (pl.col("grade") != "不评等次"))
                 .sort()
                 .str.join("、"),
-                ev_evaluations=pl.format("{} 等 {} 行", pl.col("_file").first(), pl.len()),
+                ev_evaluations=_format("{} 等 {} 行", pl.col("_file").first(), pl.len()),
             )
         )
         return (
@@ -770,7 +908,7 @@ class _FactBuilder:
             )
         )
 
-    def half_progress(self, label: str, start: dt.date, end: dt.date) -> pl.DataFrame:
+    def half_progress(self, label: str, start: dt.date, end: dt.date) -> pl.LazyFrame:
         so_far = min(self.q.end, self.window[1])
         counts = self._period_counts(start, so_far)
         elapsed = (so_far.year - start.year) * 12 + so_far.month - start.month + 1
@@ -778,7 +916,7 @@ class _FactBuilder:
             counts, [("OL-7", "life_meetings", self.std.rule("OL-7").threshold("min_meetings"))], label, elapsed, 6, self.std
         )
 
-    def year_progress(self, start: dt.date, so_far: dt.date) -> pl.DataFrame:
+    def year_progress(self, start: dt.date, so_far: dt.date) -> pl.LazyFrame:
         counts = self._period_counts(start, so_far)
         elapsed = so_far.month
         rules = [
@@ -800,11 +938,20 @@ _VENUE_ITEMS = {
 
 
 def _streak(flag: str) -> pl.Expr:
-    """Length of the run of consecutive months with `flag` set, ending at each row (0 when unset)."""
-    breaks = (pl.col(flag) != pl.col(flag).shift(1)) | (pl.col("index") != pl.col("index").shift(1) + 1)
-    run = breaks.fill_null(True).cum_sum().over("member_id")
-    position = pl.int_range(1, pl.len() + 1).over("member_id", run)
-    return pl.when(pl.col(flag)).then(position).otherwise(0).cast(pl.Int64)
+    """Length of the run of consecutive months with `flag` set, ending at each row (0 when unset).
+
+    Rows must be sorted by member and month. A run starts where the member, the flag or the month
+    sequence changes; each row's position is its row number minus the run's first row number, so
+    the whole column is a few vectorised passes (no per-member windows).
+    """
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = (
+        (pl.col("member_id") != pl.col("member_id").shift(1))
+        | (pl.col(flag) != pl.col(flag).shift(1))
+        | (pl.col("index") != pl.col("index").shift(1) + 1)
+    ).fill_null(True)
+    first = pl.when(starts).then(row).forward_fill()
+    return pl.when(pl.col(flag)).then(row - first + 1).otherwise(0).cast(pl.Int64)
 
 
 def _offset_month(month: pl.Expr, back: pl.Expr) -> pl.Expr:
@@ -813,10 +960,10 @@ def _offset_month(month: pl.Expr, back: pl.Expr) -> pl.Expr:
 
 
 def _month_zh_expr(expr: pl.Expr) -> pl.Expr:
-    return pl.format("{}年{}月", expr.dt.year(), expr.dt.month())
+    return _format("{}年{}月", expr.dt.year(), expr.dt.month())
 
 
-def _progress(counts: pl.DataFrame, rules, period: str, elapsed: int, total: int, standard: Standard) -> pl.DataFrame:
+def _progress(counts: pl.LazyFrame, rules, period: str, elapsed: int, total: int, standard: Standard) -> pl.LazyFrame:
     frames = []
     for rule_id, column, required in rules:
         if not standard.enabled(rule_id):
@@ -837,7 +984,7 @@ def _progress(counts: pl.DataFrame, rules, period: str, elapsed: int, total: int
                 .otherwise(pl.lit("进度落后")),
             )
         )
-    return pl.concat(frames) if frames else pl.DataFrame()
+    return pl.concat(frames) if frames else pl.LazyFrame()
 
 
 def _empty_recruitment() -> pl.DataFrame:

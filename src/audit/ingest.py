@@ -145,6 +145,37 @@ def load_tables(processed: Path) -> dict[str, pl.DataFrame]:
     return {p.stem: pl.read_parquet(p) for p in sorted((processed / "tables").glob("*.parquet"))}
 
 
+def branch_tables(processed: Path, branch_id: str) -> dict[str, pl.DataFrame]:
+    """The canonical tables cut to one branch, read with filters pushed into the scans: the branch's
+    members, meetings and everything keyed by them (attendance at its meetings or by its members);
+    tables without a branch or member key, and the branch list itself, whole. A branch page needs
+    nothing else, so it does not read the whole batch."""
+    scans = scan_tables(processed)
+    mine = pl.col("branch_id") == branch_id
+    members = scans["members"].filter(mine).collect()
+    meetings = scans["meetings"].filter(mine).collect()
+    member_ids, meeting_ids = members["member_id"].implode(), meetings["meeting_id"].implode()
+    queries: dict[str, pl.LazyFrame] = {}
+    for name, scan in scans.items():
+        columns = scan.collect_schema().names()
+        if name == "attendance":
+            queries[name] = scan.filter(pl.col("meeting_id").is_in(meeting_ids) | pl.col("member_id").is_in(member_ids))
+        elif name not in ("branches", "members", "meetings") and "branch_id" in columns:
+            queries[name] = scan.filter(mine)
+        elif name not in ("branches", "members", "meetings") and "member_id" in columns:
+            queries[name] = scan.filter(pl.col("member_id").is_in(member_ids))
+        elif name not in ("members", "meetings"):
+            queries[name] = scan
+    tables = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+    return {name: members if name == "members" else meetings if name == "meetings" else tables[name] for name in scans}
+
+
+def scan_tables(processed: Path) -> dict[str, pl.LazyFrame]:
+    """The canonical tables as lazy scans: facts then read only the columns and rows they use
+    (how `compute_facts` stays within memory at province scale)."""
+    return {p.stem: pl.scan_parquet(p) for p in sorted((processed / "tables").glob("*.parquet"))}
+
+
 # --- per sheet ------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 
 from audit.paths import STANDARD_FILE
@@ -164,3 +165,27 @@ def dues_range(rule: Rule, employment: str | None, income: float | None) -> tupl
             due = round(income * band["rate"] + 1e-9, 2)
             return due, due
     return None
+
+
+def dues_range_exprs(rule: Rule, employment: str, income: str) -> tuple[pl.Expr, pl.Expr]:
+    """`dues_range` as two polars expressions over columns (lowest, highest expected dues), so the
+    rate table is applied column-wise; null where `dues_range` returns None."""
+    emp, inc = pl.col(employment), pl.col(income)
+    flat = rule.thresholds.get("flat", {})
+    cases: list[tuple[pl.Expr, pl.Expr, pl.Expr]] = [
+        (emp == name, pl.lit(float(low)), pl.lit(float(high))) for name, (low, high) in flat.items()
+    ]
+    known = emp.is_not_null() & (emp != "其他") & inc.is_not_null()
+    for table, applies in (("retired", emp == "离退休"), ("in_service", emp != "离退休")):
+        for band in rule.thresholds[table]:
+            within = known & applies if band["up_to"] is None else known & applies & (inc <= band["up_to"])
+            due = (inc * band["rate"] + 1e-9).round(2)
+            cases.append((within, due, due))
+
+    def chain(pick: int) -> pl.Expr:
+        expr = pl.when(cases[0][0]).then(cases[0][pick])
+        for condition, *values in cases[1:]:
+            expr = expr.when(condition).then(values[pick - 1])
+        return expr.otherwise(pl.lit(None, dtype=pl.Float64)).cast(pl.Float64)
+
+    return chain(1), chain(2)
