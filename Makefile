@@ -48,11 +48,11 @@ lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration n
 	@test -f notebooks/explore.ipynb || $(BIN)/jupytext --to ipynb notebooks/explore.py -o notebooks/explore.ipynb
 	$(BIN)/jupyter lab --notebook-dir=notebooks explore.ipynb
 
-bench: $(STAMP) ## Benchmarks at sub-district and district scale; writes docs/benchmarks.md (not part of make test)
-	$(BIN)/python benchmarks/bench.py --scales subdistrict,district
+bench: $(STAMP) ## Benchmarks at sub-district, district and city (district x10) scale; writes docs/benchmarks.md (not part of make test)
+	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city
 
 bench-province: $(STAMP) ## Benchmarks up to province scale (7.5 million members; long, needs ~20 GB disk)
-	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,province
+	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city,province
 
 docs: $(STAMP) ## Regenerate docs/ (data dictionary, rule catalogue) and the quality suites
 	$(BIN)/audit suites
