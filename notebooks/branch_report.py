@@ -25,7 +25,7 @@ import polars as pl
 import audit
 from audit.display import findings_html, show, table_html
 
-ds = audit.load(processed)
+ds = audit.load(processed, branch=branch_id)  # only this branch's records
 branch = ds.branch(branch_id)
 rating = ds.rating(branch_id)
 found = ds.findings_for(branch_id)
@@ -73,8 +73,7 @@ show(charts["attendance"])
 
 # %%
 show(charts["points"])
-trend, missing = audit.views.points_trend(ds.tables, branch_id, ds.quarter)
-show(table_html(missing, {"member_id": "党员编号", "name": "姓名", "months": "缺少积分的月份", "count": "月数"}, empty="近四个季度没有缺少积分记录的党员。"))
+show(table_html(ds.points_missing(branch_id), {"member_id": "党员编号", "name": "姓名", "months": "缺少积分的月份", "count": "月数"}, empty="近四个季度没有缺少积分记录的党员。"))
 
 # %% [markdown]
 # ## 党费收缴
@@ -82,7 +81,7 @@ show(table_html(missing, {"member_id": "党员编号", "name": "姓名", "months
 # %%
 show(charts["dues"])
 show(charts["arrears"])
-owing = audit.views.arrears(ds.tables, ds.quarter, branch_id)
+owing = ds.arrears(branch_id)
 show(table_html(owing, {"member_id": "党员编号", "name": "姓名", "unpaid_months": "连续欠缴月数", "bucket": "账龄"}, empty="季度末没有欠缴党费的党员。"))
 
 # %% [markdown]

@@ -41,4 +41,4 @@ charts["dues"].figure.show()
 print(charts["dues"].reading)
 
 # %%
-audit.views.arrears(ds.tables, ds.quarter).sort("unpaid_months", descending=True).head(10)
+ds.arrears().sort("unpaid_months", descending=True).head(10)

@@ -76,7 +76,7 @@ show(charts["comparison"])
 
 # %%
 show(charts["arrears"])
-owing = audit.views.arrears(ds.tables, ds.quarter).filter(pl.col("unpaid_months") >= 3)
+owing = ds.arrears().filter(pl.col("unpaid_months") >= 3)
 show(table_html(owing, {"branch_id": "支部", "member_id": "党员编号", "name": "姓名", "unpaid_months": "连续欠缴月数", "bucket": "账龄"},
                 empty="季度末没有连续欠缴3个月及以上的党员。"))
 

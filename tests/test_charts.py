@@ -108,3 +108,16 @@ def test_html_fragments_escape_export_text():
     chart = charts.ratings(pl.DataFrame({"rating": ["过硬", "未达标"]}))
     html = chart_html(chart, element_id="chart-x")
     assert 'id="chart-x"' in html and "cdn.plot.ly" not in html and "<figcaption>过硬1个" in html
+
+
+def test_every_chart_carries_the_report_template(tmp_path):
+    """Charts get plotly_white without per-figure template validation (charts._figure)."""
+    from audit.dataset import from_batch
+    from audit.paths import SAMPLE_BATCH
+
+    ds = from_batch(SAMPLE_BATCH, "2019Q1")
+    figures = [c.figure for c in (*ds.branch_charts("XH01").values(), *ds.overview_charts().values())]
+    assert len(figures) == 10
+    for figure in figures:
+        assert figure.layout.template.layout.plot_bgcolor == "white"
+        assert figure.to_dict()["layout"]["template"]["layout"]["plot_bgcolor"] == "white"

@@ -196,6 +196,30 @@ def _wait_for_notebooks(out: Path, proc: subprocess.Popen, limit: float = 300) -
     raise AssertionError("the run never reached the notebooks")
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_run_leaves_the_previous_report_then_reruns(planted, tmp_path: Path, sig):
     import shutil
@@ -206,9 +230,15 @@ def test_interrupted_run_leaves_the_previous_report_then_reruns(planted, tmp_pat
     before = (out / "manifest.json").read_bytes()
     proc = _start(batch, out)
     _wait_for_notebooks(out, proc)
+    family = _descendants(proc.pid)  # page workers and their kernels
+    assert family
     proc.send_signal(sig)
     proc.wait(timeout=120)
     assert proc.returncode != 0
+    deadline = time.time() + 30  # none outlives the run, also when it was killed
+    while [p for p in family if _running(p)] and time.time() < deadline:
+        time.sleep(0.2)
+    assert [p for p in family if _running(p)] == []
     assert (out / "manifest.json").read_bytes() == before  # the previous complete report, untouched
     assert (out / "index.html").exists()
     visible = [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")]

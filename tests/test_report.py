@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from polars.testing import assert_frame_equal
 
 from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
@@ -210,3 +211,86 @@ def test_pages_render_in_a_real_browser_offline(report: Path, page_name: str, mi
         assert "审核" in text and ("评定" in text or "问题" in text)
     else:
         assert "standard.branch_month" in text  # the Data Docs index lists the suites
+
+
+def test_a_branch_scoped_dataset_gives_the_same_page_content(report: Path):
+    """Branch pages load only their branch's records (`audit.load(..., branch=)`); every chart and
+    table on the page must equal what the whole batch gives, for every branch."""
+    import audit
+
+    full = audit.load(report)
+    assert full.window is not None
+    for branch_id in full.branches["branch_id"]:
+        scoped = audit.load(report, branch=branch_id)
+        assert scoped.tables["members"]["branch_id"].unique().to_list() == [branch_id]
+        assert scoped.tables["dues"].height < full.tables["dues"].height
+        mine, theirs = scoped.branch_charts(branch_id), full.branch_charts(branch_id)
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            assert mine[name].figure.to_json() == theirs[name].figure.to_json(), (branch_id, name)
+            assert mine[name].reading == theirs[name].reading, (branch_id, name)
+        assert_frame_equal(scoped.points_missing(branch_id), full.points_missing(branch_id))
+        assert_frame_equal(scoped.arrears(branch_id), full.arrears(branch_id))
+    with pytest.raises(ValueError, match="只载入了支部"):
+        scoped.arrears()
+
+
+def _notebook(path: Path, *cells: str) -> str:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("value = 0", metadata={"tags": ["parameters"]})]
+    notebook.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    notebook.metadata["kernelspec"] = {"name": "audit", "display_name": "audit", "language": "python"}
+    for n, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{n}"
+    nbformat.write(notebook, path)
+    return str(path)
+
+
+def test_a_warm_kernel_runs_each_notebook_as_a_fresh_one_and_survives_a_crash(tmp_path: Path):
+    """Pool workers keep one kernel for all their pages; before each notebook the namespace, the
+    working folder, the execution count and the chart ids are reset, so outputs equal a new
+    kernel's. A notebook that kills its kernel fails alone; the next one gets a new kernel."""
+    import nbformat
+
+    from audit.report import _discard_warm_kernel, ensure_kernel, execute
+
+    ensure_kernel()
+    state = _notebook(
+        tmp_path / "state.ipynb",
+        "import os\nimport audit.display as d\n"
+        "print(sorted(k for k in globals() if not k.startswith('_') and k not in {'In', 'Out', 'get_ipython', 'exit', 'quit', 'open'}))\n"
+        f"print(os.getcwd() == os.path.realpath({str(tmp_path)!r}))\nprint(next(d._ids), next(d._ids))\nleak = value",
+        "import os\nprint(os.getpid())",
+    )
+    crash = _notebook(tmp_path / "crash.ipynb", "import os\nos._exit(1)")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def run(name: str, warm: bool, source: str = state, cwd: Path = tmp_path) -> tuple[list, str]:
+        status = execute(source, str(tmp_path / f"{name}.out.ipynb"), {"value": 1}, str(cwd), name, warm=warm)
+        notebook = nbformat.read(tmp_path / f"{name}.out.ipynb", as_version=4)
+        # stdout may arrive in one message or several; compare the text
+        cells = [(c.execution_count, "".join(o.get("text", "") for o in c.outputs)) for c in notebook.cells]
+        return status, cells
+
+    try:
+        first, cells_first = run("first", warm=True)
+        run("other", warm=True, cwd=elsewhere)  # changes folder and defines `leak` in the same kernel
+        second, cells_second = run("second", warm=True)
+        fresh, cells_fresh = run("fresh", warm=False)
+        assert first.status == second.status == fresh.status == "ok"
+        assert cells_second[:-1] == cells_fresh[:-1] == cells_first[:-1]  # all but the pid cell
+        assert cells_second[2][1] == "['d', 'os', 'value']\nTrue\n1 2\n"
+        assert [c[0] for c in cells_second] == [1, 2, 3, 4]  # papermill's parameters cell included
+        pid = lambda cells: cells[-1][1]  # noqa: E731
+        assert pid(cells_first) == pid(cells_second) != pid(cells_fresh)  # one warm kernel, reused
+
+        crashed, _ = run("crash", warm=True, source=crash)
+        assert crashed.status == "failed"
+        after, cells_after = run("after", warm=True)
+        assert after.status == "ok" and cells_after[:-1] == cells_fresh[:-1]
+        assert pid(cells_after) != pid(cells_second)
+    finally:
+        _discard_warm_kernel()

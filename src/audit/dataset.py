@@ -8,6 +8,7 @@ ds.findings_for("XH01"); ds.branch_charts("XH01")["dues"].figure.show()
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import polars as pl
 
 from audit import charts, views
 from audit.charts import Chart
-from audit.ingest import load_tables
+from audit.ingest import branch_tables, load_tables
 from audit.periods import Quarter
 from audit.standard import Standard, load_standard
 
@@ -36,6 +37,8 @@ class Dataset:
     previous_scorecard: pl.DataFrame | None = None
     sample: pl.DataFrame | None = None
     root: Path | None = None
+    window: tuple[dt.date, dt.date] | None = None  # the batch's data window (first and last month)
+    scope: str | None = None  # a branch id when the tables were cut to one branch (`load(..., branch=)`)
 
     @property
     def branches(self) -> pl.DataFrame:
@@ -57,15 +60,30 @@ class Dataset:
         """Every chart of a branch page, for this (or another) quarter of the batch."""
         q = Quarter.parse(quarter) if isinstance(quarter, str) else (quarter or self.quarter)
         t, std = self.tables, self.standard
-        trend, missing = views.points_trend(t, branch_id, q)
+        self._check_scope(branch_id)
+        trend, missing = views.points_trend(t, branch_id, q, self.window)
         return {
             "meetings": charts.meeting_frequency(views.meeting_counts(t, branch_id, q, std)),
             "theme_days": charts.theme_day_dates(views.theme_days(t, branch_id, q), std.rule("OL-5").threshold("day_of_month")),
             "attendance": charts.attendance(views.attendance_rates(t, branch_id, q)),
             "points": charts.points_trend(trend, missing),
             "dues": charts.dues_completeness(views.dues_by_month(t, branch_id, q)),
-            "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(t, q, branch_id))),
+            "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(t, q, branch_id, self.window))),
         }
+
+    def points_missing(self, branch_id: str) -> pl.DataFrame:
+        """Members of the branch with months without points over the last four quarters."""
+        self._check_scope(branch_id)
+        return views.points_trend(self.tables, branch_id, self.quarter, self.window)[1]
+
+    def arrears(self, branch_id: str | None = None) -> pl.DataFrame:
+        """Members in arrears at the quarter's end (one branch, or every branch)."""
+        self._check_scope(branch_id)
+        return views.arrears(self.tables, self.quarter, branch_id, self.window)
+
+    def _check_scope(self, branch_id: str | None) -> None:
+        if self.scope is not None and branch_id != self.scope:
+            raise ValueError(f"这个数据集只载入了支部 {self.scope} 的记录，不能用于 {branch_id or '全街道'}")
 
     def overview_charts(self) -> dict[str, Chart]:
         comparison = views.quarter_comparison(self.scorecard, self.previous_scorecard)
@@ -73,9 +91,7 @@ class Dataset:
             "heatmap": charts.compliance_heatmap(views.compliance_matrix(self.findings, self.branches, self.quarter)),
             "ratings": charts.ratings(self.scorecard),
             "comparison": charts.quarter_comparison(comparison, self.quarter.zh, self.quarter.previous.zh),
-            "arrears": charts.arrears_ageing(
-                views.arrears_buckets(views.arrears(self.tables, self.quarter)), title="全街道欠缴党费账龄"
-            ),
+            "arrears": charts.arrears_ageing(views.arrears_buckets(self.arrears()), title="全街道欠缴党费账龄"),
         }
 
 
@@ -89,8 +105,9 @@ def _typed_scorecard(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("warnings", "errors", "critical").cast(pl.Int64))
 
 
-def load(root: Path | str) -> Dataset:
-    """Load a folder written by `audit validate` or `audit run`."""
+def load(root: Path | str, branch: str | None = None) -> Dataset:
+    """Load a folder written by `audit validate` or `audit run`; with `branch`, only that branch's
+    records are read (what a branch page needs, a fraction of a district's batch)."""
     root = Path(root)
     meta = json.loads((root / "validation.json").read_text(encoding="utf-8"))
     previous = root / "previous_scorecard.csv"
@@ -98,7 +115,7 @@ def load(root: Path | str) -> Dataset:
     return Dataset(
         quarter=Quarter.parse(meta["quarter"]),
         standard=load_standard(),
-        tables=load_tables(root),
+        tables=load_tables(root) if branch is None else branch_tables(root, branch),
         findings=pl.read_parquet(root / "findings.parquet"),
         scorecard=_typed_scorecard(_read_csv(root / "scorecard.csv")),
         quality=_read_csv(root / "data_quality.csv"),
@@ -107,6 +124,8 @@ def load(root: Path | str) -> Dataset:
         previous_scorecard=_typed_scorecard(_read_csv(previous)) if previous.exists() else None,
         sample=_read_csv(sample) if sample.exists() else None,
         root=root,
+        window=tuple(dt.date.fromisoformat(d) for d in meta["window"]) if meta.get("window") else None,
+        scope=branch,
     )
 
 

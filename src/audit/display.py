@@ -12,6 +12,15 @@ import polars as pl
 from audit.charts import Chart
 
 _ids = itertools.count(1)
+
+
+def reset_ids() -> None:
+    """Chart element ids start again from 1 (a warm kernel does this before each notebook, so a
+    page's ids do not depend on which pages the same kernel ran before)."""
+    global _ids
+    _ids = itertools.count(1)
+
+
 PLOTLY_CONFIG = {
     "displaylogo": False,
     "responsive": True,

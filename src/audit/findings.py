@@ -51,6 +51,7 @@ def _rule_order(standard: Standard) -> dict[str, int]:
 
 def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
+    parameters = standard.parameters()
     for run in runs:
         for item in run.result.results:
             if item.success:
@@ -67,10 +68,10 @@ def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
             matched = run.frame.join(keys.unique(), on=run.keys, how="semi")
             rule = standard.rule(meta["rule_id"])
             part = rule.part(meta.get("part"))
+            own = {k: v for k, v in parameters.items() if k.startswith(rule.parameter_prefix + "_")}
             for record in matched.iter_rows(named=True):
                 period = record.get(meta.get("period_column") or "period") or record.get("period")
-                context = {**rule.thresholds, **record, "period": period, "period_zh": period_zh(str(period))}
-                context.update({k: v for k, v in standard.parameters().items() if k.startswith(rule.parameter_prefix + "_")})
+                context = {**rule.thresholds, **record, "period": period, "period_zh": period_zh(str(period)), **own}
                 rows.append(
                     {
                         "rule_id": rule.id,

@@ -124,8 +124,13 @@ def materialise(source: Path, target: Path) -> Path:
     return target
 
 
-def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name: str) -> NotebookStatus:
-    """Run one notebook with papermill; a failing cell is reported, never raised."""
+def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name: str, *, warm: bool = False) -> NotebookStatus:
+    """Run one notebook with papermill; a failing cell is reported, never raised.
+
+    With `warm`, the notebook runs in this process's warm kernel (`WarmKernelEngine`): started by
+    the first notebook, reset before each next one. A branch page costs less than starting a kernel
+    and importing polars, plotly and the library, so a pool worker keeps one kernel for all its
+    pages. Without it, papermill starts and stops a kernel for this notebook alone."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -138,6 +143,7 @@ def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name
                 target,
                 parameters=parameters,
                 kernel_name=KERNEL_NAME,
+                engine_name=_warm_engine() if warm else None,
                 cwd=cwd,
                 progress_bar=False,
                 log_output=False,
@@ -149,10 +155,144 @@ def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name
         except PapermillExecutionError as exc:
             message = f"{exc.ename}: {exc.evalue}"
             return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), exc.exec_count, message[:500])
-        except (RuntimeError, TimeoutError, OSError) as exc:
+        except (RuntimeError, TimeoutError, OSError) as exc:  # also a kernel that died: the next try starts a new one
             last = exc
+            if warm:
+                _discard_warm_kernel()
             time.sleep(1 + attempt)
     return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), None, f"内核启动失败：{last}"[:500])
+
+
+# Run out of band (silent: no output, no history, no execution count) before each notebook in a
+# warm kernel, so the notebook starts as in a new kernel: empty namespace, the run folder as working
+# folder, execution counts from 1 (a new history session), chart element ids from 1. Imported
+# modules stay (the point).
+_RESET = """\
+import os as _os, sys as _sys
+_os.chdir({cwd!r})
+if "audit.display" in _sys.modules:
+    _sys.modules["audit.display"].reset_ids()
+get_ipython().reset(new_session=True)
+"""
+_WARM: dict[str, Any] = {"km": None, "kc": None, "engine": None}
+
+
+def _warm_engine() -> str:
+    """Register (once) and name the papermill engine that runs notebooks in the warm kernel."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if _WARM["engine"] is not None:
+        return _WARM["engine"]
+
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
+            from jupyter_client.manager import AsyncKernelManager
+            from jupyter_core.utils import run_sync
+            from papermill.clientwrap import PapermillNotebookClient
+
+            km = _WARM["km"]
+            if km is not None and km.has_kernel and not run_sync(km.is_alive)():
+                _discard_warm_kernel()  # died since the last notebook: start a new one
+                km = None
+            if km is None:
+                km = _WARM["km"] = AsyncKernelManager(kernel_name=kernel_name)
+            if _WARM["kc"] is not None:
+                _reset_kernel(_WARM["kc"], os.getcwd())  # papermill has changed into the run folder
+            client = PapermillNotebookClient(
+                nb_man,
+                km=km,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
+            client.kc = _WARM["kc"]  # None the first time: nbclient starts the kernel and a client
+            try:
+                return client.execute()
+            finally:
+                _WARM["kc"] = client.kc  # kernel and client (its channels) stay for the next notebook
+
+    papermill_engines.register("audit-warm", WarmKernelEngine)
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, _discard_warm_kernel, exitpriority=10)  # pool worker exit
+    _WARM["engine"] = "audit-warm"
+    return _WARM["engine"]
+
+
+def _die_with_parent() -> None:
+    """A pool worker must not outlive `audit run`: killed with SIGKILL, the run cannot stop its
+    workers, and an orphan still writing into the run's temporary folder would race the next
+    run's clean-up. Linux delivers SIGKILL to the worker when its parent dies (the worker's
+    kernel exits on its own when the worker goes: ipykernel polls its parent)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: workers end when their task queue closes
+        pass
+    if os.getppid() == 1:  # the parent died before the call above
+        os._exit(1)
+
+
+def _warm_up() -> None:
+    """Pool initializer: start this worker's kernel and client before its first page. A failure
+    here is not fatal: the first page then starts a kernel itself (and reports if it cannot)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    _die_with_parent()
+    _warm_engine()
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+    _WARM["km"] = km
+    try:
+        run_sync(km.start_kernel)()
+        kc = km.client()
+        kc.start_channels()
+        run_sync(kc.wait_for_ready)(timeout=180)
+        kc.allow_stdin = False
+        _WARM["kc"] = kc
+    except Exception:  # port clash, slow start: leave it to the first page's retries
+        _discard_warm_kernel()
+
+
+def _reset_kernel(kc: Any, cwd: str) -> None:
+    from jupyter_core.utils import run_sync
+
+    async def reset() -> dict:
+        return await kc.execute_interactive(_RESET.format(cwd=cwd), silent=True, store_history=False, timeout=60)
+
+    reply = run_sync(reset)()
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"内核重置失败：{reply['content'].get('evalue', '')}")
+
+
+def _discard_warm_kernel() -> None:
+    from jupyter_core.utils import run_sync
+
+    km, kc = _WARM["km"], _WARM["kc"]
+    _WARM["km"] = _WARM["kc"] = None
+    if kc is not None:
+        kc.stop_channels()
+    if km is not None and km.has_kernel:
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # best effort: the kernel may already be gone
+            pass
 
 
 # --- pages -----------------------------------------------------------------------------------------------
@@ -364,7 +504,14 @@ def _run_locked(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
+    # The page workers start now and each starts its kernel while this process validates; by the
+    # time the pages run, their kernels are warm.
+    ensure_kernel()
+    workers = max(1, min(jobs, len(branches) if branches else jobs))
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_warm_up)
     try:
+        for _ in range(workers):  # one submission per worker, so all of them start (and warm up) now
+            pool.submit(int)
         clock = time.perf_counter()
         result = validate(batch, quarter, standard, out=tmp, data_docs=True)
         timings["validate"] = round(time.perf_counter() - clock, 2)
@@ -412,7 +559,6 @@ def _run_locked(
         timings["extras"] = round(time.perf_counter() - clock, 2)
 
         clock = time.perf_counter()
-        ensure_kernel()
         nb_dir = tmp / "notebooks"
         nb_dir.mkdir()
         src_dir = tmp / ".sources"
@@ -420,7 +566,6 @@ def _run_locked(
         branch_source = materialise(notebooks_dir / BRANCH_NOTEBOOK, src_dir / "branch_report.ipynb")
         overview_source = materialise(notebooks_dir / OVERVIEW_NOTEBOOK, src_dir / "overview.ipynb")
         statuses: list[NotebookStatus] = []
-        pool = ProcessPoolExecutor(max_workers=max(1, jobs))
         try:
             futures = {
                 pool.submit(
@@ -430,6 +575,7 @@ def _run_locked(
                     {"processed": ".", "quarter": str(quarter), "branch_id": b, "output": "."},
                     str(tmp),
                     b,
+                    warm=True,  # each worker keeps one kernel for all its pages
                 ): b
                 for b in selected
             }
@@ -510,6 +656,8 @@ def _run_locked(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # workers stop their kernels as they exit
     return RunResult(out, quarter, result.findings.height, selected, notebooks, timings, _folder_size(out), seed, result)
 
 

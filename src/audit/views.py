@@ -104,9 +104,12 @@ def attendance_rates(tables: dict[str, pl.DataFrame], branch: str, quarter: Quar
     )
 
 
-def points_trend(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Monthly points (average, min, max) over the last four quarters, and members' missing months."""
-    window = data_window(tables)
+def points_trend(
+    tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter, window: tuple[dt.date, dt.date] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Monthly points (average, min, max) over the last four quarters, and members' missing months.
+    `window` is the batch's data window (taken from the tables when not given)."""
+    window = window or data_window(tables)
     first = max(add_months(quarter.start, -9), window[0] if window else quarter.start)
     months = month_range(first, quarter.months[-1])
     expected = members_in_month(tables, months, branch).select("member_id", "name", "month")
@@ -161,9 +164,12 @@ def dues_by_month(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter
     )
 
 
-def arrears(tables: dict[str, pl.DataFrame], quarter: Quarter, branch: str | None = None) -> pl.DataFrame:
-    """Members in arrears at the quarter's end: consecutive unpaid months up to it, bucketed by age."""
-    window = data_window(tables)
+def arrears(
+    tables: dict[str, pl.DataFrame], quarter: Quarter, branch: str | None = None, window: tuple[dt.date, dt.date] | None = None
+) -> pl.DataFrame:
+    """Members in arrears at the quarter's end: consecutive unpaid months up to it, bucketed by age.
+    `window` is the batch's data window (taken from the tables when not given)."""
+    window = window or data_window(tables)
     months = month_range(window[0] if window else quarter.start, quarter.months[-1])
     expected = members_in_month(tables, months, branch).select("member_id", "name", "branch_id", "month")
     paid = tables["dues"].filter(pl.col("amount_paid") > 0).select("member_id", "month").unique().with_columns(paid=pl.lit(True))
