@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 import audit
-from audit.display import findings_html, show, table_html
+from audit.display import findings_html, page_status_marker, show, table_html
 
 ds = audit.load(processed)
 status_file = Path(processed) / "run_status.json"
@@ -50,7 +50,7 @@ for r in ds.scorecard.sort("branch_id").iter_rows(named=True):
     state = status.get(r["branch_id"], {"status": "ok"})
     name = html.escape(r["branch_name"])
     link = f'<a href="branches/{html.escape(r["branch_id"])}.html">{name}</a>'
-    note = "" if state["status"] == "ok" else f'<span class="failed">报告生成失败：{html.escape(state.get("error", ""))}</span>'
+    note = page_status_marker(r["branch_id"]) if state["status"] == "ok" else f'<span class="failed">报告生成失败：{html.escape(state.get("error", ""))}</span>'
     dims = "".join(f'<td class="status s-{html.escape(r[d])}">{html.escape(r[d])}</td>' for d in ds.standard.dimensions)
     rows.append(
         f"<tr><td>{html.escape(r['branch_id'])}</td><td>{link}{note}</td>{dims}<td>{r['critical']}</td><td>{r['errors']}</td>"

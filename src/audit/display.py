@@ -74,3 +74,10 @@ def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
     frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
     headers = ({"branch_id": "支部"} if with_branch else {}) | FINDING_HEADERS
     return table_html(frame, headers, empty="本季度没有发现问题。", classes="data findings")
+
+
+def page_status_marker(branch_id: str) -> str:
+    """Where the overview's branch table shows a failed branch page: `audit run` executes the
+    overview alongside the pages, so the overview cannot know; the run fills the marker in
+    afterwards (`report.mark_failed_pages`)."""
+    return f'<span class="page-status" data-branch="{html.escape(branch_id)}"></span>'

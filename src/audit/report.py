@@ -29,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from audit.display import page_status_marker
 from audit.io import write_csv
 from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
@@ -339,6 +340,14 @@ def notebook_body(notebook_path: Path) -> str:
     return body
 
 
+def mark_failed_pages(body: str, statuses: list[NotebookStatus]) -> str:
+    for status in statuses:
+        if status.status != "ok":
+            note = f'<span class="failed">报告生成失败：{html.escape(status.error or "")}</span>'
+            body = body.replace(page_status_marker(status.name), note)
+    return body
+
+
 def failure_body(title: str, status: NotebookStatus) -> str:
     where = f"第 {status.cell} 个单元格" if status.cell else "执行过程中"
     return (
@@ -567,6 +576,17 @@ def _run_locked(
         overview_source = materialise(notebooks_dir / OVERVIEW_NOTEBOOK, src_dir / "overview.ipynb")
         statuses: list[NotebookStatus] = []
         try:
+            # the overview runs alongside the pages (first in the queue); failed pages are marked
+            # in its branch table afterwards (`mark_failed_pages`)
+            overview_future = pool.submit(
+                execute,
+                str(overview_source),
+                str(nb_dir / "overview.ipynb"),
+                {"processed": ".", "quarter": str(quarter), "output": "."},
+                str(tmp),
+                "overview",
+                warm=True,
+            )
             futures = {
                 pool.submit(
                     execute,
@@ -583,18 +603,12 @@ def _run_locked(
                 statuses.append(future.result())
                 if progress:
                     progress(futures[future], n, len(selected))
+            overview = overview_future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         statuses.sort(key=lambda s: s.name)
         status_map = {s.name: {"status": s.status, "cell": s.cell, "error": s.error} for s in statuses}
         (tmp / "run_status.json").write_text(json.dumps(status_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        overview = execute(
-            str(overview_source),
-            str(nb_dir / "overview.ipynb"),
-            {"processed": ".", "quarter": str(quarter), "output": "."},
-            str(tmp),
-            "overview",
-        )
         timings["notebooks"] = round(time.perf_counter() - clock, 2)
 
         clock = time.perf_counter()
@@ -615,7 +629,7 @@ def _run_locked(
             )
         overview_title = f"{quarter.zh}党支部审核总览"
         if overview.status == "ok":
-            body = notebook_body(nb_dir / "overview.ipynb")
+            body = mark_failed_pages(notebook_body(nb_dir / "overview.ipynb"), statuses)
         else:
             links = "".join(
                 f'<li><a href="branches/{html.escape(s.name)}.html">{html.escape(names.get(s.name, s.name))}</a></li>'
