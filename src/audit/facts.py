@@ -113,8 +113,8 @@ def _date_zh(col: str) -> pl.Expr:
     return pl.when(c.is_null()).then(pl.lit("（空）")).otherwise(_format("{}年{}月{}日", c.dt.year(), c.dt.month(), c.dt.day()))
 
 
-def _month_zh(col: str) -> pl.Expr:
-    c = pl.col(col)
+def _month_zh(col: str | pl.Expr) -> pl.Expr:
+    c = pl.col(col) if isinstance(col, str) else col
     return _format("{}年{}月", c.dt.year(), c.dt.month())
 
 
@@ -659,11 +659,11 @@ class _FactBuilder:
 
         def described(prefix: str) -> dict[str, pl.Expr]:
             streak, month = pl.col(f"{prefix}_streak"), pl.col(f"{prefix}_month")
-            first = _month_zh_expr(_offset_month(month, streak - 1))
+            first = _month_zh(_offset_month(month, streak - 1))
             return {
                 f"{prefix}_period": _month_key(month),
-                f"{prefix}_period_zh": _month_zh_expr(month),
-                f"{prefix}_months": pl.when(streak > 0).then(_format("{}至{}", first, _month_zh_expr(month))),
+                f"{prefix}_period_zh": _month_zh(month),
+                f"{prefix}_months": pl.when(streak > 0).then(_format("{}至{}", first, _month_zh(month))),
             }
 
         columns = [f"{p}_{c}" for p in ("unpaid", "absent") for c in ("streak", "period", "period_zh", "months")]
@@ -957,10 +957,6 @@ def _streak(flag: str) -> pl.Expr:
 def _offset_month(month: pl.Expr, back: pl.Expr) -> pl.Expr:
     index = month.dt.year().cast(pl.Int32) * 12 + month.dt.month().cast(pl.Int32) - 1 - back.cast(pl.Int32)
     return pl.date(index // 12, index % 12 + 1, 1)
-
-
-def _month_zh_expr(expr: pl.Expr) -> pl.Expr:
-    return _format("{}年{}月", expr.dt.year(), expr.dt.month())
 
 
 def _progress(counts: pl.LazyFrame, rules, period: str, elapsed: int, total: int, standard: Standard) -> pl.LazyFrame:

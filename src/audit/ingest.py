@@ -152,22 +152,24 @@ def branch_tables(processed: Path, branch_id: str) -> dict[str, pl.DataFrame]:
     nothing else, so it does not read the whole batch."""
     scans = scan_tables(processed)
     mine = pl.col("branch_id") == branch_id
-    members = scans["members"].filter(mine).collect()
-    meetings = scans["meetings"].filter(mine).collect()
-    member_ids, meeting_ids = members["member_id"].implode(), meetings["meeting_id"].implode()
+    tables = {"members": scans["members"].filter(mine).collect(), "meetings": scans["meetings"].filter(mine).collect()}
+    member_ids = tables["members"]["member_id"].implode()
+    meeting_ids = tables["meetings"]["meeting_id"].implode()
     queries: dict[str, pl.LazyFrame] = {}
     for name, scan in scans.items():
+        if name in tables:
+            continue
         columns = scan.collect_schema().names()
         if name == "attendance":
             queries[name] = scan.filter(pl.col("meeting_id").is_in(meeting_ids) | pl.col("member_id").is_in(member_ids))
-        elif name not in ("branches", "members", "meetings") and "branch_id" in columns:
+        elif name != "branches" and "branch_id" in columns:
             queries[name] = scan.filter(mine)
-        elif name not in ("branches", "members", "meetings") and "member_id" in columns:
+        elif "member_id" in columns:
             queries[name] = scan.filter(pl.col("member_id").is_in(member_ids))
-        elif name not in ("members", "meetings"):
+        else:
             queries[name] = scan
-    tables = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
-    return {name: members if name == "members" else meetings if name == "meetings" else tables[name] for name in scans}
+    tables.update(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+    return {name: tables[name] for name in scans}
 
 
 def scan_tables(processed: Path) -> dict[str, pl.LazyFrame]:
