@@ -219,7 +219,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}; {versions}"
 
 
-def run_scale(scale: str, work: Path, report_branches: int) -> list[tuple[str, str, float, int, float]]:
+def run_scale(scale: str, work: Path, report_branches: int, results: Path) -> list[tuple[str, str, float, int, float]]:
     """Sub-district and district start from exports (ingest timed); city (district x10, for the
     growth check) and province from canonical Parquet. GX runs up to city scale (its target is
     district); pandas up to city scale (at province its frames alone exceed the memory)."""
@@ -263,7 +263,7 @@ def run_scale(scale: str, work: Path, report_branches: int) -> list[tuple[str, s
     RATIOS[scale] = {"polars/DuckDB": timings["polars"] / timings["duckdb"]}
     if "pandas" in timings:
         RATIOS[scale]["pandas/polars"] = timings["pandas"] / timings["polars"]
-    district = FACTS_SECONDS.get("district") or _stored_facts_seconds("district")
+    district = FACTS_SECONDS.get("district") or _stored_facts_seconds(results, "district")
     if scale == "city" and district:
         RATIOS[scale]["facts time, x10 rows"] = FACTS_SECONDS["city"] / district
     if scale in ("subdistrict", "district") and report_branches:
@@ -281,12 +281,12 @@ def run_scale(scale: str, work: Path, report_branches: int) -> list[tuple[str, s
 FACTS_SECONDS: dict[str, float] = {}
 
 
-def _stored_facts_seconds(scale: str) -> float | None:
+def _stored_facts_seconds(results: Path, scale: str) -> float | None:
     import json
 
-    if not RESULTS.exists():
+    if not results.exists():
         return None
-    stages = json.loads(RESULTS.read_text(encoding="utf-8")).get(scale, {}).get("stages", [])
+    stages = json.loads(results.read_text(encoding="utf-8")).get(scale, {}).get("stages", [])
     return next((stage[1] for stage in stages if stage[0] == "facts"), None)
 
 
@@ -363,7 +363,7 @@ def main() -> None:
     rows = []
     for scale in args.scales.split(","):
         print(f"== {scale}", flush=True)
-        rows += run_scale(scale, Path(args.work) / scale, args.report_branches)
+        rows += run_scale(scale, Path(args.work) / scale, args.report_branches, Path(args.results))
         print(render([r for r in rows if r[0] == scale], {scale: RATIOS.get(scale, {})}), flush=True)
         if args.write:
             results = save(scale, rows, Path(args.results))
