@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 import audit
-from audit.display import findings_html, page_status_marker, show, table_html
+from audit.display import branch_page_href, findings_html, page_status_marker, show, table_html
 
 ds = audit.load(processed)
 status_file = Path(processed) / "run_status.json"
@@ -49,7 +49,7 @@ rows = []
 for r in ds.scorecard.sort("branch_id").iter_rows(named=True):
     state = status.get(r["branch_id"], {"status": "ok"})
     name = html.escape(r["branch_name"])
-    link = f'<a href="branches/{html.escape(r["branch_id"])}.html">{name}</a>'
+    link = f'<a href="{branch_page_href(r["branch_id"])}">{name}</a>'
     note = page_status_marker(r["branch_id"]) if state["status"] == "ok" else f'<span class="failed">报告生成失败：{html.escape(state.get("error", ""))}</span>'
     dims = "".join(f'<td class="status s-{html.escape(r[d])}">{html.escape(r[d])}</td>' for d in ds.standard.dimensions)
     rows.append(
@@ -94,6 +94,6 @@ show(findings_html(ds.findings.filter(pl.col("severity") == "critical"), with_br
 # 导入时隔离的行和数据质量检查发现的问题（详见 findings.xlsx 的“数据问题”工作表）。这些记录需要支部更正后重新导出。
 
 # %%
-quarantined = ds.quarantine.group_by("file", "reason").len().sort("file") if not ds.quarantine.is_empty() else ds.quarantine
+quarantined = ds.quarantine.group_by("file", "reason").len().sort("file", "reason") if not ds.quarantine.is_empty() else ds.quarantine
 show(table_html(quarantined, {"file": "文件", "reason": "原因", "len": "条数"}, empty="导入时没有隔离任何记录。"))
 show(table_html(ds.quality, {"table": "表", "file": "文件", "row": "行号", "column": "列", "message": "问题"}, empty="数据质量检查没有发现问题。"))

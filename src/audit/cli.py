@@ -19,16 +19,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, emoji=False)  # text from a batch is never turned into emoji
+err = Console(stderr=True, highlight=False, emoji=False)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
 
 
 def _print_ingest_summary(result, out: Path | None) -> None:
+    from audit.readers import printable
     from audit.reasons import Action
 
-    summary = RichTable(title=f"导入结果：{result.batch.name}", show_lines=False)
+    summary = RichTable(title=f"导入结果：{printable(result.batch.name)}", show_lines=False)
     for header in ("表", "来源文件数", "读取行数", "导入行数", "隔离行数"):
         summary.add_column(header, justify="right" if header != "表" else "left")
     by_table: dict[str, list] = {}
@@ -49,21 +50,23 @@ def _print_ingest_summary(result, out: Path | None) -> None:
     console.print(summary)
     file_problems = [p for p in result.problems if p.action is Action.FILE]
     for problem in file_problems:
-        where = f"{problem.file}" + (f"［{problem.sheet}］" if problem.sheet else "")
-        err.print(f"[red]未导入[/red] {where}：{problem.message}")
+        where = printable(problem.file) + (f"［{printable(problem.sheet)}］" if problem.sheet else "")
+        err.print(f"[red]未导入[/red] {where}：{printable(problem.message)}")
     row_problems = [p for p in result.problems if p.action is not Action.FILE]
     if row_problems:
         console.print(f"数据问题 {len(row_problems)} 条（前 10 条）：")
         for problem in row_problems[:10]:
-            where = f"{problem.file}" + (f"［{problem.sheet}］" if problem.sheet else "")
-            console.print(f"  {where} 第{problem.row}行 「{problem.column}」：{problem.message}（{problem.action.value}）")
+            where = printable(problem.file) + (f"［{printable(problem.sheet)}］" if problem.sheet else "")
+            column, message = printable(problem.column), printable(problem.message)
+            console.print(f"  {where} 第{problem.row}行 「{column}」：{message}（{problem.action.value}）")
     hidden = [s for s in result.sources if s.hidden]
     for source in hidden:
-        console.print(f"[yellow]注意[/yellow] {source.file}［{source.sheet}］是隐藏工作表，已照常读取")
+        console.print(f"[yellow]注意[/yellow] {printable(source.file)}［{printable(source.sheet)}］是隐藏工作表，已照常读取")
     for skip in result.skipped:
-        console.print(f"已跳过 {skip.file}" + (f"［{skip.sheet}］" if skip.sheet else "") + f"：{skip.why}")
+        sheet = f"［{printable(skip.sheet)}］" if skip.sheet else ""
+        console.print(f"已跳过 {printable(skip.file)}{sheet}：{printable(skip.why)}")
     if out is not None:
-        console.print(f"输出目录：{out}（ingest_report.csv、quarantine.csv、tables/*.parquet）")
+        console.print(f"输出目录：{printable(out)}（ingest_report.csv、quarantine.csv、tables/*.parquet）")
 
 
 def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = None):
@@ -81,6 +84,23 @@ def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = N
         raise typer.Exit(EXIT_UNUSABLE) from None
 
 
+LimitOption = Annotated[
+    list[str] | None,
+    typer.Option("--limit", help="放宽读取限制（可重复），如 rows=5000000、size=2G；名称和默认值见 README"),
+]
+
+
+def _limits(options: list[str] | None):
+    """The reading limits with the reviewer's ``--limit name=value`` options; a bad one exits 2."""
+    from audit.limits import Limits
+
+    try:
+        return Limits.parse(options or [])
+    except ValueError as exc:
+        err.print(f"[red]错误[/red] {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+
+
 def result_tables(result):
     from audit.contract import load_contract
 
@@ -90,18 +110,25 @@ def result_tables(result):
 @app.command()
 def ingest(
     batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
-    out: Annotated[Path, typer.Option("--out", help="输出目录")] = Path("data/processed"),
+    out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/ingest）")] = None,
+    limit: LimitOption = None,
 ) -> None:
     """读取一个导出批次，生成规范化数据表、导入报告和隔离清单。"""
+    from rich.markup import escape
+
     from audit.ingest import BatchNotFoundError
     from audit.ingest import ingest as run_ingest
+    from audit.outputs import OutputError, check_output, output_folder
 
+    out = out or Path("data/processed") / batch.resolve().name / "ingest"
     try:
-        result = run_ingest(batch)
-    except BatchNotFoundError as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        check_output(out, kind="ingest", batch=batch)  # refused before anything is read
+        result = run_ingest(batch, limits=_limits(limit))
+        with output_folder(out, kind="ingest", batch=batch) as target:
+            result.write(target)
+    except (BatchNotFoundError, OutputError) as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
-    result.write(out)
     _print_ingest_summary(result, out)
     if not result.usable:
         err.print("[red]错误[/red] 没有任何可用的数据行，请检查上面列出的文件问题。")
@@ -118,22 +145,26 @@ def validate(
         str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1：warning / error / critical")
     ] = None,
     data_docs: Annotated[bool, typer.Option("--data-docs/--no-data-docs", help="生成 GX Data Docs")] = True,
+    limit: LimitOption = None,
 ) -> None:
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
+    from rich.markup import escape
+
     from audit.facts import QuarterOutOfRangeError
     from audit.ingest import BatchNotFoundError
+    from audit.outputs import OutputError
     from audit.validate import validate as run_validate
 
     period, rules = _checked(quarter, fail_on, standard)
-    out = out or Path("data/processed") / batch.name / str(period)
+    out = out or Path("data/processed") / batch.resolve().name / str(period)
     try:
         with console.status(f"正在审核 {period.zh}……"):
-            result = run_validate(batch, period, rules, out=out, data_docs=data_docs)
-    except BatchNotFoundError as exc:
-        err.print(f"[red]错误[/red] {exc}")
+            result = run_validate(batch, period, rules, out=out, data_docs=data_docs, limits=_limits(limit))
+    except (BatchNotFoundError, OutputError) as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     except QuarterOutOfRangeError as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     _print_ingest_summary(result.ingested, None)
     _print_validation_summary(result, out)
@@ -143,6 +174,8 @@ def validate(
 
 def _print_validation_summary(result, out: Path) -> None:
     import polars as pl
+
+    from audit.readers import printable
 
     findings = result.findings
     by_severity = {s: findings.filter(pl.col("severity") == s).height for s in ("critical", "error", "warning")}
@@ -157,11 +190,12 @@ def _print_validation_summary(result, out: Path) -> None:
     for header in ("支部", "名称", *result.standard.dimensions, "评定"):
         table.add_column(header)
     for row in result.scorecard.iter_rows(named=True):
-        table.add_row(row["branch_id"], row["branch_name"], *(row[d] for d in result.standard.dimensions), row["rating"])
+        cells = (row["branch_id"], row["branch_name"], *(row[d] for d in result.standard.dimensions), row["rating"])
+        table.add_row(*(printable(c) for c in cells))
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]注意[/yellow] {warning}")
-    console.print(f"输出目录：{out}（findings.csv、scorecard.csv、data_quality.csv、data-docs/index.html）")
+        console.print(f"[yellow]注意[/yellow] {printable(warning)}")
+    console.print(f"输出目录：{printable(out)}（findings.csv、scorecard.csv、data_quality.csv、data-docs/index.html）")
 
 
 @app.command()
@@ -176,12 +210,16 @@ def run(
     sample_size: Annotated[int, typer.Option(help="每个支部抽查的会议记录数")] = 3,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1")] = None,
     standard: Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")] = None,
+    limit: LimitOption = None,
 ) -> None:
     """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx 和 manifest.json。"""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from audit.facts import QuarterOutOfRangeError
     from audit.ingest import BatchNotFoundError
+    from audit.outputs import OutputError, check_output
+    from audit.readers import printable
     from audit.report import EXIT_BRANCH_FAILED, RunError, run_report
 
     period, rules = _checked(quarter, fail_on, standard)
@@ -189,6 +227,11 @@ def run(
         err.print("[red]错误[/red] --jobs 至少为 1")
         raise typer.Exit(EXIT_UNUSABLE)
     out = out or Path("reports") / str(period)
+    try:
+        check_output(out, kind="run", batch=batch)  # refused before anything starts (checked again under the lock)
+    except OutputError as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
     console.print(f"随机抽查种子：{seed}")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -196,7 +239,7 @@ def run(
         task = bar.add_task("审核并生成支部报告", total=None)
 
         def tick(name: str, done: int, total: int) -> None:
-            bar.update(task, total=total, completed=done, description=f"支部报告 {name}")
+            bar.update(task, total=total, completed=done, description=f"支部报告 {printable(name)}")
 
         try:
             result = run_report(
@@ -210,16 +253,17 @@ def run(
                 sample_size=sample_size,
                 standard=rules,
                 progress=tick,
+                limits=_limits(limit),
             )
-        except (BatchNotFoundError, QuarterOutOfRangeError, RunError) as exc:
-            err.print(f"[red]错误[/red] {exc}")
+        except (BatchNotFoundError, QuarterOutOfRangeError, RunError, OutputError) as exc:
+            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(EXIT_UNUSABLE) from None
     _print_ingest_summary(result.validation.ingested, None)
     _print_validation_summary(result.validation, out)
     timings = "，".join(f"{k} {v:.1f} 秒" for k, v in result.timings.items())
     console.print(f"用时：{timings}；报告目录大小 {result.size_bytes / 1e6:.1f} MB")
     for failed in result.failed:
-        err.print(f"[red]报告生成失败[/red] {failed.name}：第 {failed.cell} 个单元格 {failed.error}")
+        err.print(f"[red]报告生成失败[/red] {printable(failed.name)}：{failed.where}出错：{failed.error}")
     console.print(f"打开 {out / 'index.html'} 查看报告（离线可用）")
     if result.failed:
         raise typer.Exit(EXIT_BRANCH_FAILED)
@@ -233,6 +277,7 @@ def verify_manifest(
     batch: Annotated[Path | None, typer.Option("--batch", help="数据批次文件夹（默认用 manifest 中记录的路径）")] = None,
 ) -> None:
     """重新计算输入文件的 SHA-256，检查报告是否仍与数据一致。一致退出码 0，不一致 1。"""
+    from audit.readers import discover, printable
     from audit.report import RunError
     from audit.report import verify_manifest as verify
 
@@ -243,9 +288,9 @@ def verify_manifest(
         raise typer.Exit(EXIT_UNUSABLE) from None
     for label, names in (("内容已改变", result.changed), ("已不存在", result.missing), ("报告之后新增", result.added)):
         for name in names:
-            console.print(f"[red]{label}[/red] {name}")
+            console.print(f"[red]{label}[/red] {printable(name)}")
     if result.matches:
-        console.print(f"一致：{report} 与 {result.batch} 中的 {len(list(result.batch.rglob('*')))} 个文件相符")
+        console.print(f"一致：{report} 与 {result.batch} 中的 {len(discover(result.batch))} 个文件相符")
         return
     console.print(f"不一致：报告生成后数据批次 {result.batch} 已改变，需要重新运行 audit run")
     raise typer.Exit(EXIT_FINDINGS)
@@ -257,19 +302,25 @@ def sample(
     quarter: Annotated[str, typer.Option("--quarter", help="季度，如 2019Q1")],
     seed: Annotated[int, typer.Option(help="随机种子：同一种子总是抽到相同的记录")] = 2019,
     per_branch: Annotated[int, typer.Option(help="每个支部抽取的会议记录数")] = 3,
-    out: Annotated[Path | None, typer.Option("--out", help="写出 CSV（默认只打印）")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="写出 CSV（默认只打印；不覆盖已有文件）")] = None,
+    limit: LimitOption = None,
 ) -> None:
     """按固定随机种子从每个支部本季度的会议记录中抽取样本，供现场核对纸质记录。"""
+    from rich.markup import escape
+
     from audit.ingest import BatchNotFoundError, ingest
     from audit.io import write_csv
+    from audit.outputs import OutputError, check_new_file, new_file
     from audit.periods import Quarter
+    from audit.readers import printable
     from audit.views import meeting_sample
 
     try:
         period = Quarter.parse(quarter)
-        tables = ingest(batch).tables
-    except (ValueError, BatchNotFoundError) as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
+        tables = ingest(batch, limits=_limits(limit)).tables
+    except (ValueError, BatchNotFoundError, OutputError) as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     picked = meeting_sample(tables, period, seed, per_branch)
     console.print(f"随机种子：{seed}；{period.zh}共抽取 {picked.height} 条会议记录")
@@ -278,10 +329,16 @@ def sample(
         table.add_column(header)
     for r in picked.iter_rows(named=True):
         source = f"{r['_file']}" + (f"［{r['_sheet']}］" if r["_sheet"] else "") + f" 第{r['_row']}行"
-        table.add_row(r["branch_id"], r["meeting_id"], r["meeting_type"], str(r["held_on"]), r["topic"] or "", source)
+        cells = (r["branch_id"], r["meeting_id"], r["meeting_type"], str(r["held_on"]), r["topic"] or "", source)
+        table.add_row(*(printable(c) for c in cells))
     console.print(table)
-    if out is not None:
-        write_csv(picked, out)
+    if target is not None:
+        try:
+            with new_file(target) as tmp:
+                write_csv(picked, tmp)
+        except OutputError as exc:
+            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_UNUSABLE) from None
         console.print(f"已写入 {out}")
 
 
@@ -298,13 +355,21 @@ def synth(
     clean: Annotated[bool, typer.Option("--clean", help="不植入违规和数据缺陷")] = False,
 ) -> None:
     """生成一个逼真的模拟街道数据批次（含植入的违规和数据缺陷，以及真值清单）。"""
-    from audit.synth import SynthConfig, write_batch
+    from rich.markup import escape
+
+    from audit.outputs import OutputError, check_synth_output, synth_folder
+    from audit.synth import SynthConfig, generate, write_world
 
     config = SynthConfig(seed=seed, branches=branches, members=members, start=start, end=end, subdistrict=name, plant=not clean)
+    fields = {"seed": seed, "branches": branches, "members": members, "start": start, "end": end}
+    fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet}
     try:
-        written = write_batch(config, out, parquet=parquet)
-    except ValueError as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        check_synth_output(out)  # a new or empty folder, or an earlier synthetic batch: refused before any work
+        world = generate(config)
+        with synth_folder(out, fields) as target:
+            written = write_world(world, target, parquet=parquet)
+    except (ValueError, OutputError) as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     console.print(
         f"已生成 {written.files} 个文件到 {out}：{written.branches} 个支部、{written.members} 名党员；真值清单 {written.truth}"
@@ -350,12 +415,25 @@ def main() -> None:
     except Exception as exc:  # a bug, not the user's mistake: say so plainly, keep the details
         if os.environ.get("AUDIT_DEBUG"):
             raise
-        import tempfile
-        import traceback
+        log = None
+        try:  # a private, newly created file per error, never a fixed shared path; never raises
+            import traceback
 
-        log = Path(tempfile.gettempdir()) / "audit-error.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        err.print(f"[red]程序内部错误[/red]：{type(exc).__name__}: {exc}。详细信息已写入 {log}，请反馈给开发人员。")
+            from audit.outputs import write_error_log
+
+            log = write_error_log(traceback.format_exc())
+        except Exception:
+            pass
+        where = f"详细信息已写入 {log}，请反馈给开发人员。" if log else "详细信息无法写入日志文件。"
+        try:
+            from rich.markup import escape
+
+            from audit.privacy import mask_personal, visible
+
+            message = escape(visible(mask_personal(str(exc))))
+            err.print(f"[red]程序内部错误[/red]：{type(exc).__name__}: {message}。{escape(where)}", soft_wrap=True)
+        except Exception:  # a closed terminal, or the library itself is what broke
+            print(f"程序内部错误：{type(exc).__name__}。{where}", file=sys.stderr)
         sys.exit(70)
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from audit import charts, views
 from audit.charts import Chart
 from audit.ingest import branch_tables, load_tables
+from audit.io import read_table
 from audit.periods import Quarter
 from audit.standard import Standard, load_standard
 
@@ -95,34 +96,33 @@ class Dataset:
         }
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
-    return pl.read_csv(path, infer_schema=False, encoding="utf8") if path.exists() else pl.DataFrame()
-
-
-def _typed_scorecard(frame: pl.DataFrame) -> pl.DataFrame:
-    if frame.is_empty():
+def _typed_scorecard(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+    if frame is None or frame.is_empty():
         return frame
     return frame.with_columns(pl.col("warnings", "errors", "critical").cast(pl.Int64))
 
 
+def _or_empty(frame: pl.DataFrame | None) -> pl.DataFrame:
+    return pl.DataFrame() if frame is None else frame
+
+
 def load(root: Path | str, branch: str | None = None) -> Dataset:
     """Load a folder written by `audit validate` or `audit run`; with `branch`, only that branch's
-    records are read (what a branch page needs, a fraction of a district's batch)."""
+    records are read (what a branch page needs, a fraction of a district's batch). Tables are read
+    from their Parquet copies: the CSVs are for people (their text is formula-safe for Excel)."""
     root = Path(root)
     meta = json.loads((root / "validation.json").read_text(encoding="utf-8"))
-    previous = root / "previous_scorecard.csv"
-    sample = root / "sample.csv"
     return Dataset(
         quarter=Quarter.parse(meta["quarter"]),
         standard=load_standard(),
         tables=load_tables(root) if branch is None else branch_tables(root, branch),
         findings=pl.read_parquet(root / "findings.parquet"),
-        scorecard=_typed_scorecard(_read_csv(root / "scorecard.csv")),
-        quality=_read_csv(root / "data_quality.csv"),
-        quarantine=_read_csv(root / "quarantine.csv"),
-        progress=_read_csv(root / "progress.csv"),
-        previous_scorecard=_typed_scorecard(_read_csv(previous)) if previous.exists() else None,
-        sample=_read_csv(sample) if sample.exists() else None,
+        scorecard=_or_empty(_typed_scorecard(read_table(root, "scorecard"))),
+        quality=_or_empty(read_table(root, "data_quality")),
+        quarantine=_or_empty(read_table(root, "quarantine")),
+        progress=_or_empty(read_table(root, "progress")),
+        previous_scorecard=_typed_scorecard(read_table(root, "previous_scorecard")),
+        sample=read_table(root, "sample"),
         root=root,
         window=tuple(dt.date.fromisoformat(d) for d in meta["window"]) if meta.get("window") else None,
         scope=branch,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.contract import load_contract
+from audit.limits import dictionary_section
 
 TYPE_NAMES = {
     "text": "文本",
@@ -70,4 +71,5 @@ def render_dictionary() -> str:
             parts.append(
                 f"| `{column.name}` | {headers} | {TYPE_NAMES[column.type]} | {'是' if column.required else ''} | {'；'.join(notes)} |"
             )
+    parts.append(dictionary_section())
     return "\n".join(parts) + "\n"

@@ -3,9 +3,12 @@ one copy of plotly.js, and deterministic element ids so re-runs produce identica
 
 from __future__ import annotations
 
+import hashlib
 import html
 import itertools
+import re
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import polars as pl
 
@@ -74,6 +77,34 @@ def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
     frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
     headers = ({"branch_id": "支部"} if with_branch else {}) | FINDING_HEADERS
     return table_html(frame, headers, empty="本季度没有发现问题。", classes="data findings")
+
+
+_PLAIN_ID = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}")
+_READABLE = re.compile(r"[^A-Za-z0-9\-\u4e00-\u9fff]+")
+# Names Windows reserves in every folder (with any extension)
+_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])", re.IGNORECASE)
+
+
+def branch_page_name(branch_id: str) -> str:
+    """The file name of a branch's page, derived from its id and never containing raw id text.
+
+    An id of capital letters, digits and `-` (up to 48, not a name Windows reserves) is used as it
+    is: `XH01` → `XH01.html`. Any other id becomes its letters, digits, `-` and Chinese characters
+    (up to 24) followed by `_` and the first 12 hex digits of the SHA-256 of the exact id:
+    `xh/01` → `xh01_3b7c….html`, `../../index` → `index_9f2e….html`. The scheme is collision-free:
+    the first form never contains `_`, the second always ends in the hash of the whole id, and no
+    two names differ only in letter case (Windows and macOS folders ignore case), since the first
+    form has no lower-case letters and the hash is distinct for `XH01` and `xh01`."""
+    if _PLAIN_ID.fullmatch(branch_id) and not _RESERVED.fullmatch(branch_id):
+        return f"{branch_id}.html"
+    readable = _READABLE.sub("", branch_id)[:24]
+    digest = hashlib.sha256(branch_id.encode("utf-8")).hexdigest()[:12]
+    return f"{readable}_{digest}.html"
+
+
+def branch_page_href(branch_id: str, prefix: str = "branches/") -> str:
+    """The link to a branch's page (URL-encoded, HTML-escaped), relative to the overview."""
+    return html.escape(prefix + quote(branch_page_name(branch_id)), quote=True)
 
 
 def page_status_marker(branch_id: str) -> str:

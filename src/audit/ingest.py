@@ -5,6 +5,10 @@ quarantine -> duplicate keys and references across tables -> ``Ingested``.
 
 Every data row below a header is either accepted or quarantined with a reason, so
 ``rows_read = rows_accepted + rows_quarantined`` holds for every source file and sheet.
+
+ID and mobile numbers are masked (``audit.privacy``) on the way in: in every text cell, every
+problem's value and message, and every file, sheet and extra-column name, so no later stage ever
+holds them whole.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import polars as pl
 
 from audit.contract import SOURCE_COLUMNS, Column, Contract, Table, load_contract
-from audit.io import write_csv
+from audit.io import write_csv, write_table
+from audit.limits import Limits
+from audit.privacy import mask_personal, shown, visible
 from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
 from audit.reasons import Action, Reason
 from audit.values import (
@@ -37,10 +43,11 @@ from audit.values import (
     parse_number,
     parse_text,
     parse_yesno,
-    scrub_personal,
 )
 
 HEADER_SCAN_ROWS = 30
+MAX_KEY_LENGTH = 64  # an identifier longer than this is not an id (and would not fit a page name)
+KEY_SHOWN = 24  # characters of a refused identifier a message shows
 REPORT_COLUMNS = ["file", "sheet", "table", "rows_read", "rows_accepted", "rows_quarantined"]
 QUARANTINE_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "table", "action", "code"]
 
@@ -62,6 +69,14 @@ class Problem:
     message: str
     table: str
     action: Action
+
+    def __post_init__(self) -> None:
+        """Every problem is masked where it is made: reasons render raw values, names come from the
+        batch, exception text can hold paths. Values and messages show control characters escaped."""
+        self.file, self.sheet = mask_personal(self.file), mask_personal(self.sheet)
+        self.column = visible(mask_personal(self.column))
+        self.value = visible(mask_personal(self.value))
+        self.message = visible(mask_personal(self.message))
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -100,7 +115,7 @@ class Ingested:
     problems: list[Problem]
     skipped: list[Skipped]
     contract_version: str
-    files: dict[str, str]  # relative path -> sha256
+    files: dict[str, str]  # relative path (masked, see `input_files`) -> sha256
 
     @property
     def report(self) -> pl.DataFrame:
@@ -125,7 +140,7 @@ class Ingested:
         """Write the ingest report, the quarantine and one Parquet file per canonical table."""
         out.mkdir(parents=True, exist_ok=True)
         write_csv(self.report, out / "ingest_report.csv")
-        write_csv(self.quarantine, out / "quarantine.csv")
+        write_table(self.quarantine, out, "quarantine")  # the Parquet copy is what `audit.load` reads
         tables_dir = out / "tables"
         tables_dir.mkdir(exist_ok=True)
         for name, frame in self.tables.items():
@@ -181,7 +196,31 @@ def scan_tables(processed: Path) -> dict[str, pl.LazyFrame]:
 # --- per sheet ------------------------------------------------------------------------------------
 
 
-def _parser_for(column: Column) -> Callable[[Any], Parsed]:
+def _is_identifier(table: Table, column: Column) -> bool:
+    """Text columns that name a record: a table's own single key, or a reference to another table."""
+    return column.type == "text" and (column.ref is not None or table.key == (column.name,))
+
+
+def _key_problem(text: str) -> str | None:
+    """Why a (folded) cell cannot serve as an identifier, or None when it can."""
+    if len(text) > MAX_KEY_LENGTH:
+        return f"长度为 {len(text)} 个字符，超过上限 {MAX_KEY_LENGTH}"
+    if not text.isprintable() and visible(text) != text:
+        return "含有控制字符或不可见字符"
+    return None
+
+
+def _parser_for(column: Column, identifier: bool = False) -> Callable[[Any], Parsed]:
+    if identifier:
+
+        def parse_identifier(raw: Any) -> Parsed:
+            text = cell_text(raw)
+            why = _key_problem(text)
+            if why is not None:
+                return fail(Reason.BAD_KEY, label=column.label, value=shown(text, KEY_SHOWN), why=why)
+            return parse_text(raw)
+
+        return parse_identifier
     base: Callable[[Any], Parsed] = {
         "text": parse_text,
         "date": parse_date,
@@ -244,7 +283,8 @@ class _SheetIngester:
 
     def __init__(self, table: Table, sheet: RawSheet, stats: SourceStats, problems: list[Problem]):
         self.table, self.sheet, self.stats, self.problems = table, sheet, stats, problems
-        self.parsers = {name: _parser_for(col) for name, col in table.columns.items()}
+        self.parsers = {name: _parser_for(col, _is_identifier(table, col)) for name, col in table.columns.items()}
+        self.mapping: dict[int, str] = {}  # cell index -> column, once the header is read
         self.caches: dict[str, dict[Any, Parsed]] = defaultdict(dict)
 
     def file_problem(self, reason: Reason, header: str = "", **context: object) -> None:
@@ -281,16 +321,18 @@ class _SheetIngester:
         if mapping is None:
             self.stats.rows_quarantined = len(data)
             return None
+        self.mapping = mapping
         return self._parse_rows(mapping, len(header_cells), data)
 
     def _map_header(self, header_cells: list[Any], data: list[tuple[int, list[Any]]]) -> dict[int, str] | None:
         table, rows = self.table, len(data)
         mapping: dict[int, str] = {}
         written: dict[str, str] = {}
+        reserved = {*table.columns, *SOURCE_COLUMNS, "id_number_status"}
         broken = False
         for index, cell in enumerate(header_cells):
             text = cell_text(cell)
-            shown = str(cell).strip()  # the header as the user wrote it, for messages
+            as_written = mask_personal(str(cell).strip())  # the header as the user wrote it, for messages
             if not text:
                 if any(index < len(cells) and not is_blank(cells[index]) for _, cells in data):
                     name = f"列{_column_letter(index)}"
@@ -298,24 +340,24 @@ class _SheetIngester:
                 continue
             canonical = table.column_for(text)
             if canonical is None:
-                name = text
-                while name in written:
+                name = mask_personal(text)  # an extra column's header becomes a Parquet column name
+                while name in written or name in reserved:
                     name += "_"
-                mapping[index], written[name] = name, shown
+                mapping[index], written[name] = name, as_written
             elif canonical in written:
                 column = table.columns[canonical]
                 self.file_problem(
                     Reason.FILE_DUPLICATE_HEADER,
                     column.label,
                     first=written[canonical],
-                    second=shown,
+                    second=as_written,
                     label=column.label,
                     column=canonical,
                     rows=rows,
                 )
                 broken = True
             else:
-                mapping[index], written[canonical] = canonical, shown
+                mapping[index], written[canonical] = canonical, as_written
         for column in table.required:
             if column.name not in written:
                 self.file_problem(Reason.FILE_MISSING_COLUMN, column.label, label=column.label, column=column.name, rows=rows)
@@ -353,7 +395,7 @@ class _SheetIngester:
             for index, name in mapping.items():
                 raw = cells[index] if index < len(cells) else None
                 if name not in columns:
-                    values[name] = None if is_blank(raw) else scrub_personal(cell_text(raw))
+                    values[name] = None if is_blank(raw) else mask_personal(cell_text(raw))
                     continue
                 column = columns[name]
                 header = stats.headers.get(name, column.label)
@@ -381,8 +423,8 @@ class _SheetIngester:
                 if parsed.ok:
                     values[name] = parsed.value
                     continue
-                shown = scrub_personal(cell_text(raw)[:200])
-                found.append(self._row_problem(number, header, shown, parsed.reason, **dict(parsed.context)))
+                displayed = shown(cell_text(raw), KEY_SHOWN if parsed.reason is Reason.BAD_KEY else 200)
+                found.append(self._row_problem(number, header, displayed, parsed.reason, **dict(parsed.context)))
                 if column.required:
                     reject = True
                 else:
@@ -402,9 +444,17 @@ class _SheetIngester:
         schema = {**table.schema(), **dict.fromkeys(extras, pl.String())}
         return pl.DataFrame(out, schema=schema)
 
-    def _row_problem(self, row: int, column: str, shown: str, reason: Reason, **context: object) -> Problem:
+    def _row_problem(self, row: int, column: str, displayed: str, reason: Reason, **context: object) -> Problem:
         return Problem(
-            self.sheet.file, self.sheet.sheet, row, column, shown, reason, reason.render(**context), self.table.name, Action.ROW
+            self.sheet.file,
+            self.sheet.sheet,
+            row,
+            column,
+            displayed,
+            reason,
+            reason.render(**context),
+            self.table.name,
+            Action.ROW,
         )
 
 
@@ -445,13 +495,15 @@ def _assign_tables(items: list[RawSheet | FileProblem | Skipped], contract: Cont
     return assigned, skipped
 
 
-def ingest(batch: Path | str, contract: Contract | None = None) -> Ingested:
-    """Read every table of a batch folder; never raises for bad content, only for a missing folder."""
+def ingest(batch: Path | str, contract: Contract | None = None, *, limits: Limits | None = None) -> Ingested:
+    """Read every table of a batch folder; never raises for bad content, only for a missing folder.
+    A file over one of ``limits`` (defaults: ``audit.limits.Limits()``) is refused, the rest read."""
     batch = Path(batch)
     if not batch.is_dir():
         raise BatchNotFoundError(f"找不到数据批次文件夹：{batch}")
     contract = contract or load_contract()
-    items = list(read_batch(batch))
+    names = _Names(batch)
+    items = [names.masked(item) for item in read_batch(batch, limits)]
     problems: list[Problem] = []
     sources: list[SourceStats] = []
     skipped = [i for i in items if isinstance(i, Skipped)]
@@ -469,10 +521,11 @@ def ingest(batch: Path | str, contract: Contract | None = None) -> Ingested:
         stats = SourceStats(sheet.file, sheet.sheet, table_name, hidden=sheet.hidden, encoding=sheet.encoding)
         sources.append(stats)
         before = len(problems)
-        frame = _SheetIngester(table, sheet, stats, problems).run()
+        ingester = _SheetIngester(table, sheet, stats, problems)
+        frame = ingester.run()
         if frame is not None and frame.height:
             frames[table_name].append(frame)
-        _remember_quarantined_keys(table, sheet, stats, problems[before:], quarantined_keys)
+        _remember_quarantined_keys(ingester, problems[before:], quarantined_keys)
     tables = {
         name: pl.concat(frames[name], how="diagonal_relaxed") if frames[name] else pl.DataFrame(schema=table.schema())
         for name, table in contract.tables.items()
@@ -481,31 +534,80 @@ def ingest(batch: Path | str, contract: Contract | None = None) -> Ingested:
     tables = checker.run()
     problems.sort(key=lambda p: (p.file, p.sheet, p.row if p.row is not None else -1))
     sources.sort(key=lambda s: (s.file, s.sheet))
-    files = {p.relative_to(batch).as_posix(): sha256_file(p) for p in discover(batch)}
+    files = {name: sha256_file(path) for name, path in names.files.items()}
     return Ingested(batch, tables, sources, problems, skipped, contract.version, files)
 
 
-def _remember_quarantined_keys(
-    table: Table, sheet: RawSheet, stats: SourceStats, found: list[Problem], keys: dict[str, set[str]]
-):
-    """Keys of rows quarantined while parsing, so a reference to them says so instead of 'missing'."""
+def input_files(batch: Path) -> dict[str, Path]:
+    """The files ingestion reads, by the name every output gives them (masked, see `_Names`):
+    what `ingest_meta.json` and `manifest.json` record and `audit verify-manifest` re-hashes."""
+    return _Names(batch).files
+
+
+class _Names:
+    """File and sheet names as outputs show them: ID and mobile numbers masked, control characters
+    escaped. Two names that differ only in masked digits stay distinct: the later one (files in
+    path order, sheets in workbook order) gets `~2`, `~3`, … before its extension."""
+
+    def __init__(self, batch: Path):
+        self._files: dict[str, str] = {}
+        self._sheets: dict[tuple[str, str], str] = {}
+        self._taken: set[str] = set()
+        self._taken_sheets: dict[str, set[str]] = defaultdict(set)
+        self.files: dict[str, Path] = {}
+        for path in discover(batch):
+            self.files[self.file(path.relative_to(batch).as_posix())] = path
+
+    def file(self, raw: str) -> str:
+        if raw not in self._files:
+            self._files[raw] = _distinct(visible(mask_personal(raw)), self._taken, with_suffix=True)
+        return self._files[raw]
+
+    def sheet(self, file: str, raw: str) -> str:
+        if not raw:
+            return raw
+        if (file, raw) not in self._sheets:
+            self._sheets[(file, raw)] = _distinct(visible(mask_personal(raw)), self._taken_sheets[file], with_suffix=False)
+        return self._sheets[(file, raw)]
+
+    def masked(self, item: RawSheet | FileProblem | Skipped) -> RawSheet | FileProblem | Skipped:
+        """A reader's item with its file and sheet names (and the hints naming its table) masked."""
+        file, sheet = self.file(item.file), self.sheet(item.file, item.sheet)
+        if isinstance(item, RawSheet):
+            stem = PurePosixPath(file).stem
+            return replace(item, file=file, sheet=sheet, name_hint=sheet if item.sheet else stem, stem=stem)
+        if isinstance(item, Skipped):
+            return replace(item, file=file, sheet=sheet, why=visible(mask_personal(item.why)))
+        return replace(item, file=file, sheet=sheet)
+
+
+def _distinct(name: str, taken: set[str], *, with_suffix: bool) -> str:
+    """`name`, or `name~2`, `name~3`, … (before a file's extension): the first not yet taken."""
+    candidate, n = name, 1
+    path = PurePosixPath(name)
+    while candidate in taken:
+        n += 1
+        if with_suffix and path.suffix:
+            candidate = str(path.with_name(f"{path.stem}~{n}{path.suffix}"))
+        else:
+            candidate = f"{name}~{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def _remember_quarantined_keys(ingester: _SheetIngester, found: list[Problem], keys: dict[str, set[str]]) -> None:
+    """Keys of rows quarantined while parsing (as the key column holds them: masked), so a reference
+    to them says so instead of 'missing'."""
+    table, sheet = ingester.table, ingester.sheet
     if len(table.key) != 1:
         return
     rows = {p.row for p in found if p.action is Action.ROW and p.row is not None}
-    if not rows:
-        return
-    key_header = stats.headers.get(table.key[0])
-    header_index = None
-    for _, cells in sheet.rows[:HEADER_SCAN_ROWS]:
-        texts = [cell_text(c) for c in cells]
-        if key_header in texts:
-            header_index = texts.index(key_header)
-            break
-    if header_index is None:
+    index = next((i for i, name in ingester.mapping.items() if name == table.key[0]), None)
+    if not rows or index is None:
         return
     for number, cells in sheet.rows:
-        if number in rows and header_index < len(cells):
-            keys[table.name].add(cell_text(cells[header_index]))
+        if number in rows and index < len(cells) and not is_blank(cells[index]):
+            keys[table.name].add(mask_personal(cell_text(cells[index])))
 
 
 class _CrossTableChecker:

@@ -31,3 +31,19 @@ def write_csv(frame: pl.DataFrame, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     defuse_frame(frame).write_csv(tmp, include_bom=True)
     tmp.replace(path)
+
+
+def write_table(frame: pl.DataFrame, folder: Path, stem: str) -> None:
+    """A table for people and for the toolkit: `stem.csv` (formula-safe, for Excel/WPS) and
+    `stem.parquet` (the exact values; everything the toolkit reads back reads this one, so the
+    apostrophe `defuse` adds never becomes data)."""
+    write_csv(frame, folder / f"{stem}.csv")
+    tmp = folder / f"{stem}.parquet.tmp"
+    frame.write_parquet(tmp, statistics=False)
+    tmp.replace(folder / f"{stem}.parquet")
+
+
+def read_table(folder: Path, stem: str) -> pl.DataFrame | None:
+    """The Parquet copy written by `write_table`, or None when the table was not written."""
+    path = folder / f"{stem}.parquet"
+    return pl.read_parquet(path) if path.exists() else None

@@ -31,6 +31,8 @@ class Reason(Enum):
     ID_BAD_CHECKSUM = "身份证号校验位不符「{value}」"
     ID_BAD_BIRTH = "身份证号中的出生日期无效「{value}」"
     ID_OLD_15 = "15 位旧身份证号「{value}」，请更新为 18 位"
+    PERSONAL_NUMBER = "不是有效数字：内容像身份证号或手机号「{value}」"
+    BAD_KEY = "{label}「{value}」不能作为编号使用：{why}"
     # row level
     RAGGED_ROW = "本行比表头多出 {extra} 个非空单元格"
     DUPLICATE = "重复记录（与 {first} 重复，键：{key}）"
@@ -47,6 +49,24 @@ class Reason(Enum):
     FILE_MISSING_COLUMN = "缺少必填列「{label}」（{column}），本表 {rows} 行均未导入"
     FILE_DUPLICATE_HEADER = "表头重复：「{first}」与「{second}」都对应「{label}」（{column}），本表 {rows} 行均未导入"
     FILE_NO_ROWS = "只有表头，没有数据行"
+    # file level: over a limit of audit.limits (the value found, the limit, and how to raise it)
+    FILE_TOO_LARGE = "文件大小 {found} 字节，超过上限 {limit} 字节；如确属正常导出，可加参数 --limit size=更大的值 重新运行"
+    FILE_TOO_MANY_PARTS = (
+        "工作簿有 {found} 个部件，超过上限 {limit} 个，未打开；如确属正常导出，可加参数 --limit parts=更大的值 重新运行"
+    )
+    FILE_UNZIPPED_TOO_LARGE = (
+        "工作簿解压后共 {found} 字节，超过上限 {limit} 字节，未解压；如确属正常导出，可加参数 --limit unzipped=更大的值 重新运行"
+    )
+    FILE_ZIP_RATIO = (
+        "工作簿中有部件解压后是压缩时的 {found} 倍，超过上限 {limit} 倍（疑似压缩炸弹），未解压；"
+        "如确属正常导出，可加参数 --limit ratio=更大的值 重新运行"
+    )
+    FILE_TOO_MANY_ROWS = "行数 {found}，超过上限 {limit}；如确属正常导出，可加参数 --limit rows=更大的值 重新运行"
+    FILE_TOO_MANY_CELLS = "单元格数 {found}，超过上限 {limit}；如确属正常导出，可加参数 --limit cells=更大的值 重新运行"
+    FILE_TOO_MANY_COLUMNS = "{where}有 {found} 列，超过上限 {limit}；如确属正常导出，可加参数 --limit columns=更大的值 重新运行"
+    FILE_FIELD_TOO_LONG = (
+        "{where}有单元格长度超过上限 {limit}（{unit}）；如确属正常导出，可加参数 --limit field=更大的值 重新运行"
+    )
 
     def render(self, **context: object) -> str:
         return self.value.format(**context)

@@ -29,8 +29,18 @@ from typing import Any
 
 import polars as pl
 
-from audit.display import page_status_marker
-from audit.io import write_csv
+from audit.display import branch_page_href, branch_page_name, page_status_marker
+from audit.io import write_table
+from audit.limits import Limits
+from audit.outputs import (
+    RunLock,
+    check_output,
+    clean_stale,
+    discard_partial,
+    make_parents,
+    partial_folder,
+    replace_folder,
+)
 from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
 from audit.readers import sha256_file
@@ -65,6 +75,11 @@ class NotebookStatus:
     seconds: float
     cell: int | None = None
     error: str = ""
+
+    @property
+    def where(self) -> str:
+        """Where it failed, for people: the cell when papermill names one."""
+        return f"第 {self.cell} 个单元格" if self.cell is not None else "执行过程中"
 
 
 @dataclass
@@ -140,8 +155,8 @@ def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name
     for attempt in range(3):  # kernel start-up can time out or clash on ports when many start at once
         try:
             papermill.execute_notebook(
-                source,
-                target,
+                _literal(source),
+                _literal(target),
                 parameters=parameters,
                 kernel_name=KERNEL_NAME,
                 engine_name=_warm_engine() if warm else None,
@@ -157,11 +172,35 @@ def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name
             message = f"{exc.ename}: {exc.evalue}"
             return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), exc.exec_count, message[:500])
         except (RuntimeError, TimeoutError, OSError) as exc:  # also a kernel that died: the next try starts a new one
+            if isinstance(exc, OSError) and _names_notebook_file(exc, source, target, cwd):
+                seconds = round(time.perf_counter() - started, 2)
+                return NotebookStatus(name, "failed", seconds, None, f"无法读写文件 {exc.filename}：{exc.strerror or exc}"[:500])
             last = exc
             if warm:
                 _discard_warm_kernel()
             time.sleep(1 + attempt)
     return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), None, f"内核启动失败：{last}"[:500])
+
+
+def _names_notebook_file(exc: OSError, source: str, target: str, cwd: str) -> bool:
+    """A file error about the notebook or the run folder (not the kernel's): retrying cannot help
+    and the message must name the file, not blame the kernel."""
+    if exc.filename is None:
+        return False
+    where = os.path.abspath(str(exc.filename))
+    folders = {os.path.abspath(os.path.dirname(source)), os.path.abspath(os.path.dirname(target)), os.path.abspath(cwd)}
+    return any(where == folder or where.startswith(folder + os.sep) for folder in folders)
+
+
+def _literal(path: str) -> str:
+    """papermill formats input and output paths with the notebook's parameters (`{branch_id}` in a
+    path is replaced); ours are literal, so braces from a folder name or an id stay braces."""
+    return path.replace("{", "{{").replace("}", "}}")
+
+
+def notebook_name(branch_id: str) -> str:
+    """The executed notebook of a branch page: named like its page, never from raw id text."""
+    return "branch_" + branch_page_name(branch_id).removesuffix(".html") + ".ipynb"
 
 
 # Run out of band (silent: no output, no history, no execution count) before each notebook in a
@@ -349,10 +388,9 @@ def mark_failed_pages(body: str, statuses: list[NotebookStatus]) -> str:
 
 
 def failure_body(title: str, status: NotebookStatus) -> str:
-    where = f"第 {status.cell} 个单元格" if status.cell else "执行过程中"
     return (
         f'<p class="crumb"><a href="../index.html">← 返回总览</a></p><h1>{html.escape(title)}</h1>'
-        f'<p class="failed">报告生成失败</p><p>{where}出错：<code>{html.escape(status.error)}</code></p>'
+        f'<p class="failed">报告生成失败</p><p>{status.where}出错：<code>{html.escape(status.error)}</code></p>'
         "<p>其他支部的报告不受影响。问题清单（findings.xlsx）中仍包含该支部的全部问题。</p>"
     )
 
@@ -468,25 +506,34 @@ def run_report(
     standard: Standard | None = None,
     notebooks_dir: Path = NOTEBOOKS,
     progress: Callable[[str, int, int], None] | None = None,
+    limits: Limits | None = None,
 ) -> RunResult:
-    """Run the whole quarterly report into `out` (see the module docstring)."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
+    """Run the whole quarterly report into `out` (see the module docstring). `out` is checked
+    before any work and again under the lock (`audit.outputs`): never the batch or anything around
+    or inside it, never a file or a folder the toolkit did not make."""
+    out = check_output(out, kind="run", batch=batch)
+    make_parents(out)
+    with RunLock(out, command="run"):
+        out = check_output(out, kind="run", batch=batch)
         _clean_stale_partials(out)
-        return _run_locked(
-            batch,
-            quarter,
-            out,
-            jobs=jobs,
-            branches=branches,
-            self_contained=self_contained,
-            seed=seed,
-            sample_size=sample_size,
-            standard=standard,
-            notebooks_dir=notebooks_dir,
-            progress=progress,
-        )
+        try:
+            return _run_locked(
+                batch,
+                quarter,
+                out,
+                jobs=jobs,
+                branches=branches,
+                self_contained=self_contained,
+                seed=seed,
+                sample_size=sample_size,
+                standard=standard,
+                notebooks_dir=notebooks_dir,
+                progress=progress,
+                limits=limits,
+            )
+        except BaseException:
+            discard_partial(out)  # wherever the interrupt or error came, no temporary folder stays
+            raise
 
 
 def _run_locked(
@@ -502,6 +549,7 @@ def _run_locked(
     standard: Standard | None,
     notebooks_dir: Path,
     progress: Callable[[str, int, int], None] | None,
+    limits: Limits | None = None,
 ) -> RunResult:
     from audit import views
     from audit.validate import validate, validate_tables
@@ -509,10 +557,7 @@ def _run_locked(
     standard = standard or load_standard()
     jobs = jobs or os.cpu_count() or 1
     timings: dict[str, float] = {}
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = partial_folder(out)  # marked as this run's, so only it is ever cleared away
     # The page workers start now and each starts its kernel while this process validates; by the
     # time the pages run, their kernels are warm.
     ensure_kernel()
@@ -522,7 +567,7 @@ def _run_locked(
         for _ in range(workers):  # one submission per worker, so all of them start (and warm up) now
             pool.submit(int)
         clock = time.perf_counter()
-        result = validate(batch, quarter, standard, out=tmp, data_docs=True)
+        result = validate(batch, quarter, standard, out=tmp, data_docs=True, limits=limits)
         timings["validate"] = round(time.perf_counter() - clock, 2)
         tables = result.ingested.tables
         known = tables["branches"]["branch_id"].sort().to_list()
@@ -535,9 +580,9 @@ def _run_locked(
         previous = quarter.previous
         window = result.facts.window
         if previous.end >= window[0]:
-            write_csv(validate_tables(tables, previous, standard).scorecard, tmp / "previous_scorecard.csv")
+            write_table(validate_tables(tables, previous, standard).scorecard, tmp, "previous_scorecard")
         sample = views.meeting_sample(tables, quarter, seed, sample_size)
-        write_csv(sample, tmp / "sample.csv")
+        write_table(sample, tmp, "sample")
         write_workbook(
             tmp / "findings.xlsx",
             [
@@ -591,7 +636,7 @@ def _run_locked(
                 pool.submit(
                     execute,
                     str(branch_source),
-                    str(nb_dir / f"branch_{b}.ipynb"),
+                    str(nb_dir / notebook_name(b)),
                     {"processed": ".", "quarter": str(quarter), "branch_id": b, "output": "."},
                     str(tmp),
                     b,
@@ -622,9 +667,9 @@ def _run_locked(
         names = dict(tables["branches"].select("branch_id", "branch_name").iter_rows())
         for status in statuses:
             title = f"{names.get(status.name, status.name)} {quarter.zh}审核报告"
-            notebook = nb_dir / f"branch_{status.name}.ipynb"
+            notebook = nb_dir / notebook_name(status.name)
             body = notebook_body(notebook) if status.status == "ok" else failure_body(title, status)
-            (tmp / "branches" / f"{status.name}.html").write_text(
+            (tmp / "branches" / branch_page_name(status.name)).write_text(
                 page(body, title, plotly_tag(self_contained, 1), footer), encoding="utf-8"
             )
         overview_title = f"{quarter.zh}党支部审核总览"
@@ -632,8 +677,7 @@ def _run_locked(
             body = mark_failed_pages(notebook_body(nb_dir / "overview.ipynb"), statuses)
         else:
             links = "".join(
-                f'<li><a href="branches/{html.escape(s.name)}.html">{html.escape(names.get(s.name, s.name))}</a></li>'
-                for s in statuses
+                f'<li><a href="{branch_page_href(s.name)}">{html.escape(names.get(s.name, s.name))}</a></li>' for s in statuses
             )
             body = failure_body(overview_title, overview).replace("../index.html", "index.html") + f"<ul>{links}</ul>"
         (tmp / "index.html").write_text(page(body, overview_title, plotly_tag(self_contained, 0), footer), encoding="utf-8")
@@ -653,6 +697,7 @@ def _run_locked(
                 "self_contained": self_contained,
                 "seed": seed,
                 "sample_size": sample_size,
+                "limits": (limits or Limits()).as_dict(),
             },
             "standard": {
                 "name": standard.name,
@@ -675,68 +720,15 @@ def _run_locked(
     return RunResult(out, quarter, result.findings.height, selected, notebooks, timings, _folder_size(out), seed, result)
 
 
-class RunLock:
-    """One `audit run` at a time per output folder. A lock left by a killed run (its process is
-    gone) is taken over; a live one is refused with a clear message."""
-
-    def __init__(self, out: Path):
-        self.path = out.parent / f".{out.name}.lock"
-        self.out = out
-
-    def __enter__(self) -> RunLock:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = _lock_holder(self.path)
-                if holder is not None and _alive(holder):
-                    raise RunError(f"另一个审核任务（进程 {holder}）正在写入 {self.out}，请等它结束后再运行") from None
-                self.path.unlink(missing_ok=True)  # stale: its process was killed
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(f"{os.getpid()}\n")
-            return self
-        raise RunError(f"无法锁定输出目录 {self.out}")
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _lock_holder(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clean_stale_partials(out: Path) -> None:
-    """Remove temporary folders of earlier runs that were killed before they could clean up."""
-    for folder in out.parent.glob(f".{out.name}.partial-*"):
-        pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-    for folder in out.parent.glob(f".{out.name}.old-*"):
-        shutil.rmtree(folder, ignore_errors=True)
+    """Remove what earlier killed runs left next to `out`, and only what they provably made."""
+    clean_stale(out)
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
-    """Replace the previous report only once the new one is complete."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
+    """Replace the previous report only once the new one is complete, and only if audit made it
+    (its marker is re-checked right before the rename; `audit.outputs.replace_folder`)."""
+    replace_folder(tmp, out, kind="run")
 
 
 @dataclass
@@ -753,7 +745,7 @@ class Verification:
 
 def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
     """Re-hash the inputs a report was made from and say whether it still matches its data."""
-    from audit.readers import discover
+    from audit.ingest import input_files
 
     manifest_path = report / "manifest.json"
     if not manifest_path.exists():
@@ -763,7 +755,7 @@ def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
     if not batch.is_dir():
         raise RunError(f"找不到报告所用的数据批次文件夹：{batch}（可用 --batch 指定）")
     recorded = {name: entry["sha256"] for name, entry in manifest["inputs"].items()}
-    present = {p.relative_to(batch).as_posix(): p for p in discover(batch)}  # the files ingestion reads
+    present = input_files(batch)  # the files ingestion reads, by the (masked) names the manifest holds
     changed = sorted(n for n, digest in recorded.items() if n in present and sha256_file(present[n]) != digest)
     missing = sorted(n for n in recorded if n not in present)
     added = sorted(n for n in present if n not in recorded)

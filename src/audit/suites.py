@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,30 +125,30 @@ _DOCS_STYLE = (
     "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 6px;vertical-align:top}"
     ".collapse:not(.show){display:block}"
 )
-_REMOTE = re.compile(
-    r"""<(script|link)\b[^>]*?(?:src|href)=["'](?:https?:)?//[^"']*["'][^>]*?>(?:\s*</script>)?""", re.IGNORECASE
-)
-_FAVICON = re.compile(r"""(<link\b[^>]*?href=)["'][^"']*favicon\.ico["']""", re.IGNORECASE)
-_INLINE_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.IGNORECASE | re.DOTALL)
-_REMOTE_IMG = re.compile(r"""(<img\b[^>]*?src=)["'](?:https?:)?//[^"']*["']""", re.IGNORECASE)
-_REMOTE_HREF = re.compile(r"""href=["']https?://[^"']*["']""", re.IGNORECASE)
 
 
 def offline_data_docs(folder: Path) -> int:
-    """GX Data Docs load jQuery, Bootstrap and Vega from CDNs; on an intranet those requests hang or
-    fail. Drop every remote stylesheet and every script (the results are server-rendered HTML and
-    stay readable), add a small local stylesheet, and point remote images and links at local ones.
+    """Make GX Data Docs safe to open offline. They load jQuery, Bootstrap and Vega from CDNs (on an
+    intranet those requests hang or fail) and render batch text (ids, unexpected values) as markup.
+    Every page is re-serialised by `sanitize.sanitize_document`: no script, event handler or remote
+    reference survives, the logo and favicon point at GX's local copies, and a small local
+    stylesheet replaces Bootstrap; the results are server-rendered tables and stay readable.
     Returns the number of pages rewritten."""
+    from audit.sanitize import sanitize_document
+
     count = 0
-    for path in folder.rglob("*.html"):
+    images = folder / "static" / "images"
+    for path in sorted(folder.rglob("*.html")):
         text = path.read_text(encoding="utf-8")
-        cleaned = _REMOTE.sub("", text)
-        logo = os.path.relpath(folder / "static" / "images" / "logo-long.png", path.parent)
-        cleaned = _REMOTE_IMG.sub(lambda m, logo=logo: f'{m.group(1)}"{logo}"', cleaned)
-        favicon = os.path.relpath(folder / "static" / "images" / "favicon.ico", path.parent)
-        cleaned = _FAVICON.sub(lambda m, favicon=favicon: f'{m.group(1)}"{favicon}"', cleaned)  # GX links it one level off
-        cleaned = _INLINE_SCRIPT.sub("", cleaned)  # they all expect the jQuery that is no longer loaded
-        cleaned = _REMOTE_HREF.sub('href="#"', cleaned)
+
+        def local(tag: str, attribute: str, url: str, base: Path = path.parent) -> str | None:
+            if url.endswith("favicon.ico"):  # GX links it one level off
+                return os.path.relpath(images / "favicon.ico", base)
+            if tag == "img" and ("://" in url or url.startswith("//")):
+                return os.path.relpath(images / "logo-long.png", base)
+            return url
+
+        cleaned = sanitize_document(text, local)
         cleaned = cleaned.replace("</head>", f"<style>{_DOCS_STYLE}</style></head>", 1)
         if path == folder / "index.html":
             cleaned = cleaned.replace("</body>", _docs_listing(folder) + "</body>", 1)

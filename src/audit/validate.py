@@ -16,7 +16,9 @@ import polars as pl
 from audit.facts import FACT_KEYS, Facts, compute_facts, data_window
 from audit.findings import assessed_rules, collect_findings, scorecard
 from audit.ingest import Ingested, ingest
-from audit.io import write_csv
+from audit.io import write_table
+from audit.limits import Limits
+from audit.outputs import output_folder
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
@@ -42,12 +44,10 @@ class Validation:
         out.mkdir(parents=True, exist_ok=True)
         if self.ingested is not None:
             self.ingested.write(out)
-        write_csv(self.findings, out / "findings.csv")
-        self.findings.write_parquet(out / "findings.parquet", statistics=False)
-        write_csv(self.scorecard, out / "scorecard.csv")
-        write_csv(self.quality, out / "data_quality.csv")
-        if not self.facts.progress.is_empty():
-            write_csv(self.facts.progress, out / "progress.csv")
+        write_table(self.findings, out, "findings")
+        write_table(self.scorecard, out, "scorecard")
+        write_table(self.quality, out, "data_quality")
+        write_table(self.facts.progress, out, "progress")  # also when empty: no stale copy survives a re-run
         facts_dir = out / "facts"
         facts_dir.mkdir(exist_ok=True)
         for name, frame in self.facts.tables.items():
@@ -99,12 +99,21 @@ def validate(
     out: Path | None = None,
     data_docs: bool = True,
     today: dt.date | None = None,
+    limits: Limits | None = None,
 ) -> Validation:
-    """Ingest a batch and validate one quarter; with `out`, write every output there."""
-    ingested = ingest(batch)
-    docs = out / "data-docs" if (out is not None and data_docs) else None
-    result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today)
-    result.ingested = ingested
-    if out is not None:
-        result.write(out)
+    """Ingest a batch and validate one quarter; with `out`, write every output there.
+
+    `out` is checked, locked and marked before any work (`audit.outputs.output_folder`): never the
+    batch or a folder around or inside it, never a file or a folder the toolkit did not make."""
+    if out is None:
+        ingested = ingest(batch, limits=limits)
+        result = validate_tables(ingested.tables, quarter, standard, today=today)
+        result.ingested = ingested
+        return result
+    with output_folder(out, kind="validate", batch=Path(batch)) as target:
+        ingested = ingest(batch, limits=limits)
+        docs = target / "data-docs" if data_docs else None
+        result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today)
+        result.ingested = ingested
+        result.write(target)
     return result

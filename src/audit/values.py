@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from audit.privacy import holds_personal, mask_id, mask_personal
+from audit.privacy import mask_phone as mask_phone  # re-exported: the phone column's mask
 from audit.reasons import Reason
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -66,17 +68,10 @@ def is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and fold(raw) == "")
 
 
-_ID_LIKE = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
-_PHONE_LIKE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
-
-
 def scrub_personal(text: str) -> str:
     """ID and mobile numbers written into free text (a topic, a note, an unknown column) are masked
-    as they are in their own columns, so no output ever carries them whole."""
-    if not any(ch.isdigit() for ch in text):
-        return text
-    text = _ID_LIKE.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
-    return _PHONE_LIKE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    as they are in their own columns, so no output ever carries them whole (see ``audit.privacy``)."""
+    return mask_personal(text)
 
 
 def parse_text(raw: Any) -> Parsed:
@@ -157,13 +152,19 @@ _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
 
 def parse_number(raw: Any) -> Parsed:
+    """A number; one that is really an ID or mobile number (``13987654321``, ``+86…``) is refused,
+    so it never travels on as an amount or a count."""
     if isinstance(raw, bool):
         return fail(Reason.NOT_A_NUMBER, value=cell_text(raw))
     if isinstance(raw, (int, float)):
         if isinstance(raw, float) and not math.isfinite(raw):
             return fail(Reason.NOT_A_NUMBER, value=cell_text(raw))
+        if abs(raw) >= 1e10 and holds_personal(cell_text(raw)):
+            return fail(Reason.PERSONAL_NUMBER, value=cell_text(raw))
         return Parsed(float(raw))
     text = cell_text(raw)
+    if holds_personal(text):
+        return fail(Reason.PERSONAL_NUMBER, value=text)
     cleaned = _NUMBER_NOISE.sub("", text)
     if not _NUMBER.match(cleaned):
         return fail(Reason.NOT_A_NUMBER, value=text)
@@ -219,25 +220,12 @@ def enum_parser(label: str, values: dict[str, list[str]]):
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?E\+?\d+$", re.IGNORECASE)
+_ID_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]")  # 110105 19491231 002X, 110105-19491231-002X
 
 
 def id_check_char(first17: str) -> str:
     """GB 11643 check character for the first 17 digits."""
     return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
-
-
-def mask_id(text: str) -> str:
-    """371402********123X: enough to tell two people apart, not enough to identify one."""
-    if len(text) <= 10:
-        return text[:2] + "*" * max(len(text) - 2, 0)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
-
-
-def mask_phone(text: str) -> str:
-    digits = re.sub(r"\D", "", text)
-    if len(digits) >= 7:
-        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-    return "*" * len(digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +241,7 @@ def check_id_number(raw: Any) -> IdCheck:
         # A numeric cell cannot hold 18 digits exactly: Excel has already rounded it.
         shown = f"{float(raw):.5E}".replace("E+", "E+")
         return IdCheck(shown, "mangled", Reason.ID_MANGLED)
-    text = cell_text(raw).upper().replace(" ", "")
+    text = _ID_SEPARATORS.sub("", cell_text(raw).upper())
     if _SCIENTIFIC.match(text):
         return IdCheck(text, "mangled", Reason.ID_MANGLED)
     masked = mask_id(text)

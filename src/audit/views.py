@@ -81,7 +81,7 @@ def theme_days(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -
             day=pl.col("held_on").dt.day(),
             month_label=pl.format("{}月", pl.col("held_on").dt.month()),
         )
-        .sort("held_on")
+        .sort("held_on", "meeting_id")
     )
 
 

@@ -1,0 +1,200 @@
+"""Masking of ID numbers (身份证号) and mobile numbers in any text that comes from a batch.
+
+``mask_personal`` is the one function applied wherever batch text enters the toolkit: cell text,
+every message rendered from a raw value, file, sheet and header names. It finds the numbers as
+people write them — 18- and 15-digit IDs (also with a lower-case ``x``, with spaces or dashes in
+common groupings such as ``110105 19491231 002X`` or ``1101 0519 4912 3100 2X``), mobile numbers
+(also ``+86``/``0086``/``86`` prefixed and ``139-8765-4321``/``139 8765 4321``), in full-width or
+any other script's digits — and replaces each with its masked form (``110105********002X``,
+``139****4321``): enough to tell two people apart, not enough to identify one.
+
+Legitimate data is left alone: a candidate must start and end on a digit group boundary (a digit
+run inside a longer number is never cut out), and a number split by separators is masked only in a
+writing people use for it (an ID whose birth date is a real date, a mobile number grouped 3-4-4,
+4-3-4, 3-8 or 7-4), so dates, amounts, row numbers and short codes never match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+MIN_DIGITS = 11  # the shortest number masked (a mobile number)
+_LONGEST = 18  # the longest (an ID); candidates never span more characters of digits
+_GAP = re.compile(r"[\s\-_.\u00ad\u2010-\u2015\u2212\ufe58\ufe63\uff0d\u200b-\u200d\u2060\ufeff]{1,3}")
+_GROUP = re.compile(r"[0-9]+[Xx]?")
+_ID = re.compile(r"[1-9][0-9]{16}[0-9X]|[1-9][0-9]{14}")
+_MOBILE = re.compile(r"(?:0086|86)?(1[3-9][0-9]{9})")
+_MOBILE_GROUPINGS = {(11,), (3, 4, 4), (4, 3, 4), (3, 8), (7, 4)}
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co"}
+
+
+class _Folding(dict[int, int]):
+    """A ``str.translate`` table: every decimal digit (full-width, any script) to ASCII, full-width
+    X and + to ASCII; one character for one, so positions in the folded text are the original's."""
+
+    def __missing__(self, code: int) -> int:
+        char = chr(code)
+        value = ord(str(unicodedata.decimal(char))) if char.isdecimal() else code
+        self[code] = value
+        return value
+
+
+_FOLD = _Folding({0xFF38: ord("X"), 0xFF58: ord("x"), 0xFF0B: ord("+")})
+
+
+def mask_id(text: str) -> str:
+    """371402********123X: the region and the last four characters, the rest starred."""
+    if len(text) <= 10:
+        return text[:2] + "*" * max(len(text) - 2, 0)
+    return text[:6] + "*" * (len(text) - 10) + text[-4:]
+
+
+def mask_mobile(digits: str) -> str:
+    """139****4321 for an 11-digit mobile number."""
+    return digits[:3] + "****" + digits[-4:]
+
+
+def mask_phone(text: str) -> str:
+    """A phone column's value: a mobile number (country code dropped) as 139****4321, any other
+    number with only its last four digits shown."""
+    digits = "".join(ch for ch in text.translate(_FOLD) if "0" <= ch <= "9")
+    mobile = _MOBILE.fullmatch(digits)
+    if mobile:
+        return mask_mobile(mobile.group(1))
+    if len(digits) >= 11:
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    if len(digits) > 4:
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return "*" * len(digits)
+
+
+def mask_personal(text: str) -> str:
+    """The text with every ID and mobile number in it masked; unchanged when it holds none.
+    Idempotent: masking masked text changes nothing."""
+    if sum(map(str.isdecimal, text)) < MIN_DIGITS:
+        return text
+    folded = text.translate(_FOLD)
+    pieces: list[str] = []
+    last = 0
+    for start, end, masked in _found(folded):
+        pieces += [text[last:start], masked]
+        last = end
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def holds_personal(text: str) -> bool:
+    """Whether the text holds an ID or mobile number (an amount that is really a phone number)."""
+    return mask_personal(text) != text
+
+
+def visible(text: str) -> str:
+    """Control and format characters (escape sequences, bidi overrides, zero-width characters)
+    written as ``\\x1b``/``\\u202e``, so a message shows them instead of acting on a terminal or page."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(ch) if unicodedata.category(ch) in _INVISIBLE else ch for ch in text)
+
+
+def shown(text: str, limit: int | None = None) -> str:
+    """Batch text as a message may show it: masked, control characters escaped, cut to ``limit``
+    characters (the last one an ellipsis when cut)."""
+    if limit is None:
+        return visible(mask_personal(text))
+    text = visible(mask_personal(text[: limit + _LONGEST * 3]))  # a number across the cut is masked whole
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _found(folded: str):
+    """(start, end, masked) of every ID and mobile number in the folded text, left to right."""
+    for run in _runs(folded):
+        i = 0
+        while i < len(run):
+            hit = _longest(run, i)
+            if hit is None:
+                i += 1
+                continue
+            start, end, masked, i = hit
+            yield start, end, masked
+
+
+def _runs(folded: str):
+    """Digit groups joined by at most three separator characters (or directly after an X)."""
+    run: list[re.Match[str]] = []
+    for group in _GROUP.finditer(folded):
+        if run and (group.start() == run[-1].end() or _GAP.fullmatch(folded, run[-1].end(), group.start())):
+            run.append(group)
+            continue
+        if run:
+            yield run
+        run = [group]
+    if run:
+        yield run
+
+
+def _longest(run: list[re.Match[str]], i: int):
+    """The longest number starting at group ``i``: (start, end, masked, next group) or None."""
+    ends: list[int] = []
+    total = 0
+    for j in range(i, len(run)):
+        total += len(run[j].group())
+        if total > _LONGEST + 1:  # an 18-digit number may be followed by an x that is not its own
+            break
+        ends.append(j)
+    for j in reversed(ends):
+        found = _classify(run[i : j + 1])
+        if found is not None:
+            return (*found, j + 1)
+    return None
+
+
+def _classify(groups: list[re.Match[str]]) -> tuple[int, int, str] | None:
+    """(start, end, masked) when the groups spell an ID or a mobile number, else None. A trailing x
+    may be an ID's check character or a letter after the number: both readings are tried."""
+    texts = [g.group().upper() for g in groups]
+    positions = [g.start() + k for g in groups for k in range(len(g.group()))]
+    single = len(groups) == 1
+    while True:
+        digits = "".join(texts)
+        if _ID.fullmatch(digits) and (single or _born(digits)):
+            return positions[0], positions[-1] + 1, mask_id(digits)
+        mobile = _MOBILE.fullmatch(digits)
+        if mobile is not None and (single or _grouped_like_a_mobile([len(t) for t in texts], mobile.start(1))):
+            return positions[mobile.start(1)], positions[mobile.end(1) - 1] + 1, mask_mobile(mobile.group(1))
+        if not digits.endswith("X"):
+            return None
+        texts[-1], positions = texts[-1][:-1], positions[:-1]
+
+
+def _grouped_like_a_mobile(lengths: list[int], prefix: int) -> bool:
+    """3-4-4 and the other usual groupings, a country code (86, 0086) standing as its own group."""
+    if prefix:
+        if lengths[0] != prefix:
+            return False
+        lengths = lengths[1:]
+    return tuple(lengths) in _MOBILE_GROUPINGS
+
+
+def _born(digits: str) -> bool:
+    """Whether the ID's birth date (YYYYMMDD, or YYMMDD in a 15-digit ID) is a real date."""
+    year, month, day = (
+        (int(digits[6:10]), int(digits[10:12]), int(digits[12:14]))
+        if len(digits) == 18
+        else (1900 + int(digits[6:8]), int(digits[8:10]), int(digits[10:12]))
+    )
+    if not 1900 <= year <= 2099:
+        return False
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return False
+    return True
