@@ -30,7 +30,6 @@ EXTRA = [
     "a#b",
     "a?b=1",
     "100%25",
-    "\\",
     "=F7",
     "XH01",
     "xh01",
@@ -40,6 +39,7 @@ EXTRA = [
     "支部/一",
 ]
 TOO_LONG = "长" * 300
+PLACEHOLDER = "\\"  # a blank written as `\`: a missing required id, not an id
 CONTROL = "B\x1b[31mX"
 
 
@@ -67,7 +67,7 @@ def hostile(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
     path = batch / "支部信息.csv"
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("gb18030"))))
     header = rows[0]
-    for n, branch_id in enumerate([*EXTRA, TOO_LONG, CONTROL]):
+    for n, branch_id in enumerate([*EXTRA, TOO_LONG, CONTROL, PLACEHOLDER]):
         row = list(rows[1])
         row[0], row[1] = branch_id, f"测试{n}支部<b>"
         rows.append(row)
@@ -93,7 +93,7 @@ def hostile(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
 
 
 def test_page_names_are_derived_safely_and_without_collisions():
-    ids = [*RENAMED.values(), *EXTRA, "XH01", "XH02", "Xh01", "b_0123", TOO_LONG, "x" * 48, "X" * 49]
+    ids = [*RENAMED.values(), *EXTRA, "XH01", "XH02", "Xh01", "b_0123", TOO_LONG, PLACEHOLDER, "x" * 48, "X" * 49]
     names = [branch_page_name(i) for i in ids]
     assert branch_page_name("XH01") == "XH01.html" and branch_page_name("D00017") == "D00017.html"
     for branch_id, name in zip(ids, names, strict=True):
@@ -128,6 +128,7 @@ def test_unusable_ids_are_reported_as_data_problems_naming_file_and_row(hostile)
     batch = hostile[0]
     header = next(csv.reader(io.StringIO((batch / "支部信息.csv").read_bytes().decode("gb18030"))))
     assert set(rows["column"]) == {header[0]}  # the header as the export writes it
+    assert quarantine.filter(pl.col("code") == "REQUIRED_BLANK", pl.col("column") == header[0]).height == 1
 
 
 class _Links(HTMLParser):
@@ -220,3 +221,19 @@ def test_a_second_run_writes_byte_identical_pages_and_tables(hostile, tmp_path: 
     assert len(compared) > 40
     different = [str(p) for p in compared if (first / p).read_bytes() != (second / p).read_bytes()]
     assert different == []
+
+
+def test_a_notebook_that_cannot_be_written_names_the_file_not_the_kernel(tmp_path: Path):
+    """A bad output path is a file problem: reported at once, naming the file, never retried as a
+    kernel start-up failure; a status without a cell says where it failed in words."""
+    from audit.paths import NOTEBOOKS
+    from audit.report import NotebookStatus, ensure_kernel, execute, materialise
+
+    ensure_kernel()
+    source = materialise(NOTEBOOKS / "overview.py", tmp_path / "overview.ipynb")
+    target = tmp_path / "missing" / "{quarter}" / "overview.ipynb"
+    status = execute(str(source), str(target), {"processed": ".", "quarter": "2019Q1", "output": "."}, str(tmp_path), "x")
+    assert status.status == "failed" and status.seconds < 20
+    assert "内核启动失败" not in status.error and "无法读写文件" in status.error and "{quarter}" in status.error
+    assert NotebookStatus("x", "failed", 1.0).where == "执行过程中"
+    assert NotebookStatus("x", "failed", 1.0, cell=0).where == "第 0 个单元格"

@@ -37,7 +37,15 @@ LOCK_LIMIT = 4096
 
 
 class OutputError(Exception):
-    """An output path the toolkit refuses to write; the message (Chinese) names it and what to do."""
+    """An output path the toolkit refuses to write; the message (Chinese) names it and what to do.
+
+    Paths in the message are the user's and the batch's names: the message is made terminal-safe
+    (control characters escaped) and ID and mobile numbers in it are masked, as for any batch text."""
+
+    def __init__(self, message: str):
+        from audit.privacy import shown
+
+        super().__init__(shown(message))
 
 
 # --- markers -------------------------------------------------------------------------------------------
@@ -90,11 +98,13 @@ def inventory(folder: Path) -> list[str]:
 
 
 def _foreign_entries(folder: Path, marker: dict[str, Any]) -> list[str]:
-    """Entries a complete report folder holds that the run did not write (a reviewer's notes)."""
+    """Entries a complete report folder holds that the run did not write (a reviewer's notes).
+    A marker without a list of what was written (forged, hand-edited, truncated) proves nothing:
+    everything in the folder then counts as foreign."""
     recorded = marker.get("inventory")
-    if not isinstance(recorded, list):
-        return []
-    return sorted(set(inventory(folder)) - {str(p) for p in recorded})
+    if not isinstance(recorded, list) or not all(isinstance(p, str) for p in recorded):
+        return inventory(folder)
+    return sorted(set(inventory(folder)) - set(recorded))
 
 
 def _is_real_dir(path: Path) -> bool:
@@ -121,8 +131,10 @@ def _own_partial(marker: dict[str, Any] | None) -> bool:
 
 
 def _resolve(path: Path) -> Path:
+    """The physical path: symlinks resolved before `..` (as the kernel does when the path is opened;
+    `os.path.abspath` would drop `link/..` lexically and name another folder)."""
     try:
-        return Path(os.path.abspath(path)).resolve()
+        return Path(path).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop
         raise OutputError(f"无法解析路径 {path}：{_why(exc)}。请用 --out 指定一个普通的文件夹") from None
 
@@ -173,6 +185,17 @@ def _check_chain(out: Path, given: Path) -> Path:
     return Path(out.anchor)
 
 
+def _check_tilde(given: Path) -> None:
+    """Refuse a path starting with a `~` the shell did not expand (`--out=~/reports`): it would make
+    a folder literally named `~` here, which a later `rm -rf ~` would confuse with the home folder."""
+    first = given.parts[0] if given.parts else ""
+    if first.startswith("~") and os.path.expanduser(first) != first:
+        raise OutputError(
+            f"输出位置 {given} 以 {first} 开头，但它没有被展开为主目录（例如写成了 --out=~/…），"
+            f"会在当前目录下建立一个名为「{first}」的文件夹。请写出完整路径，如 {os.path.expanduser(first)}/…"
+        )
+
+
 def _check_writable(folder: Path, given: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"没有写入 {folder} 的权限（--out {given}）。请换一个可以写入的位置，或修改该文件夹的权限")
@@ -185,6 +208,7 @@ def check_output(out: Path, *, kind: str, batch: Path | None) -> Path:
     empty folder, or a folder carrying this kind's marker (for `run`, holding nothing the run did
     not write, since re-running replaces it whole; likewise `synth`). Returns the resolved path."""
     given = Path(out)
+    _check_tilde(given)
     if os.path.islink(given) and not os.path.exists(given):
         raise OutputError(f"输出位置 {given} 是一个指向不存在位置的符号链接。请用 --out 指定一个真实的文件夹")
     resolved = _resolve(given)
@@ -422,6 +446,13 @@ class RunLock:
             if not _same_file(fd, self.path):  # removed by its holder between our open and flock
                 os.close(fd)
                 continue
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # a pipe, or another file's second name
+                os.close(fd)
+                raise OutputError(
+                    f"{self.path} 已存在，但不是 audit 的锁文件（它是命名管道、设备或另有硬链接的文件，"
+                    "写入它会改动别的文件）；请检查后移走它再运行"
+                )
             text = os.pread(fd, LOCK_LIMIT, 0)
             if text and _parse_lock(text) is None:
                 os.close(fd)
@@ -497,6 +528,7 @@ def check_new_file(out: Path, *, batch: Path | None) -> Path:
     """Refuse a file output that exists already (audit never overwrites a file) or would lie in
     the batch; returns the resolved path."""
     given = Path(out)
+    _check_tilde(given)
     resolved = _resolve(given)
     _check_batch(resolved, given, batch)
     if os.path.lexists(given):

@@ -6,7 +6,10 @@ people write them — 18- and 15-digit IDs (also with a lower-case ``x``, with s
 common groupings such as ``110105 19491231 002X`` or ``1101 0519 4912 3100 2X``), mobile numbers
 (also ``+86``/``0086``/``86`` prefixed and ``139-8765-4321``/``139 8765 4321``), in full-width or
 any other script's digits — and replaces each with its masked form (``110105********002X``,
-``139****4321``): enough to tell two people apart, not enough to identify one.
+``139****4321``): enough to tell two people apart, not enough to identify one. An ID that lost its
+check character (17 digits with a real birth date: the check character follows from them) and a
+number written in scientific notation with all its digits (``1.1010519491231002e+17``, what
+Python, pandas or a tool's float column writes for an ID; ``1.3987654321E+10``) are masked too.
 
 Legitimate data is left alone: a candidate must start and end on a digit group boundary (a digit
 run inside a longer number is never cut out), and a number split by separators is masked only in a
@@ -25,6 +28,10 @@ _LONGEST = 18  # the longest (an ID); candidates never span more characters of d
 _GAP = re.compile(r"[\s\-_.\u00ad\u2010-\u2015\u2212\ufe58\ufe63\uff0d\u200b-\u200d\u2060\ufeff]{1,3}")
 _GROUP = re.compile(r"[0-9]+[Xx]?")
 _ID = re.compile(r"[1-9][0-9]{16}[0-9X]|[1-9][0-9]{14}")
+_ID_LOST_CHECK = re.compile(r"[1-9][0-9]{16}")  # the check character follows from these 17 digits
+# A float written in scientific notation with at least 11 significant digits: a whole number lost in
+# a float column (repr of 110105194912310021.0 is 1.1010519491231002e+17).
+_SCIENTIFIC = re.compile(r"(?<![0-9.])([1-9])\.([0-9]{10,17})[eE]\+?([0-9]{1,2})(?![0-9])")
 _MOBILE = re.compile(r"(?:0086|86)?(1[3-9][0-9]{9})")
 _MOBILE_GROUPINGS = {(11,), (3, 4, 4), (4, 3, 4), (3, 8), (7, 4)}
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co"}
@@ -76,9 +83,12 @@ def mask_personal(text: str) -> str:
     if sum(map(str.isdecimal, text)) < MIN_DIGITS:
         return text
     folded = text.translate(_FOLD)
+    scientific = list(_scientific(folded))
+    for start, end, _ in scientific:  # its digits are not read again as groups
+        folded = folded[:start] + "\x00" * (end - start) + folded[end:]
     pieces: list[str] = []
     last = 0
-    for start, end, masked in _found(folded):
+    for start, end, masked in sorted([*scientific, *_found(folded)]):
         pieces += [text[last:start], masked]
         last = end
     if not pieces:
@@ -112,6 +122,28 @@ def shown(text: str, limit: int | None = None) -> str:
 def _escape(ch: str) -> str:
     code = ord(ch)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _scientific(folded: str):
+    """(start, end, masked) of every number in scientific notation that spells an ID or a mobile
+    number once written out (its significant digits, then zeros)."""
+    for match in _SCIENTIFIC.finditer(folded):
+        significant = match.group(1) + match.group(2)
+        length = int(match.group(3)) + 1
+        if not MIN_DIGITS <= length <= _LONGEST or len(significant) < MIN_DIGITS:
+            continue
+        digits = significant[:length].ljust(length, "0")
+        masked = _whole(digits)
+        if masked is not None:
+            yield match.start(), match.end(), masked
+
+
+def _whole(digits: str) -> str | None:
+    """The masked form of a digit string that is, as a whole, an ID or a mobile number, else None."""
+    if (_ID.fullmatch(digits) or _ID_LOST_CHECK.fullmatch(digits)) and _born(digits):
+        return mask_id(digits)
+    mobile = _MOBILE.fullmatch(digits)
+    return mask_mobile(mobile.group(1)) if mobile is not None else None
 
 
 def _found(folded: str):
@@ -167,6 +199,8 @@ def _classify(groups: list[re.Match[str]]) -> tuple[int, int, str] | None:
         digits = "".join(texts)
         if _ID.fullmatch(digits) and (single or _born(digits)):
             return positions[0], positions[-1] + 1, mask_id(digits)
+        if _ID_LOST_CHECK.fullmatch(digits) and _born(digits):  # an ID that lost its final X
+            return positions[0], positions[-1] + 1, mask_id(digits)
         mobile = _MOBILE.fullmatch(digits)
         if mobile is not None and (single or _grouped_like_a_mobile([len(t) for t in texts], mobile.start(1))):
             return positions[mobile.start(1)], positions[mobile.end(1) - 1] + 1, mask_mobile(mobile.group(1))
@@ -188,7 +222,7 @@ def _born(digits: str) -> bool:
     """Whether the ID's birth date (YYYYMMDD, or YYMMDD in a 15-digit ID) is a real date."""
     year, month, day = (
         (int(digits[6:10]), int(digits[10:12]), int(digits[12:14]))
-        if len(digits) == 18
+        if len(digits) >= 17
         else (1900 + int(digits[6:8]), int(digits[8:10]), int(digits[10:12]))
     )
     if not 1900 <= year <= 2099:
