@@ -23,12 +23,16 @@ import html
 import polars as pl
 
 import audit
-from audit.display import findings_html, show, table_html
+from audit.decisions import annotate, read_applied
+from audit.display import findings_html, followup_html, show, table_html
+from audit.followup import read_followup, read_followup_info
+from audit.views import branch_followup
 
 ds = audit.load(processed, branch=branch_id)  # only this branch's records
 branch = ds.branch(branch_id)
 rating = ds.rating(branch_id)
-found = ds.findings_for(branch_id)
+applied = read_applied(processed)
+found = annotate(ds.findings_for(branch_id), applied)  # with the reviewer's decisions
 charts = ds.branch_charts(branch_id)
 dimensions = ds.standard.dimensions
 show(
@@ -48,7 +52,9 @@ show(
 cells = "".join(f'<td class="status s-{html.escape(rating[d])}">{html.escape(rating[d])}</td>' for d in dimensions)
 show(
     f'<p class="rating r-{html.escape(rating["rating"])}">评定：<strong>{html.escape(rating["rating"])}</strong>　'
-    f"严重 {rating['critical']} 条，错误 {rating['errors']} 条，提示 {rating['warnings']} 条</p>"
+    f"严重 {rating['critical']} 条，错误 {rating['errors']} 条，提示 {rating['warnings']} 条"
+    + (f"（另有 {(~found['counted']).sum()} 条经审核判定为误报，不计入评定）" if not found["counted"].all() else "")
+    + "</p>"
     f'<table class="data dims"><thead><tr>{"".join(f"<th>{d}</th>" for d in dimensions)}</tr></thead><tbody><tr>{cells}</tr></tbody></table>'
 )
 
@@ -59,6 +65,16 @@ show(
 
 # %%
 show(findings_html(found))
+
+# %% [markdown]
+# ## 整改情况
+#
+# 上季度问题的整改情况和本季度问题的来历：新增、持续（上季度也有）、已整改、已补正（补交或更正记录后复查已不成立）、
+# 待复查（半年或年度规则本季度不判定）。问题编号用于在审核决定表（decisions.csv）中登记核实结果。
+
+# %%
+show(f'<p class="meta">{html.escape(read_followup_info(processed)["said"])}</p>')
+show(followup_html(branch_followup(read_followup(processed), branch_id, applied), empty="本支部本季度和上季度都没有问题。"))
 
 # %% [markdown]
 # ## 组织生活：三会一课与主题党日

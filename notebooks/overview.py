@@ -72,6 +72,27 @@ show(charts["heatmap"])
 show(charts["comparison"])
 
 # %% [markdown]
+# ## 整改跟踪
+#
+# 本季度问题与上季度报告逐条对照：**新增**（上季度没有的问题）、**持续**（同一规则、同一支部和对象上季度也有问题）、
+# **已整改**（上季度的问题本季度没有再出现）、**已补正**（支部补交或更正了记录，按本批次数据复查上季度，问题已不成立）、
+# **待复查**（半年或年度规则本季度不判定，到期再查）。逐条明细见各支部页面的“整改情况”和 findings.xlsx 的“整改台账”工作表。
+
+# %%
+from audit.decisions import STALE, read_applied
+from audit.display import FOLLOWUP_COUNT_HEADERS, decisions_html
+from audit.followup import read_followup, read_followup_info
+from audit.views import followup_counts
+
+show(f'<p class="meta">{html.escape(read_followup_info(processed)["said"])}</p>')
+show(table_html(followup_counts(read_followup(processed), ds.branches), FOLLOWUP_COUNT_HEADERS, classes="data followup-counts"))
+applied = read_applied(processed)
+if applied is not None and not applied.is_empty():
+    stale = applied.filter(pl.col("state") == STALE)
+    show(f"<p>审核决定 {applied.height} 条；其中 {stale.height} 条对应的问题已不存在（已失效）：</p>")
+    show(decisions_html(stale))
+
+# %% [markdown]
 # ## 党费欠缴情况
 
 # %%
@@ -94,6 +115,7 @@ show(findings_html(ds.findings.filter(pl.col("severity") == "critical"), with_br
 # 导入时隔离的行和数据质量检查发现的问题（详见 findings.xlsx 的“数据问题”工作表）。这些记录需要支部更正后重新导出。
 
 # %%
-quarantined = ds.quarantine.group_by("file", "reason").len().sort("file", "reason") if not ds.quarantine.is_empty() else ds.quarantine
+problems = ds.quarantine.filter(pl.col("action") != "跳过（非数据行）") if not ds.quarantine.is_empty() else ds.quarantine  # skipped rows are not problems
+quarantined = problems.group_by("file", "reason").len().sort("file", "reason") if not problems.is_empty() else problems
 show(table_html(quarantined, {"file": "文件", "reason": "原因", "len": "条数"}, empty="导入时没有隔离任何记录。"))
 show(table_html(ds.quality, {"table": "表", "file": "文件", "row": "行号", "column": "列", "message": "问题"}, empty="数据质量检查没有发现问题。"))

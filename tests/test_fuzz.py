@@ -1,4 +1,5 @@
-"""Property-based: mutated export files never crash ingestion and every row is accounted for."""
+"""Property-based: mutated export files never crash ingestion and every row is accounted for:
+accepted, quarantined, or skipped as not data (template instructions, footers, notes)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ CELL = st.one_of(
     ),
     st.integers(-(10**6), 10**6).map(str),
 )
+# rows that are not data, as templates and hand-kept sheets have them between and after the records
+NON_DATA = [
+    ["合计", "", "", "136.5"],
+    ["制表人：张三", "", "审核人：李四"],
+    ["填表日期：2019年1月1日"],
+    ["注意事项：党员编号须与系统一致"],
+    ["必填", "必填，与系统内保持一致", "选填"],
+    ["", "请按实际填写"],
+]
 
 
 @st.composite
@@ -54,8 +64,14 @@ def mutated_batch(draw):
                     row[index] = draw(CELL)
             if draw(st.integers(0, 9)) == 0:
                 row.append(draw(CELL))  # ragged
-        body = draw(st.permutations(body))
-        files[sheet] = (header, body, draw(st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16", "xlsx"])))
+        body = list(draw(st.permutations(body)))
+        inserted = []
+        for row in draw(st.lists(st.sampled_from(NON_DATA), max_size=3)):
+            at = draw(st.integers(0, len(body)))
+            body.insert(at, list(row))
+            inserted = [i + 1 if i >= at else i for i in inserted] + [at]
+        skipped_rows = {at + 2 for at in inserted}  # Excel row numbers: the header is row 1
+        files[sheet] = (header, body, draw(st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16", "xlsx"])), skipped_rows)
     return files
 
 
@@ -64,27 +80,33 @@ def mutated_batch(draw):
 def test_mutated_files_never_crash_and_rows_are_conserved(files):
     folder = Path(tempfile.mkdtemp())
     try:
-        for sheet, (header, body, encoding) in files.items():
+        inserted = {}
+        for sheet, (header, body, encoding, skipped_rows) in files.items():
             if encoding == "xlsx":
-                write_xlsx(folder / f"{sheet}.xlsx", {sheet: [header, *body]})
+                name = f"{sheet}.xlsx"
+                write_xlsx(folder / name, {sheet: [header, *body]})
+                inserted[(name, sheet)] = skipped_rows
             else:
-                write_csv(folder / f"{sheet}.csv", [header, *body], encoding)
+                name = f"{sheet}.csv"
+                write_csv(folder / name, [header, *body], encoding)
+                inserted[(name, "")] = skipped_rows
         result = ingest(folder)
         for source in result.sources:
-            assert source.rows_read == source.rows_accepted + source.rows_quarantined
+            assert source.rows_read == source.rows_accepted + source.rows_quarantined + source.rows_skipped
         assert sum(s.rows_accepted for s in result.sources) == sum(t.height for t in result.tables.values())
         for problem in result.problems:
             assert problem.file and problem.message
         whole_files = {(p.file, p.sheet) for p in result.problems if p.row is None}
         for source in result.sources:
+            mine = [p for p in result.problems if (p.file, p.sheet) == (source.file, source.sheet)]
+            skipped = {p.row for p in mine if p.action.value == "跳过（非数据行）"}
+            assert len(skipped) == source.rows_skipped
+            assert inserted[(source.file, source.sheet)] <= skipped  # every planted non-data row is skipped
             if (source.file, source.sheet) in whole_files:
                 continue
-            rows = {
-                p.row
-                for p in result.problems
-                if (p.file, p.sheet) == (source.file, source.sheet) and p.action.value == "整行隔离"
-            }
+            rows = {p.row for p in mine if p.action.value == "整行隔离"}
             assert len(rows) == source.rows_quarantined
+            assert not rows & skipped
     finally:
         shutil.rmtree(folder)
 
@@ -170,7 +192,7 @@ def test_validation_never_crashes_on_mutated_exports(data):
             write_csv(path, rows, data.draw(st.sampled_from([encoding, "utf-8", "gb18030"])))
         result = ingest(folder)
         for source in result.sources:
-            assert source.rows_read == source.rows_accepted + source.rows_quarantined
+            assert source.rows_read == source.rows_accepted + source.rows_quarantined + source.rows_skipped
         try:
             validation = validate_tables(result.tables, "2019Q1")
         except QuarterOutOfRangeError:

@@ -15,7 +15,7 @@ from conftest import ATTENDANCE, BRANCHES, DUES, MEETINGS, MEMBERS, write_csv, w
 
 def conserved(result) -> None:
     for source in result.sources:
-        assert source.rows_read == source.rows_accepted + source.rows_quarantined, source
+        assert source.rows_read == source.rows_accepted + source.rows_quarantined + source.rows_skipped, source
 
 
 def codes(result) -> list[tuple[str, int | None, str]]:
@@ -256,7 +256,7 @@ def test_mangled_id_as_numeric_xlsx_cell(tmp_path: Path):
 
 
 FILE_CASES = [
-    ("members.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "FILE_XLS", "不支持旧版 .xls 文件"),
+    ("members.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "FILE_BROKEN_XLSX", "工作簿已损坏或不完整"),
     ("members.csv", b"\x00\x01\x02\x03garbage\x00\xff" * 50, "FILE_BINARY", "文件不是文本表格"),
     ("members.csv", b"", "FILE_EMPTY", "文件为空"),
     ("members.csv", "党员编号,姓名\n".encode() + b"\x81\x30\xff\xfe\xfd" * 3, "FILE_UNDECODABLE", "无法识别文件编码"),

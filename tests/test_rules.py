@@ -459,6 +459,7 @@ def test_findings_name_the_standard_version_and_are_byte_identical(tmp_path: Pat
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     frame = pl.read_csv(first / "findings.csv")
     assert frame.columns == [
+        "finding_id",
         "rule_id",
         "severity",
         "dimension",

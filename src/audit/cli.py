@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from audit.readers import printable
+
 app = typer.Typer(
     help="党支部组织生活与党费、积分记录的审核工具。",
     no_args_is_help=True,
@@ -30,7 +32,7 @@ def _print_ingest_summary(result, out: Path | None) -> None:
     from audit.reasons import Action
 
     summary = RichTable(title=f"导入结果：{printable(result.batch.name)}", show_lines=False)
-    for header in ("表", "来源文件数", "读取行数", "导入行数", "隔离行数"):
+    for header in ("表", "来源文件数", "读取行数", "导入行数", "隔离行数", "跳过行数"):
         summary.add_column(header, justify="right" if header != "表" else "left")
     by_table: dict[str, list] = {}
     for source in result.sources:
@@ -46,13 +48,17 @@ def _print_ingest_summary(result, out: Path | None) -> None:
             str(sum(s.rows_read for s in sources)),
             str(sum(s.rows_accepted for s in sources)),
             str(sum(s.rows_quarantined for s in sources)),
+            str(sum(s.rows_skipped for s in sources)),
         )
     console.print(summary)
     file_problems = [p for p in result.problems if p.action is Action.FILE]
     for problem in file_problems:
         where = printable(problem.file) + (f"［{printable(problem.sheet)}］" if problem.sheet else "")
         err.print(f"[red]未导入[/red] {where}：{printable(problem.message)}")
-    row_problems = [p for p in result.problems if p.action is not Action.FILE]
+    row_problems = [p for p in result.problems if p.action not in (Action.FILE, Action.SKIP)]
+    skipped_rows = sum(s.rows_skipped for s in result.sources)
+    if skipped_rows:  # template instructions, footers, notes: listed in quarantine.csv, not data problems
+        console.print(f"非数据行 {skipped_rows} 行（填写说明、合计/签字、注意事项）已跳过，见 quarantine.csv")
     if row_problems:
         console.print(f"数据问题 {len(row_problems)} 条（前 10 条）：")
         for problem in row_problems[:10]:
@@ -66,7 +72,7 @@ def _print_ingest_summary(result, out: Path | None) -> None:
         sheet = f"［{printable(skip.sheet)}］" if skip.sheet else ""
         console.print(f"已跳过 {printable(skip.file)}{sheet}：{printable(skip.why)}")
     if out is not None:
-        console.print(f"输出目录：{printable(out)}（ingest_report.csv、quarantine.csv、tables/*.parquet）")
+        console.print(f"输出目录：{printable(out)}（ingest_report.csv、quarantine.csv、column_map.csv、tables/*.parquet）")
 
 
 def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = None):
@@ -75,12 +81,12 @@ def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = N
     from audit.standard import SEVERITIES, StandardError, load_standard
 
     if fail_on is not None and fail_on not in SEVERITIES:
-        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
+        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{printable(fail_on)}」", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE)
     try:
         return Quarter.parse(quarter), load_standard(standard)
     except (ValueError, StandardError) as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
 
 
@@ -97,8 +103,42 @@ def _limits(options: list[str] | None):
     try:
         return Limits.parse(options or [])
     except ValueError as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
+
+
+MappingOption = Annotated[
+    Path | None,
+    typer.Option("--mapping", help="审核人员的映射文件（YAML）：表名、表头别名、固定值、取值别名；格式见数据字典"),
+]
+
+
+def _mapping(path: Path | None):
+    """The reviewer's mapping file, read and checked; a mistake in it exits 2 naming the line."""
+    if path is None:
+        return None
+    from audit.contract import load_contract
+    from audit.mapping import MappingError, load_mapping
+    from audit.readers import printable
+
+    try:
+        return load_mapping(path, load_contract())
+    except MappingError as exc:
+        err.print(f"[red]错误[/red] {printable(exc)}", soft_wrap=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+
+
+def _nothing_usable(exc, out: Path | None) -> None:
+    """Nothing to audit: the ingest summary, then where the report files are and what to do; exit 2."""
+    from audit.readers import printable
+
+    _print_ingest_summary(exc.ingested, None)
+    err.print(f"[red]错误[/red] {printable(exc)}。")
+    if out is not None:
+        files = "、".join(str(out / name) for name in ("ingest_report.csv", "quarantine.csv", "column_map.csv"))
+        err.print(f"导入报告、隔离清单和列对应表已写入：{printable(files)}", soft_wrap=True)
+    err.print("可运行 audit inspect 数据批次 查看每个文件如何识别，并按提示编写映射文件（--mapping）。", soft_wrap=True)
+    raise typer.Exit(EXIT_UNUSABLE)
 
 
 def result_tables(result):
@@ -112,6 +152,7 @@ def ingest(
     batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
     out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/ingest）")] = None,
     limit: LimitOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """读取一个导出批次，生成规范化数据表、导入报告和隔离清单。"""
     from rich.markup import escape
@@ -121,9 +162,10 @@ def ingest(
     from audit.outputs import OutputError, check_output, output_folder
 
     out = out or Path("data/processed") / batch.resolve().name / "ingest"
+    reviewer_mapping = _mapping(mapping)
     try:
         check_output(out, kind="ingest", batch=batch)  # refused before anything is read
-        result = run_ingest(batch, limits=_limits(limit))
+        result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
         with output_folder(out, kind="ingest", batch=batch) as target:
             result.write(target)
     except (BatchNotFoundError, OutputError) as exc:
@@ -132,7 +174,46 @@ def ingest(
     _print_ingest_summary(result, out)
     if not result.usable:
         err.print("[red]错误[/red] 没有任何可用的数据行，请检查上面列出的文件问题。")
+        err.print("可运行 audit inspect 数据批次 查看每个文件如何识别，并按提示编写映射文件（--mapping）。", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE)
+
+
+@app.command(name="inspect")
+def inspect_batch(
+    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    mapping: MappingOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="另把列对应表写成 CSV（不覆盖已有文件）")] = None,
+    limit: LimitOption = None,
+) -> None:
+    """不审核，只显示每个文件和工作表如何识别：对应的表、表头行、每一列的对应关系、缺少的必填列、行数，以及映射文件该怎么写。"""
+    from rich.markup import escape
+
+    from audit.contract import load_contract
+    from audit.ingest import BatchNotFoundError
+    from audit.ingest import ingest as run_ingest
+    from audit.inspection import render_inspection
+    from audit.io import write_csv
+    from audit.mapping import apply_mapping
+    from audit.outputs import OutputError, check_new_file, new_file
+    from audit.readers import printable
+
+    reviewer_mapping = _mapping(mapping)
+    try:
+        target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
+        result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
+    except (BatchNotFoundError, OutputError) as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    for line in render_inspection(result, apply_mapping(load_contract(), reviewer_mapping)):
+        console.print(printable(line), soft_wrap=True)
+    if target is not None:
+        try:
+            with new_file(target) as tmp:
+                write_csv(result.column_map, tmp)
+        except OutputError as exc:
+            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_UNUSABLE) from None
+        console.print(f"列对应表已写入 {printable(out)}", soft_wrap=True)
 
 
 @app.command()
@@ -146,6 +227,7 @@ def validate(
     ] = None,
     data_docs: Annotated[bool, typer.Option("--data-docs/--no-data-docs", help="生成 GX Data Docs")] = True,
     limit: LimitOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
     from rich.markup import escape
@@ -153,13 +235,19 @@ def validate(
     from audit.facts import QuarterOutOfRangeError
     from audit.ingest import BatchNotFoundError
     from audit.outputs import OutputError
+    from audit.validate import NothingUsableError
     from audit.validate import validate as run_validate
 
     period, rules = _checked(quarter, fail_on, standard)
+    reviewer_mapping = _mapping(mapping)
     out = out or Path("data/processed") / batch.resolve().name / str(period)
     try:
         with console.status(f"正在审核 {period.zh}……"):
-            result = run_validate(batch, period, rules, out=out, data_docs=data_docs, limits=_limits(limit))
+            result = run_validate(
+                batch, period, rules, out=out, data_docs=data_docs, limits=_limits(limit), mapping=reviewer_mapping
+            )
+    except NothingUsableError as exc:
+        _nothing_usable(exc, out)
     except (BatchNotFoundError, OutputError) as exc:
         err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
@@ -211,8 +299,19 @@ def run(
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1")] = None,
     standard: Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")] = None,
     limit: LimitOption = None,
+    mapping: MappingOption = None,
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="对照的上季度报告目录（默认 --out 旁以上季度命名的目录，存在时）")
+    ] = None,
+    decisions: Annotated[
+        Path | None, typer.Option("--decisions", help="审核决定表（默认数据批次所在文件夹中的 decisions.csv，存在时）")
+    ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option("--deadline", help="整改通知书中的整改期限，如 2019-04-30（默认按标准文件的 rectification 天数）"),
+    ] = None,
 ) -> None:
-    """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx 和 manifest.json。"""
+    """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx、整改跟踪、整改通知书和 manifest.json。"""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -221,8 +320,11 @@ def run(
     from audit.outputs import OutputError, check_output
     from audit.readers import printable
     from audit.report import EXIT_BRANCH_FAILED, RunError, run_report
+    from audit.validate import NothingUsableError
 
     period, rules = _checked(quarter, fail_on, standard)
+    reviewer_mapping = _mapping(mapping)
+    due = _follow_up_options(batch, out or Path("reports") / str(period), period, rules, previous, decisions, deadline)
     if jobs is not None and jobs < 1:
         err.print("[red]错误[/red] --jobs 至少为 1")
         raise typer.Exit(EXIT_UNUSABLE)
@@ -233,6 +335,7 @@ def run(
         err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     console.print(f"随机抽查种子：{seed}")
+    nothing = None  # nothing to audit: said once the progress bar is gone
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as bar:
@@ -254,21 +357,105 @@ def run(
                 standard=rules,
                 progress=tick,
                 limits=_limits(limit),
+                mapping=reviewer_mapping,
+                previous=previous,
+                decisions=decisions,
+                deadline=due,
             )
+        except NothingUsableError as exc:
+            nothing = exc
         except (BatchNotFoundError, QuarterOutOfRangeError, RunError, OutputError) as exc:
             err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(EXIT_UNUSABLE) from None
+    if nothing is not None:
+        _nothing_usable(nothing, out)
     _print_ingest_summary(result.validation.ingested, None)
     _print_validation_summary(result.validation, out)
     timings = "，".join(f"{k} {v:.1f} 秒" for k, v in result.timings.items())
     console.print(f"用时：{timings}；报告目录大小 {result.size_bytes / 1e6:.1f} MB")
     for failed in result.failed:
         err.print(f"[red]报告生成失败[/red] {printable(failed.name)}：{failed.where}出错：{failed.error}")
-    console.print(f"打开 {out / 'index.html'} 查看报告（离线可用）")
+    for note in result.notes:
+        console.print(f"[yellow]注意[/yellow] {printable(note)}", soft_wrap=True)
+    console.print(f"打开 {printable(str(out / 'index.html'))} 查看报告（离线可用）", soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_BRANCH_FAILED)
     if fail_on is not None and result.validation.at_or_above(fail_on):
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _follow_up_options(
+    batch: Path, out: Path, period, rules, previous: Path | None, decisions: Path | None, deadline: str | None
+):
+    """Check --previous, --decisions and --deadline (and the standard's deadlines) before the run
+    starts; a mistake exits 2 naming the folder, or the file, row and column. Returns the deadline."""
+    from audit.decisions import DecisionsError, load_decisions
+    from audit.followup import FollowupError, find_previous
+    from audit.notices import NoticeError, deadlines, parse_deadline
+    from audit.readers import printable
+
+    try:
+        due = parse_deadline(deadline) if deadline is not None else None
+        deadlines(rules, period, due)
+        find_previous(out, period, previous)
+        load_decisions(decisions, batch, given=decisions is not None)
+    except (DecisionsError, FollowupError, NoticeError) as exc:
+        err.print(f"[red]错误[/red] {printable(exc)}", soft_wrap=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    return due
+
+
+decisions_app = typer.Typer(help="审核决定表（decisions.csv）：审核人员登记核实结果、误报和整改期限。", no_args_is_help=True)
+app.add_typer(decisions_app, name="decisions")
+
+
+@decisions_app.command(name="template")
+def decisions_template(
+    report: Annotated[Path, typer.Argument(help="audit run 生成的报告目录")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="写出的新文件（默认数据批次所在文件夹中的 decisions.csv；不覆盖已有文件）")
+    ] = None,
+) -> None:
+    """为报告中的每条问题写出一行待填写的审核决定表（UTF-8 带 BOM 的 CSV，Excel 和 WPS 可直接打开）。"""
+    import json
+
+    from rich.markup import escape
+
+    from audit.decisions import DECISIONS, default_path, template
+    from audit.io import write_csv
+    from audit.outputs import OutputError, check_new_file, new_file
+    from audit.readers import printable
+
+    if not (report / "findings.parquet").is_file() or not (report / "validation.json").is_file():
+        err.print(
+            f"[red]错误[/red] {printable(report)} 不是 audit run 生成的报告目录（缺少 findings.parquet 或 validation.json）",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_UNUSABLE)
+    batch = None
+    manifest = report / "manifest.json"
+    if manifest.is_file():
+        batch = Path(json.loads(manifest.read_text(encoding="utf-8")).get("batch") or "") or None
+    if out is None and batch is None:
+        err.print("[red]错误[/red] 报告中没有记录数据批次（manifest.json），请用 --out 指定要写出的文件", soft_wrap=True)
+        raise typer.Exit(EXIT_UNUSABLE)
+    out = out or default_path(batch)
+    try:
+        target = check_new_file(out, batch=batch)
+        rows = template(report)
+        with new_file(target) as tmp:
+            write_csv(rows, tmp)
+    except OutputError as exc:
+        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
+        if out.exists():
+            err.print("已有的审核决定表不会被覆盖：可用 --out 另存新表，再把需要的行复制进去。", soft_wrap=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    console.print(
+        f"已写出 {printable(out)}：{rows.height} 条问题。请在 decision 列填写 {' / '.join(DECISIONS)}，"
+        "并填写 note（说明；误报须写明理由）、reviewer（审核人）和 decided_on（决定日期，如 2019-04-15）；"
+        "未填写决定的行不生效。",
+        soft_wrap=True,
+    )
 
 
 @app.command(name="verify-manifest")
@@ -284,15 +471,18 @@ def verify_manifest(
     try:
         result = verify(report, batch)
     except RunError as exc:
-        err.print(f"[red]错误[/red] {exc}")
+        err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     for label, names in (("内容已改变", result.changed), ("已不存在", result.missing), ("报告之后新增", result.added)):
         for name in names:
             console.print(f"[red]{label}[/red] {printable(name)}")
     if result.matches:
-        console.print(f"一致：{report} 与 {result.batch} 中的 {len(discover(result.batch))} 个文件相符")
+        console.print(
+            f"一致：{printable(str(report))} 与 {printable(str(result.batch))} 中的 {len(discover(result.batch))} 个文件相符",
+            soft_wrap=True,
+        )
         return
-    console.print(f"不一致：报告生成后数据批次 {result.batch} 已改变，需要重新运行 audit run")
+    console.print(f"不一致：报告生成后数据批次 {printable(str(result.batch))} 已改变，需要重新运行 audit run", soft_wrap=True)
     raise typer.Exit(EXIT_FINDINGS)
 
 
@@ -339,7 +529,7 @@ def sample(
         except OutputError as exc:
             err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(EXIT_UNUSABLE) from None
-        console.print(f"已写入 {out}")
+        console.print(f"已写入 {printable(str(out))}", soft_wrap=True)
 
 
 @app.command()
@@ -396,7 +586,7 @@ def suites() -> None:
     from audit.quality import write_quality_suites
 
     for path in write_quality_suites():
-        console.print(f"已写入 {path}")
+        console.print(f"已写入 {printable(str(path))}", soft_wrap=True)
 
 
 def _terminate(signum, frame) -> None:

@@ -24,25 +24,33 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "month": pl.Date(),
     "number": pl.Float64(),
     "integer": pl.Int64(),
+    "rate": pl.Float64(),
     "yesno": pl.Boolean(),
     "id_number": pl.String(),
     "phone": pl.String(),
 }
 # Provenance columns added to every canonical table, so findings can cite source rows.
 SOURCE_COLUMNS: dict[str, pl.DataType] = {"_file": pl.String(), "_sheet": pl.String(), "_row": pl.Int64()}
-_UNIT_SUFFIX = re.compile(r"\((?:元|人|个|次|分|份|日期|yyyy-mm-dd|必填)\)$|\*$|:$")
+# Header decorations that do not change what a column is: a bracketed unit or hint anywhere
+# (`（元）`, `(元/月)`, `【必填】`, `（正式党员或预备党员）`), a `单位：元` tail, a trailing colon.
+_BRACKETED = re.compile(r"[(\[【〔《<][^()\[\]【】〔〕《》<>]*[)\]】〕》>]")
+_UNIT_TAIL = re.compile(r"[,，、/;；]?单位[:：].*$")
+_TRAILING_COLON = re.compile(r"[:：]+$")
+HOW_CANONICAL, HOW_ALIAS, HOW_UNIT = "标准列名", "别名", "去掉单位后匹配"
 
 
 def normalize_header(text: str) -> str:
-    """Fold a header cell for matching: half-width, no spaces, lower case."""
-    return fold(text).replace(" ", "").lower()
+    """Fold a header cell for matching: half-width, no spaces or line breaks, no `*` required
+    markers, lower case."""
+    return fold(text).replace(" ", "").replace("*", "").lower()
 
 
 def strip_unit(header: str) -> str:
-    """`实交金额(元)` -> `实交金额`; also drops a trailing `*` (required marker) or colon."""
+    """`实交金额(元)` -> `实交金额`; also `金额(单位:元)`, `金额单位:元`, `(必填)姓名`, `姓名:`."""
     previous = None
     while previous != header:
-        previous, header = header, _UNIT_SUFFIX.sub("", header)
+        previous = header
+        header = _TRAILING_COLON.sub("", _UNIT_TAIL.sub("", _BRACKETED.sub("", header)))
     return header
 
 
@@ -58,6 +66,12 @@ class Column:
     min: float | None = None
     max: float | None = None
     blank_as_zero: bool = False
+    # spellings that name this column only when the column's values fit it (`人员类别`)
+    aliases_if_values_fit: tuple[str, ...] = ()
+    month_precision: bool = False  # a membership-history date: `2005.07` is read as 2005-07-01
+    info: bool = False  # recognised and kept, read by no rule
+    derive: dict[str, Any] | None = None  # how a sheet without this column implies its value
+    doc: str = ""
 
     @property
     def dtype(self) -> pl.DataType:
@@ -67,6 +81,11 @@ class Column:
     def personal(self) -> bool:
         return self.type in ("id_number", "phone")
 
+    @property
+    def precision_column(self) -> str | None:
+        """The companion column marking month-precision values (`joined_on_precision` = `month`)."""
+        return f"{self.name}_precision" if self.month_precision else None
+
 
 @dataclass(frozen=True)
 class Table:
@@ -75,6 +94,7 @@ class Table:
     names: tuple[str, ...]
     key: tuple[str, ...]
     columns: dict[str, Column] = field(default_factory=dict)
+    doc: str = ""  # a note for the data dictionary
 
     @property
     def required(self) -> list[Column]:
@@ -82,21 +102,53 @@ class Table:
 
     def schema(self) -> dict[str, pl.DataType]:
         extra = {"id_number_status": pl.String()} if any(c.type == "id_number" for c in self.columns.values()) else {}
-        return {**{c.name: c.dtype for c in self.columns.values()}, **extra, **SOURCE_COLUMNS}
+        precision = {c.precision_column: pl.String() for c in self.columns.values() if c.precision_column}
+        return {**{c.name: c.dtype for c in self.columns.values()}, **extra, **precision, **SOURCE_COLUMNS}
 
     @cache  # noqa: B019 - tables are immutable and few
-    def header_lookup(self) -> dict[str, str]:
-        lookup: dict[str, str] = {}
+    def header_lookup(self) -> dict[str, tuple[str, str]]:
+        """Folded spelling -> (canonical column, how it names it: 标准列名 or 别名)."""
+        lookup: dict[str, tuple[str, str]] = {}
         for column in self.columns.values():
-            for spelling in (column.name, column.label, *column.aliases):
-                lookup[normalize_header(spelling)] = column.name
+            for spelling in column.aliases:
+                lookup[normalize_header(spelling)] = (column.name, HOW_ALIAS)
+        for column in self.columns.values():
+            for spelling in (column.name, column.label):
+                lookup[normalize_header(spelling)] = (column.name, HOW_CANONICAL)
         return lookup
+
+    @cache  # noqa: B019 - tables are immutable and few
+    def guarded_lookup(self) -> dict[str, tuple[str, ...]]:
+        """Folded spelling -> the columns it names only when the values fit (`aliases_if_values_fit`)."""
+        lookup: dict[str, tuple[str, ...]] = {}
+        for column in self.columns.values():
+            for spelling in column.aliases_if_values_fit:
+                key = normalize_header(spelling)
+                lookup[key] = (*lookup.get(key, ()), column.name)
+        return lookup
+
+    def match(self, header: str) -> tuple[str, str] | None:
+        """The canonical column a header names and how (标准列名, 别名, 去掉单位后匹配), or None."""
+        lookup = self.header_lookup()
+        key = normalize_header(header)
+        hit = lookup.get(key)
+        if hit is not None:
+            return hit
+        stripped = strip_unit(key)
+        if stripped != key and stripped in lookup:
+            return lookup[stripped][0], HOW_UNIT
+        return None
 
     def column_for(self, header: str) -> str | None:
         """The canonical column a header names, or None for an extra column."""
-        lookup = self.header_lookup()
+        found = self.match(header)
+        return found[0] if found else None
+
+    def columns_if_values_fit(self, header: str) -> tuple[str, ...]:
+        """Columns this header names only when its values fit them (tried before `column_for`)."""
+        lookup = self.guarded_lookup()
         key = normalize_header(header)
-        return lookup.get(key) or lookup.get(strip_unit(key))
+        return lookup.get(key) or lookup.get(strip_unit(key), ())
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -148,8 +200,13 @@ def load_contract() -> Contract:
                 min=c.get("min"),
                 max=c.get("max"),
                 blank_as_zero=c.get("blank_as_zero", False),
+                aliases_if_values_fit=tuple(c.get("aliases_if_values_fit", ())),
+                month_precision=c.get("month_precision", False),
+                info=c.get("info", False),
+                derive=c.get("derive"),
+                doc=c.get("doc", ""),
             )
             for col, c in spec["columns"].items()
         }
-        tables[name] = Table(name, spec["title"], tuple(spec["names"]), tuple(spec["key"]), columns)
+        tables[name] = Table(name, spec["title"], tuple(spec["names"]), tuple(spec["key"]), columns, spec.get("doc", ""))
     return Contract(str(raw["version"]), tables)

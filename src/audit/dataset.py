@@ -129,12 +129,17 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
     )
 
 
-def from_batch(batch: Path | str, quarter: Quarter | str, standard: Standard | None = None) -> Dataset:
-    """Ingest and validate a batch in memory (no files written): for exploration."""
+def from_batch(
+    batch: Path | str, quarter: Quarter | str, standard: Standard | None = None, *, mapping: Path | str | None = None
+) -> Dataset:
+    """Ingest and validate a batch in memory (no files written): for exploration. ``mapping``: the
+    reviewer's mapping file (see the data dictionary)."""
+    from audit.contract import load_contract
     from audit.ingest import ingest
+    from audit.mapping import load_mapping
     from audit.validate import validate_tables
 
-    ingested = ingest(batch)
+    ingested = ingest(batch, mapping=load_mapping(mapping, load_contract()) if mapping is not None else None)
     result = validate_tables(ingested.tables, quarter, standard)
     return Dataset(
         quarter=result.quarter,

@@ -61,6 +61,7 @@ def show(fragment: str | Chart) -> None:
 
 
 FINDING_HEADERS = {
+    "finding_id": "问题编号",
     "rule_id": "规则",
     "severity": "级别",
     "dimension": "维度",
@@ -69,14 +70,60 @@ FINDING_HEADERS = {
     "clause": "条款",
     "message": "问题",
     "evidence": "证据",
+    "decision_text": "审核决定",
 }
 SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
 
 
 def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
+    """The findings table; with the reviewer's decisions when the findings carry them
+    (`audit.decisions.annotate`): a 误报 stays listed, its decision saying it does not count."""
+    from audit.decisions import with_decision_text
+
     frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
+    if "decision" in frame.columns:
+        frame = with_decision_text(frame)
     headers = ({"branch_id": "支部"} if with_branch else {}) | FINDING_HEADERS
     return table_html(frame, headers, empty="本季度没有发现问题。", classes="data findings")
+
+
+FOLLOWUP_HEADERS = {
+    "status": "整改情况",
+    "rule_id": "规则",
+    "subject_id": "对象",
+    "period_then": "原问题期间",
+    "period_now": "本期",
+    "message": "问题",
+    "finding_id": "问题编号",
+    "decision_text": "审核决定",
+}
+FOLLOWUP_COUNT_HEADERS = {
+    "branch_id": "编号",
+    "branch_name": "支部",
+    "新增": "新增",
+    "持续": "持续",
+    "已整改": "已整改",
+    "已补正": "已补正",
+    "待复查": "待复查",
+}
+
+
+def followup_html(rows: pl.DataFrame, empty: str = "没有需要跟踪的问题。") -> str:
+    """A branch's follow-up rows (`audit.views.branch_followup`) as a table."""
+    return table_html(rows, FOLLOWUP_HEADERS, empty=empty, classes="data followup")
+
+
+def decisions_html(applied: pl.DataFrame, empty: str = "没有失效的审核决定。") -> str:
+    """Decisions as a table (the stale ones on the overview)."""
+    headers = {
+        "finding_id": "问题编号",
+        "decision": "审核决定",
+        "note": "说明",
+        "reviewer": "审核人",
+        "decided_on": "决定日期",
+        "row": "决定表行号",
+    }
+    return table_html(applied, headers, empty=empty, classes="data decisions")
 
 
 _PLAIN_ID = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}")

@@ -3,10 +3,20 @@
 Each failing expectation names its rule in ``meta``; the failing keys come from GX's
 ``unexpected_index_list`` and are joined back to the fact rows for the message context and the
 evidence. Nothing here re-evaluates a rule.
+
+Every finding carries a ``finding_id`` (`finding_id`): ``F-`` and the first 12 hex digits (upper
+case) of the SHA-256 of its rule id, rule part (``main`` for a rule of one part), branch id,
+subject and period, UTF-8, joined by the unit separator U+001F. The subject is the finding's
+``subject_id`` (member, party group, recruitment case); for a fact without one it is the fact's
+own key apart from branch and period (the meeting of an OL-10 finding), so two meetings failing in
+one month get two ids. The id depends on nothing else (not the message, evidence, quarter, machine
+or run): the same violation has the same id whenever and wherever it is found, and follow-up
+across quarters, reviewer decisions and notices all key on it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import string
 from typing import Any
 
@@ -16,9 +26,22 @@ from audit.periods import period_zh
 from audit.standard import SEVERITIES, Standard
 from audit.suites import SuiteRun
 
-FINDING_COLUMNS = ["rule_id", "severity", "dimension", "branch_id", "subject_id", "period", "clause", "message", "evidence"]
+FINDING_COLUMNS = [
+    "finding_id",
+    "rule_id",
+    "severity",
+    "dimension",
+    "branch_id",
+    "subject_id",
+    "period",
+    "clause",
+    "message",
+    "evidence",
+]
 FINDING_SCHEMA = dict.fromkeys(FINDING_COLUMNS, pl.String)
 STATUS_PASS, STATUS_FAIL, STATUS_NA = "通过", "未通过", "未评估"
+# Fact key columns that name the branch or the period, not the subject of a finding
+_PERIOD_KEYS = ("branch_id", "period", "quarter", "half", "year")
 
 
 class _Context(dict):
@@ -39,6 +62,12 @@ class _Formatter(string.Formatter):
 
 
 _FORMATTER = _Formatter()
+
+
+def finding_id(rule_id: str, part: str, branch_id: str, subject_id: str, period: str) -> str:
+    """The stable id of a finding (see the module docstring): `F-` + 12 upper-case hex digits."""
+    text = "\x1f".join((rule_id, part, branch_id, subject_id, period))
+    return "F-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12].upper()
 
 
 def render_message(template: str, context: dict[str, Any]) -> str:
@@ -72,13 +101,16 @@ def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
             for record in matched.iter_rows(named=True):
                 period = record.get(meta.get("period_column") or "period") or record.get("period")
                 context = {**rule.thresholds, **record, "period": period, "period_zh": period_zh(str(period)), **own}
+                branch_id, subject_id = record.get("branch_id") or "", record.get("subject_id") or ""
+                subject = subject_id or "\x1e".join(str(record[k]) for k in run.keys if k not in _PERIOD_KEYS)
                 rows.append(
                     {
+                        "finding_id": finding_id(rule.id, part.name, branch_id, subject, str(period)),
                         "rule_id": rule.id,
                         "severity": meta["severity"],
                         "dimension": meta["dimension"],
-                        "branch_id": record.get("branch_id") or "",
-                        "subject_id": record.get("subject_id") or "",
+                        "branch_id": branch_id,
+                        "subject_id": subject_id,
                         "period": str(period),
                         "clause": meta["clause"],
                         "message": render_message(part.message, context),
@@ -116,39 +148,59 @@ def scorecard(
     findings: pl.DataFrame, assessed: pl.DataFrame, branches: pl.DataFrame, standard: Standard, quarter: str
 ) -> pl.DataFrame:
     """Per branch: each dimension passed / failed / not assessed, and the rating."""
-    fails_at = SEVERITIES.index(standard.rating.get("dimension_fails_at", "error"))
     dimension_of = {rule.id: rule.dimension for rule in standard.rules.values()}
     rows = []
     for branch in branches.sort("branch_id").iter_rows(named=True):
         branch_id = branch["branch_id"]
-        mine = findings.filter(pl.col("branch_id") == branch_id)
         judged = {dimension_of[r] for r in assessed.filter(pl.col("branch_id") == branch_id)["rule_id"]}
-        severities = mine["severity"].to_list()
+        judged -= set(standard.not_assessed)
         row = {"branch_id": branch_id, "branch_name": branch.get("branch_name") or "", "quarter": quarter}
-        for dimension in standard.dimensions:
-            failing = mine.filter(
-                (pl.col("dimension") == dimension)
-                & pl.col("severity").is_in([s for s in SEVERITIES if SEVERITIES.index(s) >= fails_at])
-            )
-            if dimension in standard.not_assessed or (dimension not in judged and failing.is_empty()):
-                row[dimension] = STATUS_NA
-            else:
-                row[dimension] = STATUS_FAIL if failing.height else STATUS_PASS
-        row.update(
-            warnings=severities.count("warning"),
-            errors=severities.count("error"),
-            critical=severities.count("critical"),
-        )
-        assessed_statuses = [row[d] for d in standard.dimensions if row[d] != STATUS_NA]
-        if row["errors"] or row["critical"]:
-            rating = standard.rating["fail"]
-        elif all(s == STATUS_PASS for s in assessed_statuses) and not row["warnings"]:
-            rating = standard.rating["best"]
+        rows.append(_score(row, findings.filter(pl.col("branch_id") == branch_id), judged, standard))
+    return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
+
+
+def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard) -> pl.DataFrame:
+    """The scorecard again when some findings no longer count (a reviewer judged them 误报): a
+    dimension judged before is judged again on the findings that still count; one not assessed
+    stays not assessed. Branches, columns and order are unchanged."""
+    rows = []
+    for row in card.iter_rows(named=True):
+        judged = {d for d in standard.dimensions if row[d] != STATUS_NA}
+        base = {"branch_id": row["branch_id"], "branch_name": row["branch_name"], "quarter": row["quarter"]}
+        rows.append(_score(base, counted.filter(pl.col("branch_id") == row["branch_id"]), judged, standard))
+    return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
+
+
+def _score(row: dict[str, Any], mine: pl.DataFrame, judged: set[str], standard: Standard) -> dict[str, Any]:
+    """One branch's dimensions, counts by severity and rating from its findings; `judged`: the
+    dimensions some rule checked (a dimension with a failing finding counts as judged too)."""
+    fails_at = SEVERITIES.index(standard.rating.get("dimension_fails_at", "error"))
+    failing_levels = [s for s in SEVERITIES if SEVERITIES.index(s) >= fails_at]
+    severities = mine["severity"].to_list()
+    for dimension in standard.dimensions:
+        failing = mine.filter((pl.col("dimension") == dimension) & pl.col("severity").is_in(failing_levels))
+        if dimension in standard.not_assessed or (dimension not in judged and failing.is_empty()):
+            row[dimension] = STATUS_NA
         else:
-            rating = standard.rating["pass"]
-        row["rating"] = rating
-        rows.append(row)
-    schema = {
+            row[dimension] = STATUS_FAIL if failing.height else STATUS_PASS
+    row.update(
+        warnings=severities.count("warning"),
+        errors=severities.count("error"),
+        critical=severities.count("critical"),
+    )
+    assessed_statuses = [row[d] for d in standard.dimensions if row[d] != STATUS_NA]
+    if row["errors"] or row["critical"]:
+        rating = standard.rating["fail"]
+    elif all(s == STATUS_PASS for s in assessed_statuses) and not row["warnings"]:
+        rating = standard.rating["best"]
+    else:
+        rating = standard.rating["pass"]
+    row["rating"] = rating
+    return row
+
+
+def _scorecard_schema(standard: Standard) -> dict[str, Any]:
+    return {
         "branch_id": pl.String,
         "branch_name": pl.String,
         "quarter": pl.String,
@@ -158,4 +210,3 @@ def scorecard(
         "critical": pl.Int64,
         "rating": pl.String,
     }
-    return pl.DataFrame(rows, schema=schema, orient="row")

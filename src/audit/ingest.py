@@ -3,8 +3,10 @@
 raw sheets (readers) -> recognise table and header -> parse every value -> accepted rows or
 quarantine -> duplicate keys and references across tables -> ``Ingested``.
 
-Every data row below a header is either accepted or quarantined with a reason, so
-``rows_read = rows_accepted + rows_quarantined`` holds for every source file and sheet.
+Every row below a header is accepted, quarantined with a reason, or skipped as not data
+(template instructions, footers, notes blocks) with a reason, so
+``rows_read = rows_accepted + rows_quarantined + rows_skipped`` holds for every source file and
+sheet, counted by distinct source row (a layout may read several rows from one).
 
 ID and mobile numbers are masked (``audit.privacy``) on the way in: in every text cell, every
 problem's value and message, and every file, sheet and extra-column name, so no later stage ever
@@ -15,17 +17,30 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import polars as pl
 
-from audit.contract import SOURCE_COLUMNS, Column, Contract, Table, load_contract
+from audit.contract import (
+    HOW_ALIAS,
+    HOW_UNIT,
+    SOURCE_COLUMNS,
+    Column,
+    Contract,
+    Table,
+    load_contract,
+    normalize_header,
+    strip_unit,
+)
 from audit.io import write_csv, write_table
+from audit.layouts import Reshaped, Unresolved, YearHint, implied_columns, merge_columns, reshape
 from audit.limits import Limits
+from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping, fixed_for
 from audit.privacy import mask_personal, shown, visible
 from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
 from audit.reasons import Action, Reason
@@ -33,14 +48,19 @@ from audit.values import (
     Parsed,
     cell_text,
     check_id_number,
+    enum_in_text_parser,
     enum_parser,
     fail,
+    fold,
     is_blank,
+    is_placeholder,
     mask_phone,
     parse_date,
+    parse_history_date,
     parse_integer,
     parse_month,
     parse_number,
+    parse_rate,
     parse_text,
     parse_yesno,
 )
@@ -48,8 +68,9 @@ from audit.values import (
 HEADER_SCAN_ROWS = 30
 MAX_KEY_LENGTH = 64  # an identifier longer than this is not an id (and would not fit a page name)
 KEY_SHOWN = 24  # characters of a refused identifier a message shows
-REPORT_COLUMNS = ["file", "sheet", "table", "rows_read", "rows_accepted", "rows_quarantined"]
+REPORT_COLUMNS = ["file", "sheet", "table", "rows_read", "rows_accepted", "rows_quarantined", "rows_skipped"]
 QUARANTINE_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "table", "action", "code"]
+COLUMN_MAP_COLUMNS = ["file", "sheet", "table", "header_row", "source_header", "column", "how"]
 
 
 class BatchNotFoundError(Exception):
@@ -92,17 +113,40 @@ class Problem:
         }
 
 
+@dataclass(frozen=True)
+class ColumnMap:
+    """How one source column was read: the header as written (for a fixed value: the value), the
+    canonical column it became (None: not used) and why, in Chinese — shown by `audit inspect`
+    and written to column_map.csv. ``how`` is one of 标准列名, 别名, 去掉单位后匹配,
+    按取值判定（…）, 映射文件, 固定值（映射文件）, 取自标题, 取自工作表名, 取自文件名, 取自表头「…」,
+    年份列, 未使用 (and the layouts' own)."""
+
+    source_header: str
+    column: str | None
+    how: str
+
+
+HOW_UNUSED = "未使用"
+
+
 @dataclass
 class SourceStats:
+    """The accounting of one source file or sheet (a row of ingest_report.csv) and how its columns
+    were read. Rows count distinct source rows: ``rows_read = rows_accepted + rows_quarantined +
+    rows_skipped``."""
+
     file: str
     sheet: str
     table: str
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    rows_skipped: int = 0  # rows that are not data: template instructions, footers, notes blocks
     headers: dict[str, str] = field(default_factory=dict)  # canonical column -> header as written
     hidden: bool = False
     encoding: str = ""
+    header_row: int | None = None  # Excel row number of the header row
+    columns: list[ColumnMap] = field(default_factory=list)  # one per non-blank header cell, then fixed values
 
 
 @dataclass
@@ -116,6 +160,8 @@ class Ingested:
     skipped: list[Skipped]
     contract_version: str
     files: dict[str, str]  # relative path (masked, see `input_files`) -> sha256
+    mapping: ReviewerMapping | None = None  # the reviewer's mapping file, if one was given
+    recognised: dict[tuple[str, str], str] = field(default_factory=dict)  # (file, sheet) -> how (`_assign_tables`)
 
     @property
     def report(self) -> pl.DataFrame:
@@ -127,6 +173,25 @@ class Ingested:
     def quarantine(self) -> pl.DataFrame:
         schema = {c: pl.Int64 if c == "row" else pl.String for c in QUARANTINE_COLUMNS}
         return pl.DataFrame([p.as_row() for p in self.problems], schema=schema, orient="row")
+
+    @property
+    def column_map(self) -> pl.DataFrame:
+        """How every source column was read (column_map.csv): one row per ColumnMap of every source."""
+        rows = [
+            {
+                "file": s.file,
+                "sheet": s.sheet,
+                "table": s.table,
+                "header_row": s.header_row,
+                "source_header": c.source_header,
+                "column": c.column,
+                "how": c.how,
+            }
+            for s in self.sources
+            for c in s.columns
+        ]
+        schema = {c: pl.Int64 if c == "header_row" else pl.String for c in COLUMN_MAP_COLUMNS}
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
     @property
     def rows_accepted(self) -> int:
@@ -141,14 +206,16 @@ class Ingested:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(self.report, out / "ingest_report.csv")
         write_table(self.quarantine, out, "quarantine")  # the Parquet copy is what `audit.load` reads
+        write_csv(self.column_map, out / "column_map.csv")  # how each source column was read (C)
         tables_dir = out / "tables"
         tables_dir.mkdir(exist_ok=True)
         for name, frame in self.tables.items():
             frame.write_parquet(tables_dir / f"{name}.parquet", statistics=False)
         meta = {
-            "batch": self.batch.name,
+            "batch": mask_personal(self.batch.name),
             "contract_version": self.contract_version,
             "files": self.files,
+            "mapping": self.mapping.manifest if self.mapping is not None else None,
             "skipped": [{"file": s.file, "sheet": s.sheet, "why": s.why} for s in self.skipped],
             "tables": {name: frame.height for name, frame in self.tables.items()},
         }
@@ -211,6 +278,22 @@ def _key_problem(text: str) -> str | None:
 
 
 def _parser_for(column: Column, identifier: bool = False) -> Callable[[Any], Parsed]:
+    """The parser of one column; a placeholder for blank (`无`, `—`, `/`) parses to None in every
+    column but a yes/no one (where `无` means no), so the caller treats it as a blank cell."""
+    base = _base_parser(column, identifier)
+    if column.type == "yesno":
+        return base
+
+    def parse_or_placeholder(raw: Any) -> Parsed:
+        return _PLACEHOLDER if is_placeholder(raw) else base(raw)
+
+    return parse_or_placeholder
+
+
+_PLACEHOLDER = Parsed(None)
+
+
+def _base_parser(column: Column, identifier: bool) -> Callable[[Any], Parsed]:
     if identifier:
 
         def parse_identifier(raw: Any) -> Parsed:
@@ -223,10 +306,11 @@ def _parser_for(column: Column, identifier: bool = False) -> Callable[[Any], Par
         return parse_identifier
     base: Callable[[Any], Parsed] = {
         "text": parse_text,
-        "date": parse_date,
+        "date": parse_history_date if column.month_precision else parse_date,
         "month": parse_month,
         "number": parse_number,
         "integer": parse_integer,
+        "rate": parse_rate,
         "yesno": parse_yesno,
     }.get(column.type, parse_text)
     if column.type == "enum":
@@ -259,11 +343,20 @@ def _is_empty_row(cells: list[Any]) -> bool:
 
 
 def _find_header(sheet: RawSheet, table: Table) -> int | None:
-    """Index into ``sheet.rows`` of the first row naming at least half of the required columns."""
-    required = {c.name for c in table.required}
+    """Index into ``sheet.rows`` of the first row naming at least half of the required columns
+    that the sheet does not take as fixed values or derive (a header naming a column only when its
+    values fit, such as `人员类别`, counts)."""
+    required = {c.name for c in table.required if c.derive is None} - set(sheet.fixed)
     need = max(1, math.ceil(len(required) / 2))
     for index, (_, cells) in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
-        named = {table.column_for(cell_text(c)) for c in cells if not is_blank(c)}
+        named: set[str | None] = set()
+        for cell in cells:
+            if is_blank(cell):
+                continue
+            text = cell_text(cell)
+            named.add(table.column_for(text))
+            named.update(table.columns_if_values_fit(text))
+        named.update(implied_columns(table, cells))  # layouts (C): month columns name the month and its value
         if len(named & required) >= need:
             return index
     return None
@@ -278,13 +371,56 @@ def _column_letter(index: int) -> str:
     return letters
 
 
+# --- rows that are not data ----------------------------------------------------------------------
+
+# Template instruction rows under the header: `必填`, `必填，与系统内保持一致`, `选填`, `请按…填写`, `下拉选择`.
+_INSTRUCTION_WORDS = (
+    "必填", "选填", "非必填", "可选填", "可不填", "不必填", "必选", "可选", "下拉选择", "下拉菜单", "下拉", "从下拉",
+    "请选择", "请填写", "请输入", "请按", "请根据", "请用", "格式:", "格式：", "填写格式", "填写示例", "示例:", "示例：",
+    "例:", "例：", "例如", "如:", "如：",
+)  # fmt: skip
+# Footer rows: totals (the whole cell) and signatures (followed by a colon): `合计`, `制表人：`.
+_TOTAL_WORDS = ("合计", "总计", "小计", "共计", "累计", "本页合计", "本页小计", "本月合计", "全年合计")
+_SIGNATURE_WORDS = (
+    "制表人", "制表", "审核人", "审核", "审批人", "复核人", "填表人", "填报人", "填表日期", "填报日期", "制表日期",
+    "审核日期", "统计日期", "报送日期", "负责人", "单位负责人", "经办人", "联系人", "联系电话", "签字", "签名", "盖章",
+    "单位盖章", "党组织盖章", "日期",
+)  # fmt: skip
+# Notes blocks: `注意事项：`, `填写注意事项：`, `注意：`, `导入说明：`, `说明`, `填表说明`.
+_NOTES_WORDS = (
+    "填写注意事项", "填表注意事项", "注意事项", "导入说明", "填写说明", "填表说明", "温馨提示", "注意", "说明", "备注", "提示", "注",
+)  # fmt: skip
+
+
+def _words(words: tuple[str, ...]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+_INSTRUCTION = re.compile(rf"^(?:{_words(_INSTRUCTION_WORDS)})|^请.{{0,20}}(?:填写|填|选择|输入)")
+_FOOTER = re.compile(rf"^(?:{_words(_TOTAL_WORDS)})(?:[:：].*)?$|^(?:{_words(_SIGNATURE_WORDS)})[:：]")
+_NOTES = re.compile(rf"^(?:{_words(_NOTES_WORDS)})(?:[:：]|$|\d|[一二三四五六七八九十]+[、.])")
+_NON_DATA_START = re.compile(f"{_INSTRUCTION.pattern}|{_FOOTER.pattern}|{_NOTES.pattern}")
+# the first characters of all these words: most data rows are decided by one set lookup
+_NON_DATA_FIRST = frozenset(w[0] for w in (*_INSTRUCTION_WORDS, *_TOTAL_WORDS, *_SIGNATURE_WORDS, *_NOTES_WORDS, "请"))
+TEXT_SHOWN = 40  # characters of a skipped row's text its entry shows
+
+
+# Headers that number the rows of a template and carry nothing: recognised, not kept.
+ROW_NUMBER_HEADERS = frozenset({"序号", "行号", "no", "no."})
+VALUES_FIT = 0.8  # share of a column's non-blank values that must fit for a value-aware header
+# For a missing id column, the columns that name the same thing in another way (said in the message).
+STAND_INS = {"member_id": ("personnel_no", "name", "member_name"), "branch_id": ("branch_name",), "person_id": ("name",)}
+
+
 class _SheetIngester:
-    """Parses one raw sheet that names a table into accepted rows and problems."""
+    """Parses one raw sheet that names a table into accepted rows, problems and skipped rows."""
 
     def __init__(self, table: Table, sheet: RawSheet, stats: SourceStats, problems: list[Problem]):
         self.table, self.sheet, self.stats, self.problems = table, sheet, stats, problems
         self.parsers = {name: _parser_for(col, _is_identifier(table, col)) for name, col in table.columns.items()}
         self.mapping: dict[int, str] = {}  # cell index -> column, once the header is read
+        self.fixed: dict[str, Any] = {}  # column -> raw value every row takes (see RawSheet.fixed)
+        self.derived_from: dict[str, int] = {}  # column -> index of the cell its value is read out of
         self.caches: dict[str, dict[Any, Parsed]] = defaultdict(dict)
 
     def file_problem(self, reason: Reason, header: str = "", **context: object) -> None:
@@ -310,42 +446,154 @@ class _SheetIngester:
         header_index = _find_header(sheet, table)
         if header_index is None:
             data_rows = [r for r in sheet.rows if not _is_empty_row(r[1])]
-            self.stats.rows_read = self.stats.rows_quarantined = len(data_rows)
-            required = "、".join(c.label for c in table.required)
+            self.stats.rows_read = self.stats.rows_quarantined = _distinct_rows(data_rows)
+            required = "、".join(c.label for c in table.required if c.name not in sheet.fixed)
             self.file_problem(Reason.FILE_NO_HEADER, scan=HEADER_SCAN_ROWS, required=required)
             return None
-        _, header_cells = sheet.rows[header_index]
-        data = [(n, cells) for n, cells in sheet.rows[header_index + 1 :] if not _is_empty_row(cells)]
-        self.stats.rows_read = len(data)
+        header_number, header_cells = sheet.rows[header_index]
+        self.stats.header_row = header_number
+        body = [(n, cells) for n, cells in sheet.rows[header_index + 1 :] if not _is_empty_row(cells)]
+        self.stats.rows_read = _distinct_rows(body)
+        data = self._drop_non_data(header_cells, body)
+        header_cells, data = self._layout(header_index, header_cells, data)  # layouts (C): long form, years
         mapping = self._map_header(header_cells, data)
         if mapping is None:
-            self.stats.rows_quarantined = len(data)
+            self.stats.rows_quarantined = _distinct_rows(data)
             return None
         self.mapping = mapping
         return self._parse_rows(mapping, len(header_cells), data)
 
-    def _map_header(self, header_cells: list[Any], data: list[tuple[int, list[Any]]]) -> dict[int, str] | None:
-        table, rows = self.table, len(data)
-        mapping: dict[int, str] = {}
-        written: dict[str, str] = {}
-        reserved = {*table.columns, *SOURCE_COLUMNS, "id_number_status"}
-        broken = False
-        for index, cell in enumerate(header_cells):
-            text = cell_text(cell)
-            as_written = mask_personal(str(cell).strip())  # the header as the user wrote it, for messages
-            if not text:
-                if any(index < len(cells) and not is_blank(cells[index]) for _, cells in data):
-                    name = f"列{_column_letter(index)}"
-                    mapping[index], written[name] = name, name
+    # --- layouts (engineer C, audit.layouts) --------------------------------------------------------
+
+    year_hint: YearHint | None = None  # the mapping file's year for this sheet, set by `ingest`
+    layout: Reshaped | None = None  # how the layout read the sheet, merged into stats.columns by `ingest`
+
+    def _layout(
+        self, header_index: int, header_cells: list[Any], data: list[tuple[int, list[Any]]]
+    ) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+        """The header and data rows in long form (wide month columns, month ranges; several rows may
+        share a source row number) and a year from the title or names as a fixed value."""
+        sheet = replace(self.sheet, rows=[*self.sheet.rows[: header_index + 1], *data])
+        self.layout = reshape(self.table, sheet, header_index, self.year_hint)
+        self.sheet = self.layout.sheet
+        rows = self.sheet.rows
+        return rows[header_index][1], rows[header_index + 1 :]
+
+    # --- rows that are not data ------------------------------------------------------------------
+
+    def _drop_non_data(self, header_cells: list[Any], body: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
+        """The data rows of ``body``; template instructions, footers, notes blocks and wide merged
+        cells are listed as skipped (action 跳过（非数据行）) and counted in ``rows_skipped`` by
+        distinct source row."""
+        width = max((i + 1 for i, c in enumerate(header_cells) if not is_blank(c)), default=1)
+        wide = self._wide_merges(width)
+        data: list[tuple[int, list[Any]]] = []
+        skipped: set[int] = set()
+        in_notes = False
+        for number, cells in body:
+            found = self._non_data(number, cells, wide, in_notes)
+            if found is None:
+                in_notes = False
+                data.append((number, cells))
                 continue
-            canonical = table.column_for(text)
-            if canonical is None:
-                name = mask_personal(text)  # an extra column's header becomes a Parquet column name
-                while name in written or name in reserved:
-                    name += "_"
-                mapping[index], written[name] = name, as_written
-            elif canonical in written:
-                column = table.columns[canonical]
+            reason, index, text = found
+            in_notes = reason is Reason.SKIP_NOTES
+            context: dict[str, object] = {"value": shown(text, TEXT_SHOWN)}
+            if reason is Reason.SKIP_MERGED:
+                context["cells"] = wide[number][1]
+            header = cell_text(header_cells[index]) if index < len(header_cells) else ""
+            problem = Problem(
+                self.sheet.file,
+                self.sheet.sheet,
+                number,
+                header,
+                shown(text, TEXT_SHOWN),
+                reason,
+                reason.render(**context),
+                self.table.name,
+                Action.SKIP,
+            )
+            if number not in skipped:
+                self.problems.append(problem)
+            skipped.add(number)
+        self.stats.rows_skipped = len(skipped - {n for n, _ in data})
+        return [(n, cells) for n, cells in data if n not in skipped]
+
+    def _wide_merges(self, width: int) -> dict[int, tuple[int, str]]:
+        """Excel row number -> (first column index, `C6:L19`) of each merged range spanning at
+        least half of the table's columns (two at least): a notes block or a group heading."""
+        need = max(2, math.ceil(width / 2))
+        rows: dict[int, tuple[int, str]] = {}
+        for first_row, first_col, last_row, last_col in self.sheet.merged:
+            if last_col - first_col + 1 < need:
+                continue
+            cells = f"{_column_letter(first_col)}{first_row + 1}:{_column_letter(last_col)}{last_row + 1}"
+            for row in range(first_row + 1, last_row + 2):
+                rows.setdefault(row, (first_col, cells))
+        return rows
+
+    @staticmethod
+    def _non_data(
+        number: int, cells: list[Any], wide: dict[int, tuple[int, str]], in_notes: bool
+    ) -> tuple[Reason, int, str] | None:
+        """Why a row is not data (reason, index of the cell that says so, its text), or None."""
+        first = cells[0]
+        index = 0
+        if is_blank(first):
+            index, first = next((i, c) for i, c in enumerate(cells) if not is_blank(c))
+        if not (number in wide or in_notes) and not (
+            isinstance(first, str)
+            and first.lstrip()[:1] in _NON_DATA_FIRST
+            and _NON_DATA_START.match(fold(first).replace(" ", ""))
+        ):
+            return None  # the usual data row, decided on its first cell
+        filled = [(i, c) for i, c in enumerate(cells) if not is_blank(c)]
+        text = cell_text(first)
+        key = text.replace(" ", "") if isinstance(first, str) else ""
+        if key and _FOOTER.match(key):
+            return Reason.SKIP_FOOTER, index, " ".join(cell_text(c) for _, c in filled)
+        if key and _NOTES.match(key):
+            return Reason.SKIP_NOTES, index, text
+        if key and _INSTRUCTION.match(key):
+            strong = sum(1 for _, c in filled if isinstance(c, str) and _INSTRUCTION.match(cell_text(c).replace(" ", "")))
+            if strong * 2 >= len(filled):
+                return Reason.SKIP_INSTRUCTION, index, " | ".join(cell_text(c) for _, c in filled)
+        if number in wide and all(i == wide[number][0] for i, _ in filled):
+            return Reason.SKIP_MERGED, index, text
+        if in_notes and len(filled) == 1 and key:
+            return Reason.SKIP_NOTES, index, text
+        return None
+
+    # --- the header --------------------------------------------------------------------------------
+
+    def _map_header(self, header_cells: list[Any], data: list[tuple[int, list[Any]]]) -> dict[int, str] | None:
+        """Cell index -> column (canonical, or an extra column's name), recording a ``ColumnMap``
+        per header cell on the stats; None when a required column is missing or named twice."""
+        table, rows = self.table, _distinct_rows(data)
+        mapping: dict[int, str] = {}
+        written: dict[str, str] = {}  # canonical column -> header as written
+        columns: dict[int, ColumnMap] = {}
+        reserved = {*table.schema(), *SOURCE_COLUMNS}
+        broken = False
+        deferred: list[int] = []
+        texts = {i: cell_text(c) for i, c in enumerate(header_cells)}
+
+        def extra(index: int, as_written: str) -> None:
+            name = mask_personal(texts[index])  # an extra column's header becomes a Parquet column name
+            while name in written or name in reserved:
+                name += "_"
+            mapping[index], written[name] = name, as_written
+            columns[index] = ColumnMap(as_written, None, HOW_UNUSED)
+
+        def assign(index: int, canonical: str, how: str, as_written: str) -> None:
+            nonlocal broken
+            column = table.columns[canonical]
+            if canonical not in written:
+                mapping[index], written[canonical] = canonical, as_written
+                columns[index] = ColumnMap(as_written, canonical, how)
+            elif column.info:  # a second spelling of a descriptive column: kept as it is, not typed
+                extra(index, as_written)
+            else:
                 self.file_problem(
                     Reason.FILE_DUPLICATE_HEADER,
                     column.label,
@@ -355,19 +603,129 @@ class _SheetIngester:
                     column=canonical,
                     rows=rows,
                 )
+                columns[index] = ColumnMap(as_written, None, HOW_UNUSED)
                 broken = True
+
+        for index, cell in enumerate(header_cells):
+            text = texts[index]
+            as_written = mask_personal(str(cell).strip())  # the header as the user wrote it, for messages
+            if not text:
+                if any(index < len(cells) and not is_blank(cells[index]) for _, cells in data):
+                    name = f"列{_column_letter(index)}"
+                    mapping[index], written[name] = name, name
+                continue
+            if normalize_header(text) in ROW_NUMBER_HEADERS:
+                columns[index] = ColumnMap(as_written, None, HOW_UNUSED)
+            elif table.columns_if_values_fit(text):
+                deferred.append(index)
+            elif (found := table.match(text)) is not None:
+                assign(index, found[0], found[1], as_written)
             else:
-                mapping[index], written[canonical] = canonical, as_written
+                extra(index, as_written)
+        for index in deferred:  # value-aware headers, once every plain header has its column
+            as_written = mask_personal(str(header_cells[index]).strip())
+            canonical, how = self._by_values(index, texts[index], written, data)
+            if canonical is None:  # its values fit no column it may name: kept as an extra column
+                extra(index, as_written)
+            else:
+                assign(index, canonical, how, as_written)
+        extras = self._fixed_and_derived(header_cells, written, mapping)
         for column in table.required:
             if column.name not in written:
-                self.file_problem(Reason.FILE_MISSING_COLUMN, column.label, label=column.label, column=column.name, rows=rows)
+                self.file_problem(
+                    Reason.FILE_MISSING_COLUMN,
+                    column.label,
+                    label=column.label,
+                    column=column.name,
+                    rows=rows,
+                    hint=self._stand_in_hint(column, written),
+                )
                 broken = True
         self.stats.headers = written
+        self.stats.columns = [columns[i] for i in sorted(columns)] + extras
         return None if broken else mapping
+
+    def _by_values(
+        self, index: int, text: str, written: dict[str, str], data: list[tuple[int, list[Any]]]
+    ) -> tuple[str | None, str]:
+        """The column a value-aware header (`人员类别`) names: the first of its candidates not yet
+        named by another header whose values fit, else its plain meaning; and why, in Chinese."""
+        values = [cells[index] for _, cells in data if index < len(cells) and not is_blank(cells[index])]
+        values = [v for v in values if not is_placeholder(v)]
+        sample = "、".join(f"「{shown(cell_text(v), 12)}」" for v in list(dict.fromkeys(map(cell_text, values)))[:3])
+        reasons: list[str] = []
+        for candidate in self.table.columns_if_values_fit(text):
+            column = self.table.columns[candidate]
+            if candidate in written:
+                reasons.append(f"已有「{written[candidate]}」作{column.label}")
+                continue
+            fit = sum(1 for v in values if self._parse(candidate, v).ok)
+            if values and fit >= VALUES_FIT * len(values):
+                return candidate, f"按取值判定（取值{sample}是{column.label}）"
+            reasons.append(f"取值{sample or '为空'}不是{column.label}" if values else f"没有取值，无法判定是否{column.label}")
+        plain = self.table.column_for(text)
+        label = self.table.columns[plain].label if plain else "附加列"
+        return plain, f"按取值判定（{'；'.join(reasons)}，读作{label}）"
+
+    def _fixed_and_derived(self, header_cells: list[Any], written: dict[str, str], mapping: dict[int, str]) -> list[ColumnMap]:
+        """Columns the sheet does not have: fixed values every row takes (RawSheet.fixed; a header
+        in the sheet wins), values implied by header spellings or names, or read row by row out of
+        another column (``derive``: a 主题党日 template's 活动名称 `主题党日活动` gives the type)."""
+        found: list[ColumnMap] = []
+        for name, (raw, how) in self.sheet.fixed.items():
+            if name in self.table.columns and name not in written:
+                self.fixed[name] = raw
+                written[name] = self.table.columns[name].label
+                found.append(ColumnMap(cell_text(raw), name, how))
+        for column in self.table.columns.values():
+            if column.derive is None or column.name in written:
+                continue
+            value, how = self._derive(column, header_cells)
+            source = (column.derive or {}).get("from_column")
+            if value is None and source in written:
+                index = next(i for i, name in mapping.items() if name == source)
+                self.derived_from[column.name] = index
+                self.parsers[column.name] = enum_in_text_parser(column.label, column.values or {})
+                written[column.name] = written[source]
+                how = f"按取值判定（从「{written[source]}」中读出{column.label}）"
+                found.append(ColumnMap(written[source], column.name, how))
+            elif value is not None:
+                self.fixed[column.name] = value
+                written[column.name] = column.label
+                found.append(ColumnMap(value, column.name, how))
+        return found
+
+    def _derive(self, column: Column, header_cells: list[Any]) -> tuple[str | None, str]:
+        """A derived column's value and why: a header spelling that implies it (`转入办理时间`),
+        else a word in the sheet name, then the file name, else the default."""
+        derive = column.derive or {}
+        spellings = {normalize_header(k): v for k, v in (derive.get("headers") or {}).items()}
+        for cell in header_cells:
+            key = strip_unit(normalize_header(cell_text(cell)))
+            if key in spellings:
+                return spellings[key], f"取自表头「{mask_personal(cell_text(cell))}」"
+        for name, how in ((self.sheet.sheet, "取自工作表名"), (self.sheet.stem, "取自文件名")):
+            hits = {v for word, v in (derive.get("names") or {}).items() if word in (name or "")}
+            if len(hits) == 1:
+                return hits.pop(), how
+        default = derive.get("default")
+        return default, f"未注明，按默认值「{default}」" if default is not None else ""
+
+    def _stand_in_hint(self, missing: Column, written: dict[str, str]) -> str:
+        """For a missing id column, the columns present that name the same thing another way."""
+        present = [(written[c], self.table.columns[c].label) for c in STAND_INS.get(missing.name, ()) if c in written]
+        if not present:
+            return ""
+        which = "、".join(f"「{header}」（{label}）" for header, label in present)
+        return f"；表中的{which}不能代替{missing.label}"
+
+    # --- values ----------------------------------------------------------------------------------
 
     def _parse(self, name: str, raw: Any) -> Parsed:
         if isinstance(raw, FormulaWithoutValue):
             return fail(Reason.FORMULA_NO_VALUE, value=str(raw)[:60])
+        if isinstance(raw, Unresolved):  # layouts (C): a year or month range the sheet does not make clear
+            return fail(raw.reason, **raw.context)
         key = _cache_key(raw)
         cache = self.caches[name]
         if key is not None and key in cache:
@@ -378,12 +736,24 @@ class _SheetIngester:
         return parsed
 
     def _parse_rows(self, mapping: dict[int, str], width: int, data: list[tuple[int, list[Any]]]) -> pl.DataFrame:
+        """Typed rows and their problems. A source row is accepted when all the rows read from it
+        are (a layout may read several from one), quarantined when any is."""
         table, sheet, stats = self.table, self.sheet, self.stats
         columns = table.columns
         extras = [name for name in mapping.values() if name not in columns]
-        has_id = any(c.type == "id_number" for c in columns.values())
-        out: dict[str, list[Any]] = {name: [] for name in [*columns, *(["id_number_status"] if has_id else []), *extras]}
-        out.update({name: [] for name in SOURCE_COLUMNS})
+        schema = {**table.schema(), **dict.fromkeys(extras, pl.String())}
+        present = [*mapping.values(), *self.fixed, *self.derived_from]
+        has_id = any(columns[name].type == "id_number" for name in present if name in columns)
+        derived = [c.precision_column for name in present if name in columns and (c := columns[name]).precision_column]
+        # only the columns this sheet has are filled row by row; the others are added as nulls
+        out: dict[str, list[Any]] = {
+            name: [] for name in [*present, *(["id_number_status"] if has_id else []), *derived, *SOURCE_COLUMNS]
+        }
+        # (cell index or -1 for a fixed value, column name, contract column or None, header, fixed raw)
+        plan = [(i, name, columns.get(name), stats.headers.get(name, name), None) for i, name in mapping.items()]
+        plan += [(-1, name, columns[name], columns[name].label, raw) for name, raw in self.fixed.items()]
+        plan += [(i, name, columns[name], stats.headers[name], None) for name, i in self.derived_from.items()]
+        parsed_rows: list[tuple[int, dict[str, Any] | None, list[Problem]]] = []
         for number, cells in data:
             found: list[Problem] = []
             reject = False
@@ -392,57 +762,69 @@ class _SheetIngester:
             if overflow:
                 found.append(self._row_problem(number, "", "", Reason.RAGGED_ROW, extra=overflow))
                 reject = True
-            for index, name in mapping.items():
-                raw = cells[index] if index < len(cells) else None
-                if name not in columns:
+            for index, name, column, header, raw in plan:
+                if index >= 0:
+                    raw = cells[index] if index < len(cells) else None
+                if column is None:
                     values[name] = None if is_blank(raw) else mask_personal(cell_text(raw))
                     continue
-                column = columns[name]
-                header = stats.headers.get(name, column.label)
-                if is_blank(raw) and not isinstance(raw, FormulaWithoutValue):
-                    if column.required and column.blank_as_zero:
-                        values[name] = 0.0
-                    elif column.required:
-                        found.append(self._row_problem(number, header, "", Reason.REQUIRED_BLANK, label=column.label))
-                        reject = True
-                    continue
-                if column.type == "id_number":
-                    check = check_id_number(raw)
-                    values[name], values["id_number_status"] = check.masked, check.status
-                    if check.reason is not None:
-                        problem = self._row_problem(
-                            number, header, check.masked, check.reason, value=check.masked, length=len(cell_text(raw))
-                        )
-                        problem.action = Action.NOTE
-                        found.append(problem)
-                    continue
-                if column.type == "phone":
-                    values[name] = mask_phone(cell_text(raw))
-                    continue
-                parsed = self._parse(name, raw)
-                if parsed.ok:
-                    values[name] = parsed.value
-                    continue
-                displayed = shown(cell_text(raw), KEY_SHOWN if parsed.reason is Reason.BAD_KEY else 200)
-                found.append(self._row_problem(number, header, displayed, parsed.reason, **dict(parsed.context)))
-                if column.required:
+                if column.personal and is_placeholder(raw):
+                    raw = None
+                if raw is not None and (not is_blank(raw) or isinstance(raw, FormulaWithoutValue)):
+                    if column.type == "id_number":
+                        check = check_id_number(raw)
+                        values[name], values["id_number_status"] = check.masked, check.status
+                        if check.reason is not None:
+                            problem = self._row_problem(
+                                number, header, check.masked, check.reason, value=check.masked, length=len(cell_text(raw))
+                            )
+                            problem.action = Action.NOTE
+                            found.append(problem)
+                        continue
+                    if column.type == "phone":
+                        values[name] = mask_phone(cell_text(raw))
+                        continue
+                    parsed = self._parse(name, raw)
+                    if parsed.ok and parsed.value is not None:
+                        values[name] = parsed.value
+                        if parsed.precision:
+                            values[f"{name}_precision"] = parsed.precision
+                        continue
+                    if not parsed.ok:
+                        displayed = shown(cell_text(raw), KEY_SHOWN if parsed.reason is Reason.BAD_KEY else 200)
+                        found.append(self._row_problem(number, header, displayed, parsed.reason, **dict(parsed.context)))
+                        if column.required:
+                            reject = True
+                        else:
+                            found[-1].action = Action.VALUE
+                        continue
+                # blank, or a placeholder for blank
+                if column.required and column.blank_as_zero:
+                    values[name] = 0.0
+                elif column.required:
+                    displayed = "" if raw is None else shown(cell_text(raw), 200)
+                    found.append(self._row_problem(number, header, displayed, Reason.REQUIRED_BLANK, label=column.label))
                     reject = True
-                else:
-                    found[-1].action = Action.VALUE
             if has_id and values.get("id_number") is None:
                 values["id_number_status"] = "missing"
-            if reject:
-                for problem in found:
+            if not reject:
+                values.update({"_file": sheet.file, "_sheet": sheet.sheet, "_row": number})
+            parsed_rows.append((number, None if reject else values, found))
+        for _number, group in _by_source_row(parsed_rows):
+            problems = [p for _, _, found in group for p in found]
+            if any(values is None for _, values, _ in group):
+                for problem in problems:
                     problem.action = Action.ROW
                 stats.rows_quarantined += 1
             else:
                 stats.rows_accepted += 1
-                values.update({"_file": sheet.file, "_sheet": sheet.sheet, "_row": number})
-                for name in out:
-                    out[name].append(values[name])
-            self.problems.extend(found)
-        schema = {**table.schema(), **dict.fromkeys(extras, pl.String())}
-        return pl.DataFrame(out, schema=schema)
+                for _, values, _ in group:
+                    for name in out:
+                        out[name].append(values[name])  # type: ignore[index]
+            self.problems.extend(problems)
+        frame = pl.DataFrame(out, schema={name: schema[name] for name in out})
+        absent = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in schema.items() if name not in out]
+        return frame.with_columns(absent).select(list(schema))
 
     def _row_problem(self, row: int, column: str, displayed: str, reason: Reason, **context: object) -> Problem:
         return Problem(
@@ -458,50 +840,183 @@ class _SheetIngester:
         )
 
 
+def _distinct_rows(rows: list[tuple[int, list[Any]]]) -> int:
+    """Source rows among ``rows``: a layout may read several rows from one source row."""
+    return len({number for number, _ in rows})
+
+
+def _by_source_row(rows: list[tuple[int, Any, Any]]) -> Iterable[tuple[int, list[tuple[int, Any, Any]]]]:
+    """Rows grouped by source row number, in first-seen order (one group per row in the usual case)."""
+    if len({row[0] for row in rows}) == len(rows):
+        return ((row[0], [row]) for row in rows)
+    groups: dict[int, list[tuple[int, Any, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row[0], []).append(row)
+    return groups.items()
+
+
 # --- batch ---------------------------------------------------------------------------------------
 
 
-def _assign_tables(items: list[RawSheet | FileProblem | Skipped], contract: Contract):
-    """Decide the table of each raw sheet: the sheet name wins over the file stem; a workbook
-    whose sheets name nothing is the table its stem names (first sheet; the others skipped)."""
+def _assign_tables(
+    items: list[RawSheet | FileProblem | Skipped],
+    contract: Contract,
+    mapping: ReviewerMapping | None = None,
+    why: dict[tuple[str, str], str] | None = None,
+):
+    """Decide the table of each raw sheet: the reviewer's mapping file (``tables``) wins, then the
+    sheet name, then the file stem (a workbook whose sheets name nothing: its first sheet, the
+    others skipped); a file whose names say nothing is recognised by its header when one table's
+    required columns are all there. A sheet whose header lacks the table's identifying columns
+    and is mostly other columns (a statistics sheet that merely resembles a branch list) is
+    skipped with the reason, never half-read. ``why`` gets (file, sheet) -> how the table was
+    recognised: 映射文件, 工作表名称, 文件名 or 表头."""
     by_file: dict[str, list[RawSheet]] = defaultdict(list)
     for item in items:
         if isinstance(item, RawSheet):
             by_file[item.file].append(item)
-    assigned: list[tuple[RawSheet, str]] = []
+    chosen: list[tuple[RawSheet, str, str]] = []  # sheet, table, how it was recognised
     skipped: list[Skipped] = []
     for file, sheets in by_file.items():
-        named = [(s, contract.table_for_name(s.name_hint)) for s in sheets]
-        if not any(t for _, t in named if t) and sheets[0].sheet:
-            stem_table = contract.table_for_name(sheets[0].stem)
+        mapped = [_mapped_table(mapping, s) for s in sheets]
+        named = [(s, m or contract.table_for_name(s.name_hint), m) for s, m in zip(sheets, mapped, strict=True)]
+        if not any(t for _, t, _ in named if t) and sheets[0].sheet:
+            file_table = _mapped_file_table(mapping, file)
+            stem_table = file_table or contract.table_for_name(sheets[0].stem)
             candidates = [s for s in sheets if any(not _is_empty_row(c) for _, c in s.rows)] or sheets[:1]
             if stem_table:
-                assigned.append((candidates[0], stem_table))
+                chosen.append((candidates[0], stem_table, "映射文件" if file_table else "文件名"))
                 skipped += [
                     Skipped(file, s.sheet, "工作表名称不对应任何表，且已按文件名读取第一个工作表")
                     for s in sheets
                     if s is not candidates[0]
                 ]
-            else:
-                skipped += [Skipped(file, s.sheet, "文件名和工作表名称都不对应任何表") for s in sheets]
+                continue
+            for sheet in sheets:
+                by_header = _table_by_header(sheet, contract)
+                if by_header:
+                    chosen.append((sheet, by_header, "表头"))
+                else:
+                    skipped.append(Skipped(file, sheet.sheet, "文件名和工作表名称都不对应任何表，表头也不是任何表的表头"))
             continue
-        for sheet, table in named:
+        for sheet, table, by_mapping in named:
             if table:
-                assigned.append((sheet, table))
+                chosen.append((sheet, table, "映射文件" if by_mapping else "工作表名称" if sheet.sheet else "文件名"))
+            elif not sheet.sheet and (by_header := _table_by_header(sheet, contract)):
+                chosen.append((sheet, by_header, "表头"))
             elif sheet.sheet:
                 skipped.append(Skipped(file, sheet.sheet, "工作表名称不对应任何表"))
             else:
-                skipped.append(Skipped(file, "", "文件名不对应任何表"))
+                skipped.append(Skipped(file, "", "文件名不对应任何表，表头也不是任何表的表头"))
+    assigned: list[tuple[RawSheet, str]] = []
+    for sheet, table, how in chosen:
+        unlike = _unlike(sheet, contract.tables[table]) if how in ("工作表名称", "文件名") else None
+        if unlike:
+            skipped.append(Skipped(sheet.file, sheet.sheet, unlike))
+            continue
+        assigned.append((sheet, table))
+        if why is not None:
+            why[(sheet.file, sheet.sheet)] = how
     return assigned, skipped
 
 
-def ingest(batch: Path | str, contract: Contract | None = None, *, limits: Limits | None = None) -> Ingested:
+def _header_texts(sheet: RawSheet, table: Table) -> list[str] | None:
+    """The non-blank cells of the sheet's header row for ``table``, or None when it has none."""
+    index = _find_header(sheet, table)
+    if index is None:
+        return None
+    return [cell_text(c) for c in sheet.rows[index][1] if not is_blank(c)]
+
+
+def _table_by_header(sheet: RawSheet, contract: Contract) -> str | None:
+    """The one table whose required columns the sheet's header names all of (the table naming
+    most of the header when several do; None when that is a tie or no table fits)."""
+    fits: list[tuple[int, str]] = []
+    for table in contract.tables.values():
+        header = _header_texts(sheet, table)
+        if header is None:
+            continue
+        named = {table.column_for(text) for text in header} - {None}
+        if all(column.name in named for column in table.required):
+            fits.append((len(named), table.name))
+    fits.sort(reverse=True)
+    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        return None
+    return fits[0][1]
+
+
+def _unlike(sheet: RawSheet, table: Table) -> str | None:
+    """Why a sheet named after ``table`` is not one (a statistics sheet whose header merely
+    resembles it), or None: its header lacks the columns that identify the table's records (the
+    key's required text columns) and at most half of its columns are the table's."""
+    header = _header_texts(sheet, table)
+    if header is None:
+        return None
+    columns = {table.column_for(text) for text in header}
+    ours = [text for text in header if table.column_for(text)]
+    identity = [table.columns[k] for k in table.key if table.columns[k].required and table.columns[k].type == "text"]
+    missing = [c.label for c in identity if c.name not in columns and c.name not in sheet.fixed]
+    if not missing or len(ours) * 2 > len(header):
+        return None
+    shown = visible(mask_personal("、".join(ours) or "无"))
+    return (
+        f"不是{table.title}：表头没有「{'、'.join(missing)}」，{len(header)} 个列中只有 {len(ours)} 个是"
+        f"{table.title}的列（{shown}），像是统计表或其他表，未读取；如确是{table.title}，请补上该列或在映射文件中指定"
+    )
+
+
+# --- the reviewer's mapping file (engineer C, audit.mapping) ---------------------------------------
+
+
+def _mapped_table(mapping: ReviewerMapping | None, sheet: RawSheet) -> str | None:
+    """The table the mapping file gives a worksheet (a sheet pattern) or a CSV file (a file pattern)."""
+    rule = mapping.table_rule(sheet.file, sheet.sheet, sheet_only=bool(sheet.sheet)) if mapping else None
+    return rule.table if rule else None
+
+
+def _mapped_file_table(mapping: ReviewerMapping | None, file: str) -> str | None:
+    """The table the mapping file gives a whole workbook (a file pattern without a sheet)."""
+    rule = mapping.file_rule(file) if mapping else None
+    return rule.table if rule else None
+
+
+def _with_fixed(sheet: RawSheet, table: Table, mapping: ReviewerMapping | None) -> tuple[RawSheet, YearHint | None]:
+    """The sheet with the mapping file's fixed values for it, and its year for the layouts."""
+    if mapping is None:
+        return sheet, None
+    fixed, year, _ = fixed_for(table, mapping.fixed_values(sheet.file, sheet.sheet))
+    hint = YearHint(int(year.value), HOW_FIXED, f"映射文件第 {year.line} 行 {year.key}: {year.value}") if year else None
+    return (replace(sheet, fixed={**sheet.fixed, **fixed}) if fixed else sheet), hint
+
+
+def _record_columns(stats: SourceStats, ingester: _SheetIngester, mapping: ReviewerMapping | None) -> None:
+    """The layout's ColumnMaps merged in; headers matched through the mapping file say so."""
+    if ingester.layout is not None:
+        stats.columns = merge_columns(stats.columns, ingester.layout, lambda h, c, w: ColumnMap(mask_personal(h), c, w))
+    if mapping is not None:
+        stats.columns = [
+            replace(c, how=HOW_MAPPING)
+            if c.column and c.how in (HOW_ALIAS, HOW_UNIT) and mapping.header_alias(stats.table, c.source_header)
+            else c
+            for c in stats.columns
+        ]
+
+
+def ingest(
+    batch: Path | str,
+    contract: Contract | None = None,
+    *,
+    limits: Limits | None = None,
+    mapping: ReviewerMapping | None = None,
+) -> Ingested:
     """Read every table of a batch folder; never raises for bad content, only for a missing folder.
-    A file over one of ``limits`` (defaults: ``audit.limits.Limits()``) is refused, the rest read."""
+    A file over one of ``limits`` (defaults: ``audit.limits.Limits()``) is refused, the rest read.
+    ``mapping`` (``audit.mapping.load_mapping``) adds the reviewer's tables, headers, fixed values
+    and value spellings."""
     batch = Path(batch)
     if not batch.is_dir():
         raise BatchNotFoundError(f"找不到数据批次文件夹：{batch}")
-    contract = contract or load_contract()
+    contract = apply_mapping(contract or load_contract(), mapping)
     names = _Names(batch)
     items = [names.masked(item) for item in read_batch(batch, limits)]
     problems: list[Problem] = []
@@ -509,20 +1024,24 @@ def ingest(batch: Path | str, contract: Contract | None = None, *, limits: Limit
     skipped = [i for i in items if isinstance(i, Skipped)]
     for item in items:
         if isinstance(item, FileProblem):
-            table = contract.table_for_name(Path(item.file).stem) or ""
+            table = _mapped_file_table(mapping, item.file) or contract.table_for_name(Path(item.file).stem) or ""
             problems.append(Problem(item.file, item.sheet, None, "", "", item.reason, item.message(), table, Action.FILE))
             sources.append(SourceStats(item.file, item.sheet, table))
-    assigned, more_skipped = _assign_tables(items, contract)
+    recognised: dict[tuple[str, str], str] = {}  # (file, sheet) -> how its table was recognised
+    assigned, more_skipped = _assign_tables(items, contract, mapping, recognised)
     skipped += more_skipped
     frames: dict[str, list[pl.DataFrame]] = defaultdict(list)
     quarantined_keys: dict[str, set[str]] = defaultdict(set)
     for sheet, table_name in assigned:
         table = contract.tables[table_name]
+        sheet, year_hint = _with_fixed(sheet, table, mapping)
         stats = SourceStats(sheet.file, sheet.sheet, table_name, hidden=sheet.hidden, encoding=sheet.encoding)
         sources.append(stats)
         before = len(problems)
         ingester = _SheetIngester(table, sheet, stats, problems)
+        ingester.year_hint = year_hint
         frame = ingester.run()
+        _record_columns(stats, ingester, mapping)
         if frame is not None and frame.height:
             frames[table_name].append(frame)
         _remember_quarantined_keys(ingester, problems[before:], quarantined_keys)
@@ -535,7 +1054,7 @@ def ingest(batch: Path | str, contract: Contract | None = None, *, limits: Limit
     problems.sort(key=lambda p: (p.file, p.sheet, p.row if p.row is not None else -1))
     sources.sort(key=lambda s: (s.file, s.sheet))
     files = {name: sha256_file(path) for name, path in names.files.items()}
-    return Ingested(batch, tables, sources, problems, skipped, contract.version, files)
+    return Ingested(batch, tables, sources, problems, skipped, contract.version, files, mapping, recognised)
 
 
 def input_files(batch: Path) -> dict[str, Path]:
@@ -631,7 +1150,66 @@ class _CrossTableChecker:
             for column in table.columns.values():
                 if column.ref and not column.required:
                     self._reference(table, column)
+        self._transfer_dates()
         return self.tables
+
+    def _transfer_dates(self) -> None:
+        """Members' transfer dates from the transfer register (组织关系转接): the latest 办理时间 of a
+        member's 转出 (转入) rows fills the roster's 转出日期 (转入日期) where the roster has none, or
+        has only the month (`2019.05`) and the register's day lies in it; where both have a date
+        and they differ, the roster's date is kept and the register row gets a note. Only register
+        rows that passed every check (their member exists) are used."""
+        if "transfers" not in self.tables or "members" not in self.tables:
+            return
+        register, members = self.tables["transfers"], self.tables["members"]
+        if register.is_empty() or members.is_empty():
+            return
+        member_table = self.contract.tables["members"]
+        for direction, name in (("转出", "transferred_out_on"), ("转入", "transferred_in_on")):
+            if name not in members.columns:
+                continue
+            latest = (
+                register.filter(pl.col("direction") == direction)
+                .sort("handled_on", "_file", "_sheet", "_row")
+                .group_by("member_id", maintain_order=True)
+                .last()
+                .select("member_id", _handled=pl.col("handled_on"), _reg_file="_file", _reg_sheet="_sheet", _reg_row="_row")
+            )
+            if latest.is_empty():
+                continue
+            column = member_table.columns[name]
+            joined = members.join(latest, on="member_id", how="left", maintain_order="left")
+            precision = pl.col(column.precision_column) if column.precision_column in joined.columns else pl.lit(None)
+            same_month = pl.col(name).dt.truncate("1mo") == pl.col("_handled").dt.truncate("1mo")
+            refine = pl.col(name).is_null() | ((precision == "month") & same_month)
+            refine = pl.col("_handled").is_not_null() & refine.fill_null(False)
+            conflicts = joined.filter(pl.col("_handled").is_not_null() & ~refine & (pl.col(name) != pl.col("_handled")))
+            for row in conflicts.iter_rows(named=True):
+                stats = self.stats.get((row["_reg_file"], row["_reg_sheet"], "transfers"))
+                reason = Reason.TRANSFER_CONFLICT
+                self.problems.append(
+                    Problem(
+                        row["_reg_file"],
+                        row["_reg_sheet"],
+                        row["_reg_row"],
+                        stats.headers.get("handled_on", "办理时间") if stats else "办理时间",
+                        row["_handled"].isoformat(),
+                        reason,
+                        reason.render(
+                            direction=direction,
+                            register=row["_handled"].isoformat(),
+                            label=column.label,
+                            roster=row[name].isoformat(),
+                            where=f"{row['_file']} 第{row['_row']}行",
+                        ),
+                        "transfers",
+                        Action.NOTE,
+                    )
+                )
+            filled = [pl.when(refine).then(pl.col("_handled")).otherwise(pl.col(name)).alias(name)]
+            if column.precision_column in joined.columns:
+                filled.append(pl.when(refine).then(None).otherwise(precision).alias(column.precision_column))
+            self.tables["members"] = members = joined.with_columns(filled).drop("_handled", "_reg_file", "_reg_sheet", "_reg_row")
 
     def _header(self, row: dict[str, Any], table: str, column: Column) -> str:
         stats = self.stats[(row["_file"], row["_sheet"], table)]

@@ -2,8 +2,8 @@
 
 Each limit is checked before the step it protects: the file size before reading, the zip
 directory of a workbook before anything is inflated, one streaming pass over each part of a
-workbook before openpyxl parses it, a line count and the first line's column count before a CSV
-is decoded. A file over a limit is refused (the rest of the batch still loads) with a message
+workbook (or over the records of a binary .xls/.xlsb) before calamine builds a sheet, a line
+count and the first line's column count before a CSV is decoded. A file over a limit is refused (the rest of the batch still loads) with a message
 naming the limit, the value found and the option that raises it: ``--limit rows=5000000``.
 The defaults are far above any real export yet keep one file within a few GB: the synthetic
 district of `audit synth --branches 1000 --members 30000` (18 months) has at most 1,801,533 rows
@@ -60,7 +60,7 @@ LABELS = {
     "rows": "单个 CSV 文件或工作表的行数",
     "cells": "单个 CSV 文件或工作表的单元格数（工作簿的共享字符串也计入）",
     "columns": "单行的单元格数",
-    "field": "单个单元格的长度（CSV 按字符计，工作簿按 XML 字节计）",
+    "field": "单个单元格的长度（CSV、.xls、.xlsb、网页表格按字符计，.xlsx、.ods 按 XML 字节计）",
 }
 
 _SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
@@ -101,7 +101,9 @@ def dictionary_section() -> str:
 
 {describe()}
 
-工作表读取时不采用文件自己声明的范围（`<dimension>`），只读实际存在的单元格；行数按最大行号计
-（中间的空行也要读取），单元格数按读出的格子计（每行读到该行最后一个单元格为止）。
+工作表读取时不采用文件自己声明的范围（`<dimension>`），按实际存在的单元格计：行数按最大行号计
+（中间的空行也要读取），列数按最右一个单元格计，单元格数按从第 1 行、第 A 列到最后一行、最右一列的整块
+区域计（工作簿就是这样整块读入的）；`.xls` 和 `.ods` 打开时会一次读入所有工作表，所以各工作表的单元格数合计。
+`.xlsx` 中只有零星几个单元格却分布极广的工作表（如一个单元格在 XFD1048576）按实际存在的单元格逐个读取。
 符号链接、命名管道、套接字和设备文件不会被打开，列为跳过的文件。
 """

@@ -3,12 +3,18 @@
 Nothing here interprets the cells beyond decoding; it only decides which files are tables, and
 reports files it cannot open as ``FileProblem`` instead of raising.
 
+Workbooks (.xlsx, .xlsm, .xls, .xlsb, .ods, WPS .et) are read by python-calamine, the format
+chosen from the file's content, not its name; HTML tables and SpreadsheetML 2003 saved as .xls
+are read cell by cell (``audit.markup``); openpyxl reads only the .xlsx sheets calamine cannot
+keep whole (a formula saved without its value, an error value, a sparse sheet).
+
 Files come from people and systems the reviewer does not control, so reading is defensive:
 only regular files inside the batch are opened (symbolic links, pipes, sockets and devices are
 listed as skipped, never followed or opened), and every file is checked against ``Limits``
 before the expensive step — the zip directory before a workbook is inflated, one streaming pass
-over each workbook part before openpyxl parses it, a line count and the first line's width
-before a CSV is decoded. A file over a limit becomes a ``FileProblem`` naming the limit.
+over each workbook part (or the records of a binary workbook) before calamine builds a sheet, a
+line count and the first line's width before a CSV is decoded. A file over a limit becomes a
+``FileProblem`` naming the limit.
 """
 
 from __future__ import annotations
@@ -16,23 +22,39 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import os
+import posixpath
 import re
 import stat
 import struct
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from audit.binary import (
+    SIGNATURE,
+    Compound,
+    relation_targets,
+    scan_biff,
+    scan_xlsb_sheet,
+    scan_xlsb_strings,
+    workbook_stream,
+    xlsb_sheet_relations,
+)
 from audit.limits import RATIO_GRACE, Limits
+from audit.markup import scan_ods_content
 from audit.reasons import Reason
+from audit.refusal import Refused as _Refused
+from audit.refusal import over as _over
+from audit.refusal import where as _where
 
-TABLE_SUFFIXES = {".csv", ".xlsx", ".xlsm"}
-REFUSED_SUFFIXES = {".xls", ".et"}
+# Read by content whatever the name says; `.et` is WPS's own (BIFF or zip inside).
+TABLE_SUFFIXES = {".csv", ".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".et"}
 CHUNK = 1 << 18  # bytes read at a time by the streaming checks (even: UTF-16 stays aligned)
 
 
@@ -48,6 +70,12 @@ class RawSheet:
     rows: list[tuple[int, list[Any]]]
     encoding: str = ""
     hidden: bool = False
+    # canonical column -> (raw value, how): a value every data row takes when the sheet has no
+    # such column (mapping file, a year in the title or name); filled before ingestion
+    fixed: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    # every merged range as (first_row, first_col, last_row, last_col), 0-based: row 0 is the row
+    # numbered 1 in ``rows``; empty for CSV
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,13 +103,14 @@ class Skipped:
 
 
 def printable(text: object) -> str:
-    """Batch text made safe to print through rich: control characters (escape sequences, bidi
-    overrides) shown escaped as ``\\x1b``, and rich markup escaped so ``[red]`` prints as written."""
+    """Batch text made safe to print through rich: ID and mobile numbers masked, control
+    characters (escape sequences, bidi overrides) shown escaped as ``\\x1b``, and rich markup
+    escaped so ``[red]`` prints as written."""
     from rich.markup import escape
 
-    from audit.privacy import visible
+    from audit.privacy import mask_personal, visible
 
-    return escape(visible(str(text)))
+    return escape(visible(mask_personal(str(text))))
 
 
 # --- the batch folder ----------------------------------------------------------------------------
@@ -168,28 +197,6 @@ def _open_regular(path: Path) -> IO[bytes]:
 
 
 # --- limits --------------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    """A file (or sheet) over a limit; carries the reason and its message context."""
-
-    def __init__(self, reason: Reason, **context: object):
-        super().__init__(reason.name)
-        self.reason, self.context = reason, context
-
-    def problem(self, rel: str, sheet: str = "") -> FileProblem:
-        context = dict(self.context)
-        detail = str(context.pop("detail", ""))
-        return FileProblem(rel, sheet, self.reason, detail, context)
-
-
-def _over(reason: Reason, found: int | str, limit: int, **context: object) -> _Refused:
-    shown = f"{found:,}" if isinstance(found, int) else found
-    return _Refused(reason, found=shown, limit=f"{limit:,}", **context)
-
-
-def _where(row: int | None) -> str:
-    return f"第 {row:,} 行" if row else "有一行"
 
 
 @contextlib.contextmanager
@@ -326,7 +333,7 @@ def read_csv(path: Path, rel: str, limits: Limits | None = None) -> RawSheet | F
                     raise _over(Reason.FILE_FIELD_TOO_LONG, "", limits.field, where=_where(check.line), unit="字符") from None
                 return FileProblem(rel, "", Reason.FILE_UNREADABLE, f"CSV 格式错误：{exc}")
     except _Refused as refused:
-        return refused.problem(rel)
+        return _problem(refused, rel)
     except OSError as exc:
         return FileProblem(rel, "", Reason.FILE_UNREADABLE, exc.strerror or str(exc))
     return RawSheet(rel, "", path.stem, path.stem, rows, encoding)
@@ -389,13 +396,60 @@ _PREFIXED = re.compile(rb":(?:c|si|f|row)[\s/>]")
 _TOKEN = re.compile(rb"<((?:[A-Za-z_][\w.\-]*:)?(?:c|si|f|row))(?=[\s/>])")
 _ATTRIBUTE = re.compile(rb"""\s+([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _XML_SPACE = b" \t\r\n"
+_CELL_REF = re.compile(rb"\s*([A-Za-z]+)(\d+)\s*")
+_CELL_COLUMNS = re.compile(rb'<c r="([A-Z]+)\d')
+_CELL_ROWS = re.compile(rb'<c r="[A-Z]+0*(\d+)"')
+_P = rb"(?:[\w.\-]+:)?"  # any namespace prefix
+# a formula cell closed without a <v> holding its cached result (`~` stands for any prefix)
+_FORMULA_NO_VALUE = re.compile(rb"(?:</~f>|<~f\b[^>]*/>)\s*(?:<~v\s*/>\s*|<~v>\s*</~v>\s*)?</~c>".replace(b"~", _P))
+_ERROR_CELL = re.compile(rb"""<""" + _P + rb"""c\b[^>]*\st\s*=\s*["']e["']""")
+_MERGE_CELL = re.compile(
+    rb"""<""" + _P + rb"""mergeCell\b[^>]*?\sref\s*=\s*["']([A-Za-z]{1,3})(\d{1,18}):([A-Za-z]{1,3})(\d{1,18})["']"""
+)
+
+
+def _column_number(letters: bytes) -> int:
+    """`A` -> 1, `Z` -> 26, `AA` -> 27, `XFD` -> 16384 (absurdly long references stay huge, not slow)."""
+    if len(letters) > 12:
+        return 2**62
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + letter - 64
+    return number
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rem = divmod(number - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _row_value(digits: bytes) -> int:
+    """A row number from a reference's digits (far too many digits stay huge: no slow conversion)."""
+    return int(digits) if len(digits) <= 18 else 2**62
+
+
+@functools.lru_cache(maxsize=64)
+def _beyond_column(right: int) -> re.Pattern[bytes]:
+    """A cell reference whose column comes after column number ``right`` (letters only)."""
+    letters = _column_letters(right).encode() if right else b""
+    options = [rb"[A-Z]{%d,}" % (len(letters) + 1)]
+    for i, letter in enumerate(letters):
+        if letter < ord("Z"):
+            options.append(re.escape(letters[:i]) + b"[%c-Z]" % (letter + 1) + rb"[A-Z]{%d}" % (len(letters) - i - 1))
+    return re.compile(rb'<c r="(?:' + b"|".join(options) + rb")\d")
 
 
 class _PartScan:
-    """Counts what openpyxl would build from one workbook part, from its bytes, without parsing
-    it: cells and shared strings, the highest row number (empty rows up to it are read as well),
-    cells in one row, the longest run of text, and whether any cell has a formula. A limit passed
-    raises ``_Refused`` at once, so a bomb is never inflated further than the chunk that shows it.
+    """Counts what calamine (or openpyxl) would build from one workbook part, from its bytes,
+    without parsing it: cells and shared strings, the highest row number, the rightmost column of
+    any cell (calamine builds a sheet as one grid from A1's side to its last cell), cells in one
+    row, the longest run of text, merged ranges, and whether a cell holds a formula saved
+    without its value or an error value (both read through openpyxl, which keeps them). A limit
+    passed raises ``Refused`` at once, so a bomb is never inflated further than the chunk that
+    shows it.
 
     Counting is an upper bound (a tag-like text inside a comment counts too), never less than what
     the parser will see: tags are found with or without a namespace prefix, in UTF-8 or UTF-16,
@@ -407,11 +461,22 @@ class _PartScan:
         self.row = 0  # number of the current row, as openpyxl numbers it
         self.max_row = 0
         self.row_cells = 0  # cells seen in the current row so far
-        self.formulas = False
+        self.column = 0  # 1-based column of the last cell placed without a reference
+        self.bottom = 0  # highest row of any cell, from its reference (1-based)
+        self.right = 0  # rightmost column of any cell (1-based)
+        self.formula_without_value = False
+        self.errors = False
+        self.merged: list[tuple[int, int, int, int]] = []
+        self.edge = b""  # the end of the previous chunk (a formula cell may straddle two)
         self.tail = b""  # an unfinished tag (or text run) carried to the next chunk
         self.decoder: codecs.IncrementalDecoder | None = None
         self.started = False
         self.is_xml = True
+
+    @property
+    def grid(self) -> int:
+        """Cells of the grid calamine builds: every row up to the last, every column up to the last."""
+        return max(self.bottom, self.max_row) * self.right
 
     def feed(self, data: bytes, final: bool = False) -> None:
         if not self.started:
@@ -465,17 +530,18 @@ class _PartScan:
         elif b"<![CDATA[" in head:
             self._check_cdata(head)
         if _PREFIXED.search(head):
-            self._scan_exact(head)
+            self._scan_extras(head, self._scan_exact(head))
             return
         tokens = _FAST_TOKEN.findall(head)
+        cells = tokens.count(b"c")
+        if b"row" in tokens or self.row_cells + cells > limits.columns or head.count(b'<c r="') != cells:
+            # a row without its number first, a cell without its reference first, a wide row
+            self._scan_extras(head, self._scan_exact(head))
+            return
+        self._scan_extras(head, b"f" in tokens)
         if not tokens:
             return
-        cells = tokens.count(b"c") + tokens.count(b"si")
-        if b"row" in tokens or self.row_cells + cells > limits.columns:
-            self._scan_exact(head)  # a row without its number first, or maybe a row too wide
-            return
-        self.formulas = self.formulas or b"f" in tokens
-        self._add_cells(cells)
+        self._add_cells(cells + tokens.count(b"si"))
         numbers = [int(n) for n in _ROW_NUMBER.findall(b" ".join(tokens))]
         if numbers:
             self.row = numbers[-1]
@@ -486,6 +552,31 @@ class _PartScan:
             self.row_cells = tokens[last:].count(b"c")
         else:
             self.row_cells += cells
+        if cells:
+            self._place_referenced(head)
+
+    def _place_referenced(self, head: bytes) -> None:
+        """The rightmost column and lowest row of cells that all carry their reference (calamine
+        places a cell by its reference, whatever row it sits in): the column by searching only for
+        one beyond what is known, the row as the largest number of the chunk's references."""
+        if _beyond_column(self.right).search(head):
+            self._add_column(max(map(_column_number, _CELL_COLUMNS.findall(head))), self.row)
+        rows = _CELL_ROWS.findall(head)
+        if rows:  # numbers of one length (the usual case) compare as bytes, without converting each
+            self._add_bottom(_row_value(max(rows)) if len(set(map(len, rows))) == 1 else max(map(_row_value, rows)))
+
+    def _scan_extras(self, head: bytes, formulas: bool) -> None:
+        """Formulas saved without a value, error cells and merged ranges."""
+        if formulas and _FORMULA_NO_VALUE.search(self.edge + head):
+            self.formula_without_value = True
+        self.edge = head[-512:]
+        if not self.errors and b't="e"' in head and _ERROR_CELL.search(head):
+            self.errors = True
+        if b"mergeCell" in head:
+            for first_col, first_row, last_col, last_row in _MERGE_CELL.findall(head):
+                top, left = int(first_row) - 1, _column_number(first_col) - 1
+                bottom, right = int(last_row) - 1, _column_number(last_col) - 1
+                self.merged.append((min(top, bottom), min(left, right), max(top, bottom), max(left, right)))
 
     def _add_cells(self, count: int) -> None:
         self.cells += count
@@ -498,17 +589,32 @@ class _PartScan:
             if number > self.limits.rows:
                 raise _over(Reason.FILE_TOO_MANY_ROWS, number, self.limits.rows)
 
-    def _scan_exact(self, head: bytes) -> None:
-        """Tag by tag, whatever the prefix, with each row's attributes read properly."""
+    def _add_bottom(self, number: int) -> None:
+        if number > self.bottom:
+            self.bottom = number
+            if number > self.limits.rows:
+                raise _over(Reason.FILE_TOO_MANY_ROWS, number, self.limits.rows)
+
+    def _add_column(self, number: int, row: int) -> None:
+        if number > self.right:
+            self.right = number
+            if number > self.limits.columns:
+                raise _over(Reason.FILE_TOO_MANY_COLUMNS, number, self.limits.columns, where=_where(row or None))
+
+    def _scan_exact(self, head: bytes) -> bool:
+        """Tag by tag, whatever the prefix, with each row's and cell's attributes read properly;
+        True when the chunk holds a formula."""
         limits = self.limits
+        formulas = False
         for match in _TOKEN.finditer(head):
             name = match.group(1).rpartition(b":")[2]
             if name == b"row":
                 self.row = self._row_number(head, match.end(1))
                 self.row_cells = 0
+                self.column = 0
                 self._add_row(self.row)
             elif name == b"f":
-                self.formulas = True
+                formulas = True
             else:
                 self._add_cells(1)
                 if name == b"c":
@@ -516,6 +622,23 @@ class _PartScan:
                     if self.row_cells > limits.columns:
                         where = _where(self.row)
                         raise _over(Reason.FILE_TOO_MANY_COLUMNS, f"{limits.columns + 1:,} 以上", limits.columns, where=where)
+                    self._place_cell(head, match.end(1))
+        return formulas
+
+    def _place_cell(self, head: bytes, at: int) -> None:
+        """A cell's position as calamine takes it: its reference, else the next column of the row."""
+        row, column = max(self.row, 1), self.column + 1
+        while match := _ATTRIBUTE.match(head, at):
+            at = match.end()
+            name = match.group(1).rpartition(b":")[2]
+            value = match.group(2) if match.group(2) is not None else match.group(3)
+            if name == b"r" and (reference := _CELL_REF.fullmatch(value)):
+                column, row = _column_number(reference.group(1)), _row_value(reference.group(2))
+            elif name == b"t" and value.strip() == b"e":
+                self.errors = True
+        self.column = column
+        self._add_column(column, row)
+        self._add_bottom(row)
 
     def _row_number(self, head: bytes, at: int) -> int:
         """The row's `r` attribute as openpyxl reads it (a whole number, maybe written `5.0`),
@@ -549,30 +672,95 @@ class _PartScan:
             at = head.find(b"<![CDATA[", end) if end >= 0 else -1
 
 
-def _scan_workbook(archive: zipfile.ZipFile, limits: Limits) -> bool:
-    """Stream every part once (inflating at most ``CHUNK`` bytes at a time); True when any cell
-    has a formula, so the formulas are only loaded for workbooks that have some."""
-    formulas = False
-    for info in archive.infolist():
-        if info.is_dir():
-            continue
-        scan = _PartScan(limits)
-        with archive.open(info) as part:
-            while chunk := part.read(CHUNK):
-                scan.feed(chunk)
-                if not scan.is_xml:
-                    break
-            else:
-                scan.feed(b"", final=True)
-        formulas = formulas or scan.formulas
-    return formulas
+def _scan_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> _PartScan:
+    """Stream one part once, inflating at most ``CHUNK`` bytes at a time."""
+    scan = _PartScan(limits)
+    with archive.open(info) as part:
+        while chunk := part.read(CHUNK):
+            scan.feed(chunk)
+            if not scan.is_xml:
+                break
+        else:
+            scan.feed(b"", final=True)
+    return scan
 
 
-# --- workbooks: reading --------------------------------------------------------------------------
+def _scan_workbook(archive: zipfile.ZipFile, limits: Limits) -> dict[str, _PartScan]:
+    """Every part of a zip workbook streamed once against the limits: what each part holds."""
+    return {info.filename: _scan_part(archive, info, limits) for info in archive.infolist() if not info.is_dir()}
 
 
-def read_xlsx(path: Path, rel: str, limits: Limits | None = None) -> Iterator[RawSheet | FileProblem]:
-    """Every worksheet of a workbook as a raw sheet, or why the workbook (or a sheet) was not read."""
+# --- workbooks: which part is which sheet ----------------------------------------------------------
+
+_SHEET_TAG = re.compile(rb"<(?:[\w.\-]+:)?sheet\b([^>]*)>")
+
+
+def _part_path(base: str, target: str) -> str:
+    """A relationship target as a zip member name (relative to ``base``'s folder, or absolute)."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(posixpath.dirname(base), target))
+
+
+def _xml_sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> part of an .xlsx, from xl/workbook.xml and its relationships (both already
+    streamed against the limits; a workbook part larger than any real one is not parsed)."""
+    from xml.sax.saxutils import unescape
+
+    names = set(archive.namelist())
+    if "xl/workbook.xml" not in names or archive.getinfo("xl/workbook.xml").file_size > 50_000_000:
+        return {}
+    rels = archive.read("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in names else b""
+    targets = relation_targets(rels)
+    parts = {}
+    for match in _SHEET_TAG.finditer(archive.read("xl/workbook.xml")):
+        attrs = {}
+        for attribute in _ATTRIBUTE.finditer(match.group(1)):
+            value = attribute.group(2) if attribute.group(2) is not None else attribute.group(3)
+            attrs[attribute.group(1).rpartition(b":")[2].decode("ascii", "replace")] = unescape(value.decode("utf-8", "replace"))
+        if "name" in attrs and attrs.get("id") in targets:
+            parts[attrs["name"]] = _part_path("xl/workbook.xml", targets[attrs["id"]])
+    return parts
+
+
+def _xlsb_sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> part of an .xlsb, from xl/workbook.bin and its relationships."""
+    names = set(archive.namelist())
+    rels = archive.read("xl/_rels/workbook.bin.rels") if "xl/_rels/workbook.bin.rels" in names else b""
+    targets = relation_targets(rels)
+    with archive.open("xl/workbook.bin") as part:
+        listed = xlsb_sheet_relations(part, CHUNK)
+    return {name: _part_path("xl/workbook.bin", targets[rid]) for name, rid in listed if rid in targets}
+
+
+# --- workbooks: reading ----------------------------------------------------------------------------
+
+
+class FormulaWithoutValue(str):
+    """A formula cell saved without a cached result (written by a tool, never opened in Excel)."""
+
+
+def _problem(refused: _Refused, rel: str, sheet: str = "") -> FileProblem:
+    context = dict(refused.context)
+    detail = str(context.pop("detail", ""))
+    return FileProblem(rel, sheet, refused.reason, detail, context)
+
+
+def _failure(exc: BaseException) -> str:
+    """A library's error as a short detail for the message (never a traceback)."""
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """calamine's Rust panics reach Python as pyo3's PanicException (a BaseException)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def read_workbook(path: Path, rel: str, limits: Limits | None = None) -> Iterator[RawSheet | FileProblem]:
+    """Every worksheet of a table file as a raw sheet, or why the file (or a sheet) was not read.
+    The reader is chosen by content, whatever the extension: an OLE2 file is BIFF (.xls, WPS
+    .et) or an encrypted package, a zip is .xlsx/.xlsm, .xlsb, .ods or WPS's zipped .et, markup
+    is HTML or SpreadsheetML 2003, and anything else is read as delimited text."""
     limits = limits or Limits()
     try:
         handle = _open_regular(path)
@@ -580,67 +768,313 @@ def read_xlsx(path: Path, rel: str, limits: Limits | None = None) -> Iterator[Ra
         yield FileProblem(rel, "", Reason.FILE_UNREADABLE, exc.strerror or str(exc))
         return
     with handle:
-        yield from _read_workbook(handle, rel, limits)
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limits.size:
+                raise _over(Reason.FILE_TOO_LARGE, size, limits.size)
+            head = handle.read(8192)
+            handle.seek(0)
+            if head.startswith(SIGNATURE):
+                reader: Iterator[RawSheet | FileProblem] = _read_ole(handle, rel, limits)
+            elif head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+                reader = _read_zip(handle, size, rel, limits)
+            elif (kind := _markup_kind(head)) and Path(rel).suffix.lower() != ".csv":
+                reader = _read_markup(handle, kind, rel, limits)
+            else:
+                reader = iter([read_csv(path, rel, limits)])
+            yield from reader
+        except _Refused as refused:
+            yield _problem(refused, rel)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, EOFError) as exc:
+            yield FileProblem(rel, "", Reason.FILE_BROKEN_XLSX, type(exc).__name__)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            yield FileProblem(rel, "", Reason.FILE_BROKEN_XLSX, _failure(exc))
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            yield FileProblem(rel, "", Reason.FILE_BROKEN_XLSX, _failure(exc))
 
 
-def _read_workbook(handle: IO[bytes], rel: str, limits: Limits) -> Iterator[RawSheet | FileProblem]:
-    import openpyxl  # imported lazily: CLI start-up stays fast for CSV-only batches
+read_xlsx = read_workbook  # the name earlier callers used
+
+
+def _markup_kind(head: bytes) -> str:
+    """`html`, `spreadsheetml`, `xml` (some other XML) or `` (not markup) from a file's start."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head[: len(head) // 2 * 2].decode("utf-16", "ignore")
+    else:
+        text = head.decode("latin-1")
+    text = text.lstrip("\ufeff\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(("<?xml", "<!--")) or text.startswith("<workbook"):
+        if "urn:schemas-microsoft-com:office:spreadsheet" in text or "<workbook" in text:
+            return "spreadsheetml"
+        if "<html" in text or "<table" in text:
+            return "html"
+        return "xml" if text.startswith("<?xml") else ""
+    if text.startswith(("<!doctype html", "<html", "<table", "<head", "<meta", "<body", "<style", "<title")):
+        return "html"
+    return ""
+
+
+def _read_markup(handle: IO[bytes], kind: str, rel: str, limits: Limits) -> Iterator[RawSheet | FileProblem]:
+    """HTML tables or SpreadsheetML 2003 saved with a spreadsheet's name, read cell by cell."""
+    from audit.markup import decode_markup, read_html, read_spreadsheetml
 
     stem = Path(rel).stem
+    data = handle.read()
+    if kind == "xml":
+        raise _Refused(Reason.FILE_NOT_SPREADSHEET, detail="是 XML 文件，但不是 Excel 2003 XML 表格")
+    if kind == "spreadsheetml":
+        grids = read_spreadsheetml(data, limits, lambda formula: FormulaWithoutValue(formula))
+        encoding = "xml2003"
+    else:
+        text = decode_markup(data)
+        del data
+        if text is None:
+            raise _Refused(Reason.FILE_UNDECODABLE)
+        grids = read_html(text, limits)
+        encoding = "html"
+        if len(grids) == 1:
+            grids[0].name = ""  # one table: named by the file, like a CSV
+    if not grids:
+        raise _Refused(Reason.FILE_NOT_SPREADSHEET, detail="网页中没有表格（<table>）")
+    for grid in grids:
+        hint = grid.name or stem
+        yield RawSheet(rel, grid.name, hint, stem, grid.rows, encoding, hidden=grid.hidden, merged=grid.merged)
+
+
+def _read_ole(handle: IO[bytes], rel: str, limits: Limits) -> Iterator[RawSheet | FileProblem]:
+    """A BIFF workbook (.xls, WPS .et): its records checked first, then read by calamine."""
+    data = handle.read()
+    stream = workbook_stream(Compound(data))
+    scans = scan_biff(stream, limits)
+    del stream
+    errors = [scan.errors for scan in scans]
+    del data
+    yield from _read_calamine(handle, "xls", rel, limits, errors=lambda index, name: errors[index] if index < len(errors) else {})
+
+
+def _read_zip(handle: IO[bytes], size: int, rel: str, limits: Limits) -> Iterator[RawSheet | FileProblem]:
+    """An .xlsx/.xlsm, .xlsb or .ods (or WPS's zipped .et): the zip and every part checked
+    against the limits, then the sheets read by calamine (openpyxl for the few it cannot keep)."""
+    _check_zip_directory(handle, size, limits)
+    handle.seek(0)
+    with zipfile.ZipFile(handle) as archive:
+        _check_inflation(archive, limits)
+        names = set(archive.namelist())
+        parts = _scan_workbook(archive, limits)
+        if "xl/workbook.xml" in names:
+            sheets = _xml_sheet_parts(archive)
+            kind = "xlsx"
+        elif "xl/workbook.bin" in names:
+            sheets = _xlsb_sheet_parts(archive)
+            xlsb = {}
+            for name, part in sheets.items():
+                if part in names:
+                    with archive.open(part) as stream:
+                        xlsb[name] = scan_xlsb_sheet(stream, limits, CHUNK)
+            if "xl/sharedStrings.bin" in names:
+                with archive.open("xl/sharedStrings.bin") as stream:
+                    scan_xlsb_strings(stream, limits, CHUNK)
+            kind = "xlsb"
+        elif "content.xml" in names:
+            if "META-INF/manifest.xml" in names and b"encryption-data" in archive.read("META-INF/manifest.xml"):
+                raise _Refused(Reason.FILE_ENCRYPTED)
+            with archive.open("content.xml") as stream:
+                tables = scan_ods_content(stream, limits)
+            kind = "ods"
+        else:
+            raise _Refused(Reason.FILE_NOT_SPREADSHEET, detail="压缩包中没有工作簿（可能是 .docx 等其他文件）")
+    if kind == "xlsx":
+        yield from _read_xlsx_sheets(handle, sheets, parts, rel, limits)
+    elif kind == "xlsb":
+
+        def xlsb_errors(index: int, name: str) -> dict[tuple[int, int], str]:
+            return xlsb[name].errors if name in xlsb else {}
+
+        def xlsb_merged(index: int, name: str) -> list[tuple[int, int, int, int]]:
+            return xlsb[name].merged if name in xlsb else []
+
+        yield from _read_calamine(handle, kind, rel, limits, errors=xlsb_errors, merged=xlsb_merged)
+    else:
+
+        def ods_merged(index: int, name: str) -> list[tuple[int, int, int, int]]:
+            match = [t for t in tables if t.name == name] or tables[index : index + 1]
+            return match[0].merged if match else []
+
+        yield from _read_calamine(handle, kind, rel, limits, merged=ods_merged)
+
+
+def _read_xlsx_sheets(
+    handle: IO[bytes], sheets: dict[str, str], parts: dict[str, _PartScan], rel: str, limits: Limits
+) -> Iterator[RawSheet | FileProblem]:
+    """An .xlsx's sheets: calamine for each, except a sheet holding a formula saved without its
+    value or an error value (openpyxl keeps them; calamine reads both as blank) and a sparse
+    sheet whose grid from A1 to its last cell would pass the cells limit (openpyxl reads only
+    the cells present)."""
+    worst = _PartScan(limits)  # a sheet whose part cannot be found is judged by the largest part
+    for scan in parts.values():
+        worst.bottom, worst.max_row = max(worst.bottom, scan.bottom), max(worst.max_row, scan.max_row)
+        worst.right = max(worst.right, scan.right)
+        worst.formula_without_value |= scan.formula_without_value
+        worst.errors |= scan.errors
+    fallback = _OpenpyxlBook(handle, limits)
+    if any(scan.decoder is not None for scan in parts.values()):  # calamine reads UTF-8 parts only
+        try:
+            yield from fallback.sheets(rel, lambda name: parts.get(sheets.get(name, ""), worst).merged)
+        finally:
+            fallback.close()
+        return
+
+    def through_openpyxl(index: int, name: str) -> bool:
+        scan = parts.get(sheets.get(name, ""), worst)
+        return scan.formula_without_value or scan.errors or scan.grid > limits.cells
+
+    def merged(index: int, name: str) -> list[tuple[int, int, int, int]]:
+        return parts.get(sheets.get(name, ""), worst).merged
+
     try:
-        size = os.fstat(handle.fileno()).st_size
-        if size > limits.size:
-            raise _over(Reason.FILE_TOO_LARGE, size, limits.size)
-        _check_zip_directory(handle, size, limits)
-        handle.seek(0)
-        with zipfile.ZipFile(handle) as archive:
-            _check_inflation(archive, limits)
-            has_formulas = _scan_workbook(archive, limits)
-        handle.seek(0)
-        values = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-        # Formula cells without a cached result read as blank; load the formulas only when the
-        # workbook has any, so a plain export is read once.
-        formulas = openpyxl.load_workbook(handle, read_only=True, data_only=False) if has_formulas else None
-    except _Refused as refused:
-        yield refused.problem(rel)
-        return
-    except (zipfile.BadZipFile, KeyError, EOFError) as exc:
-        yield FileProblem(rel, "", Reason.FILE_BROKEN_XLSX, type(exc).__name__)
-        return
-    except MemoryError:
-        raise
-    except Exception as exc:
-        yield FileProblem(rel, "", Reason.FILE_BROKEN_XLSX, f"{type(exc).__name__}: {exc}"[:200])
-        return
-    try:
-        for sheet in values.worksheets:
-            sheet.reset_dimensions()  # read the cells present, never pad to a declared <dimension>
-            formula_rows = None
-            if formulas is not None:
-                formula_sheet = formulas[sheet.title]
-                formula_sheet.reset_dimensions()
-                formula_rows = formula_sheet.iter_rows(min_row=1, values_only=True)
-            try:
-                rows = _sheet_rows(sheet.iter_rows(min_row=1, values_only=True), formula_rows, limits)
-            except _Refused as refused:
-                yield refused.problem(rel, sheet.title)
-                continue
-            yield RawSheet(rel, sheet.title, sheet.title, stem, rows, "xlsx", hidden=sheet.sheet_state != "visible")
-    except MemoryError:
-        raise
-    except Exception as exc:
-        yield FileProblem(rel, "", Reason.FILE_BROKEN_XLSX, f"{type(exc).__name__}: {exc}"[:200])
+        yield from _read_calamine(handle, "xlsx", rel, limits, merged=merged, openpyxl=(through_openpyxl, fallback))
     finally:
-        values.close()
-        if formulas is not None:
-            formulas.close()
+        fallback.close()
+
+
+class _OpenpyxlBook:
+    """openpyxl's read-only view of one workbook, opened only when a sheet needs it."""
+
+    def __init__(self, handle: IO[bytes], limits: Limits):
+        self.handle, self.limits = handle, limits
+        self.values: Any = None
+        self.formulas: Any = None
+
+    def rows(self, title: str) -> list[tuple[int, list[Any]]]:
+        """The sheet's rows as openpyxl reads them, formula cells without a value marked."""
+        import openpyxl  # imported lazily: most workbooks never need it
+
+        if self.values is None:
+            self.handle.seek(0)
+            self.values = openpyxl.load_workbook(self.handle, read_only=True, data_only=True)
+            self.handle.seek(0)
+            self.formulas = openpyxl.load_workbook(self.handle, read_only=True, data_only=False)
+        sheet = self.values[title]
+        sheet.reset_dimensions()  # read the cells present, never pad to a declared <dimension>
+        formula_sheet = self.formulas[title]
+        formula_sheet.reset_dimensions()
+        return _sheet_rows(
+            sheet.iter_rows(min_row=1, values_only=True), formula_sheet.iter_rows(min_row=1, values_only=True), self.limits
+        )
+
+    def sheets(self, rel: str, merged: Callable[[str], list[tuple[int, int, int, int]]]) -> Iterator[RawSheet | FileProblem]:
+        """Every worksheet read by openpyxl alone (a workbook calamine cannot open)."""
+        import openpyxl
+
+        self.handle.seek(0)
+        book = openpyxl.load_workbook(self.handle, read_only=True)
+        titles = [(sheet.title, sheet.sheet_state) for sheet in book.worksheets]
+        book.close()
+        for title, state in titles:
+            try:
+                rows = self.rows(title)
+            except _Refused as refused:
+                yield _problem(refused, rel, title)
+                continue
+            yield RawSheet(rel, title, title, Path(rel).stem, rows, "xlsx", hidden=state != "visible", merged=merged(title))
+
+    def close(self) -> None:
+        for book in (self.values, self.formulas):
+            if book is not None:
+                book.close()
+
+
+def _read_calamine(
+    handle: IO[bytes],
+    kind: str,
+    rel: str,
+    limits: Limits,
+    *,
+    errors: Callable[[int, str], dict[tuple[int, int], str]] | None = None,
+    merged: Callable[[int, str], list[tuple[int, int, int, int]]] | None = None,
+    openpyxl: tuple[Callable[[int, str], bool], _OpenpyxlBook] | None = None,
+) -> Iterator[RawSheet | FileProblem]:
+    """The worksheets of a workbook checked by its scan, read by calamine in workbook order
+    (chart and macro sheets are not tables). ``errors`` gives error cells calamine reads as
+    blank, ``merged`` the merged ranges where calamine does not report them, ``openpyxl`` which
+    sheets openpyxl reads instead."""
+    import python_calamine  # imported lazily: CLI start-up stays fast for CSV-only batches
+
+    stem = Path(rel).stem
+    handle.seek(0)
+    book = python_calamine.CalamineWorkbook.from_filelike(handle)
+    with book:
+        for index, meta in enumerate(book.sheets_metadata):
+            if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
+                continue
+            name = meta.name
+            hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
+            try:
+                if openpyxl is not None and openpyxl[0](index, name):
+                    rows = openpyxl[1].rows(name)
+                    ranges = merged(index, name) if merged else []
+                else:
+                    sheet = book.get_sheet_by_index(index)
+                    found = sheet.merged_cell_ranges
+                    rows = _grid_rows(sheet, limits, check_field=kind == "xls")
+                    del sheet  # calamine's grid: freed before the next sheet is built
+                    ranges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in found] if found else []
+                    if merged is not None and not found:
+                        ranges = merged(index, name)
+                    if errors is not None:
+                        _put_errors(rows, errors(index, name))
+            except _Refused as refused:
+                yield _problem(refused, rel, name)
+                continue
+            except python_calamine.CalamineError as exc:
+                yield FileProblem(rel, name, Reason.FILE_BROKEN_XLSX, _failure(exc))
+                continue
+            yield RawSheet(rel, name, name, stem, rows, kind, hidden=hidden, merged=ranges)
+
+
+def _grid_rows(sheet: Any, limits: Limits, *, check_field: bool) -> list[tuple[int, list[Any]]]:
+    """A calamine sheet as rows numbered as Excel/WPS shows them (the rows above its first cell
+    kept empty, the columns left of it blank), each row cut after its last non-blank cell."""
+    start = sheet.start
+    if start is None:
+        return []
+    top, left = start
+    rows: list[tuple[int, list[Any]]] = [(n, []) for n in range(1, top + 1)]
+    pad = [None] * left
+    field_limit = limits.field if check_field and limits.field < 65536 else 0  # BIFF strings hold at most 65,535 characters
+    for number, cells in enumerate(sheet.to_python(), start=top + 1):
+        while cells and cells[-1] == "":
+            cells.pop()
+        if left and cells:
+            cells = pad + cells
+        if field_limit and any(isinstance(c, str) and len(c) > field_limit for c in cells):
+            raise _over(Reason.FILE_FIELD_TOO_LONG, "", field_limit, where=_where(number), unit="字符")
+        rows.append((number, cells))
+    return rows
+
+
+def _put_errors(rows: list[tuple[int, list[Any]]], errors: dict[tuple[int, int], str]) -> None:
+    """Error values (`#N/A`, `#DIV/0!`) where calamine left the cell blank, as openpyxl showed them."""
+    for (row, column), text in errors.items():
+        if row >= len(rows):
+            continue
+        cells = rows[row][1]
+        if column >= len(cells):
+            cells.extend([None] * (column + 1 - len(cells)))
+        if cells[column] in ("", None):
+            cells[column] = text
 
 
 def _sheet_rows(
     source: Iterator[tuple[Any, ...]], formula_rows: Iterator[tuple[Any, ...]] | None, limits: Limits
 ) -> list[tuple[int, list[Any]]]:
-    """The rows of one sheet, stopping at the first limit passed (the streaming pass has already
-    counted them; this guards what openpyxl actually builds, each row as wide as its last cell)."""
+    """The rows of one sheet read by openpyxl, stopping at the first limit passed (the streaming
+    pass has already counted them; this guards what openpyxl actually builds, each row as wide
+    as its last cell)."""
     rows: list[tuple[int, list[Any]]] = []
     cells = 0
     for number, row in enumerate(source, start=1):
@@ -661,10 +1095,6 @@ def _sheet_rows(
     return rows
 
 
-class FormulaWithoutValue(str):
-    """A formula cell saved without a cached result (written by a tool, never opened in Excel)."""
-
-
 def read_batch(batch: Path, limits: Limits | None = None) -> Iterator[RawSheet | FileProblem | Skipped]:
     """Every sheet of every table file in the batch, plus what could not be read or was skipped."""
     limits = limits or Limits()
@@ -675,11 +1105,7 @@ def read_batch(batch: Path, limits: Limits | None = None) -> Iterator[RawSheet |
             yield Skipped(rel, "", entry.why)
         elif path.name.startswith("~$"):
             yield Skipped(rel, "", "Office 临时锁文件")
-        elif suffix in REFUSED_SUFFIXES:
-            yield FileProblem(rel, "", Reason.FILE_XLS)
-        elif suffix == ".csv":
-            yield read_csv(path, rel, limits)
-        elif suffix in (".xlsx", ".xlsm"):
-            yield from read_xlsx(path, rel, limits)
+        elif suffix in TABLE_SUFFIXES:
+            yield from read_workbook(path, rel, limits)
         else:
             yield Skipped(rel, "", f"不是表格文件（{suffix or '无扩展名'}）")

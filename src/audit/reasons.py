@@ -33,20 +33,44 @@ class Reason(Enum):
     ID_OLD_15 = "15 位旧身份证号「{value}」，请更新为 18 位"
     PERSONAL_NUMBER = "不是有效数字：内容像身份证号或手机号「{value}」"
     BAD_KEY = "{label}「{value}」不能作为编号使用：{why}"
+    AMBIGUOUS_MONTH = "「{value}」无法确定是 1 月还是 10 月（Excel 把 2005.10 存成 2005.1），请写成 2005-10 或 2005年10月"
+    NOT_A_RATE = "无法识别的比例「{value}」（可用：1%、0.5%、5‰、0.01）"
+    # rows that are not data: listed with action 跳过（非数据行）, never counted as data problems
+    SKIP_INSTRUCTION = "模板填写说明行「{value}」，不是数据，已跳过"
+    SKIP_FOOTER = "表尾合计或签字行「{value}」，不是数据，已跳过"
+    SKIP_NOTES = "注意事项或说明「{value}」，不是数据，已跳过"
+    SKIP_MERGED = "跨列合并单元格 {cells}「{value}」（说明或分组标题），不是数据，已跳过"
+    # between tables: the transfer register against the roster
+    TRANSFER_CONFLICT = (
+        "组织关系转接登记的{direction}办理时间 {register} 与党员名册的{label} {roster}（{where}）不一致，以党员名册为准"
+    )
     # row level
     RAGGED_ROW = "本行比表头多出 {extra} 个非空单元格"
+    # row level: layouts (audit.layouts) — a year or month range the sheet does not make clear
+    YEAR_NOT_FOUND = (
+        "找不到年份：表中没有年度列，标题行、工作表名和文件名中也没有年份；请在映射文件中写"
+        ' fixed: [{{file: "{file}", values: {{year: 四位年份}}}}]，并加 --mapping 映射文件 重新运行'
+    )
+    BAD_YEAR = "{label}「{value}」不是有效年份，无法确定所属月份"
+    BAD_RANGE = "无法识别的起止月份「{value}」（可用：2019.01-2019.06、2019年1月至6月、201901-201906）"
+    RANGE_REVERSED = "起止月份「{value}」的截止月份早于起始月份"
+    RANGE_TOO_LONG = "起止月份「{value}」跨 {months} 个月，超过上限 {limit} 个月"
     DUPLICATE = "重复记录（与 {first} 重复，键：{key}）"
     DANGLING_REF = "引用了不存在的{label} {value}"
     REF_QUARANTINED = "引用的{label} {value} 所在行已被隔离（见该行的数据问题）"
     # file level
-    FILE_XLS = "不支持旧版 .xls 文件，请在 Excel/WPS 中另存为 .xlsx 或 CSV"
     FILE_BROKEN_XLSX = "工作簿已损坏或不完整，无法打开（{detail}）"
+    FILE_ENCRYPTED = (
+        "工作簿设置了打开密码（已加密），无法读取；请在 Excel/WPS 中打开，取消打开密码"
+        "（Excel：文件 → 信息 → 保护工作簿 → 用密码进行加密，清空密码；WPS：文件 → 文档加密）后另存，再放回批次文件夹"
+    )
+    FILE_NOT_SPREADSHEET = "扩展名是表格文件，但内容不是可读取的表格（{detail}）；请在 Excel/WPS 中打开后另存为 .xlsx"
     FILE_UNREADABLE = "无法读取文件（{detail}）"
     FILE_BINARY = "文件不是文本表格（含有二进制内容），请确认导出格式"
     FILE_UNDECODABLE = "无法识别文件编码（支持 UTF-8、UTF-8 BOM、GB18030/GBK、带 BOM 的 UTF-16）"
     FILE_EMPTY = "文件为空"
     FILE_NO_HEADER = "未找到表头：前 {scan} 行中没有一行包含至少一半的必填列（{required}）"
-    FILE_MISSING_COLUMN = "缺少必填列「{label}」（{column}），本表 {rows} 行均未导入"
+    FILE_MISSING_COLUMN = "缺少必填列「{label}」（{column}），本表 {rows} 行均未导入{hint}"
     FILE_DUPLICATE_HEADER = "表头重复：「{first}」与「{second}」都对应「{label}」（{column}），本表 {rows} 行均未导入"
     FILE_NO_ROWS = "只有表头，没有数据行"
     # file level: over a limit of audit.limits (the value found, the limit, and how to raise it)
@@ -82,4 +106,5 @@ class Action(Enum):
     ROW = "整行隔离"
     VALUE = "该值置空，行保留"
     NOTE = "仅提示，行保留"
+    SKIP = "跳过（非数据行）"
     FILE = "整个文件或工作表未导入"

@@ -8,6 +8,7 @@ Layout of a report folder:
     assets/plotly.min.js       one copy of plotly.js for every page (unless --self-contained)
     notebooks/                 the executed notebooks (provenance)
     findings.xlsx, manifest.json, + the outputs of `audit validate`
+    followup.csv, decisions_applied.csv, notices/  整改跟踪, reviewer decisions, 整改通知书 (`audit.followup`)
 """
 
 from __future__ import annotations
@@ -27,11 +28,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from audit.display import branch_page_href, branch_page_name, page_status_marker
-from audit.io import write_table
 from audit.limits import Limits
+from audit.mapping import ReviewerMapping
 from audit.outputs import (
     RunLock,
     check_output,
@@ -93,6 +92,7 @@ class RunResult:
     size_bytes: int
     seed: int
     validation: Any = field(repr=False, default=None)
+    notes: list[str] = field(default_factory=list)  # for people: the previous report used, what was skipped
 
     @property
     def failed(self) -> list[NotebookStatus]:
@@ -151,6 +151,9 @@ def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name
     from papermill.exceptions import PapermillExecutionError
 
     started = time.perf_counter()
+    missing = _missing_path(source, target, cwd)
+    if missing:
+        return NotebookStatus(name, "failed", 0.0, None, missing)
     last: Exception | None = None
     for attempt in range(3):  # kernel start-up can time out or clash on ports when many start at once
         try:
@@ -180,6 +183,17 @@ def execute(source: str, target: str, parameters: dict[str, Any], cwd: str, name
                 _discard_warm_kernel()
             time.sleep(1 + attempt)
     return NotebookStatus(name, "failed", round(time.perf_counter() - started, 2), None, f"内核启动失败：{last}"[:500])
+
+
+def _missing_path(source: str, target: str, cwd: str) -> str:
+    """What is missing for a notebook to run, in words; empty when nothing is. A missing file or
+    folder is the run's problem to name, not a kernel start-up failure to retry."""
+    if not os.path.isfile(source):
+        return f"无法读写文件 {source}：找不到 notebook 文件"
+    for folder in (os.path.dirname(os.path.abspath(target)), cwd):
+        if not os.path.isdir(folder):
+            return f"无法读写文件 {target}：文件夹 {folder} 不存在"
+    return ""
 
 
 def _names_notebook_file(exc: OSError, source: str, target: str, cwd: str) -> bool:
@@ -404,78 +418,6 @@ def plotly_tag(self_contained: bool, depth: int) -> str:
     return f'<script src="{prefix}assets/plotly.min.js"></script>'
 
 
-# --- workbook ----------------------------------------------------------------------------------------
-
-FINDINGS_ZH = {
-    "rule_id": "规则编号",
-    "severity": "级别",
-    "dimension": "维度",
-    "branch_id": "支部编号",
-    "subject_id": "对象",
-    "period": "期间",
-    "clause": "条款",
-    "message": "问题",
-    "evidence": "证据",
-}
-QUARANTINE_ZH = {
-    "file": "文件",
-    "sheet": "工作表",
-    "row": "行号",
-    "column": "列",
-    "value": "原值",
-    "reason": "原因",
-    "table": "表",
-    "action": "处理",
-}
-SAMPLE_ZH = {
-    "branch_id": "支部编号",
-    "meeting_id": "活动编号",
-    "meeting_type": "活动类型",
-    "held_on": "活动日期",
-    "topic": "主题",
-    "present_count": "实到人数",
-    "expected_count": "应到人数",
-    "_file": "来源文件",
-    "_sheet": "工作表",
-    "_row": "行号",
-}
-SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
-
-
-def write_workbook(path: Path, sheets: list[tuple[str, pl.DataFrame, dict[str, str]]]) -> None:
-    """Chinese headers, frozen header row, filters, sensible widths; text is never a formula."""
-    import xlsxwriter
-
-    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False})
-    book.set_properties({"created": dt.datetime(2000, 1, 1)})  # fixed, so identical inputs give identical files
-    header = book.add_format({"bold": True, "bg_color": "#F4F6F7", "border": 1, "text_wrap": True, "valign": "top"})
-    wrap = book.add_format({"text_wrap": True, "valign": "top"})
-    for name, frame, headers in sheets:
-        sheet = book.add_worksheet(name)
-        columns = [c for c in headers if c in frame.columns]
-        for col, column in enumerate(columns):
-            sheet.write_string(0, col, headers[column], header)
-            values = frame.get_column(column).to_list()
-            width = max([len(headers[column]) * 2, *(_width(v) for v in values[:500])] or [8])
-            sheet.set_column(col, col, min(max(width, 6), 60), wrap)
-            for row, value in enumerate(values, start=1):
-                if value is None:
-                    continue
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    sheet.write_number(row, col, value)
-                else:
-                    sheet.write_string(row, col, str(value))  # a leading = + - @ stays text
-        sheet.freeze_panes(1, 0)
-        if columns:
-            sheet.autofilter(0, 0, max(frame.height, 1), len(columns) - 1)
-    book.close()
-
-
-def _width(value: Any) -> int:
-    text = "" if value is None else str(value)
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text) + 2
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -507,10 +449,15 @@ def run_report(
     notebooks_dir: Path = NOTEBOOKS,
     progress: Callable[[str, int, int], None] | None = None,
     limits: Limits | None = None,
+    mapping: ReviewerMapping | None = None,
+    previous: Path | None = None,
+    decisions: Path | None = None,
+    deadline: dt.date | None = None,
 ) -> RunResult:
     """Run the whole quarterly report into `out` (see the module docstring). `out` is checked
     before any work and again under the lock (`audit.outputs`): never the batch or anything around
-    or inside it, never a file or a folder the toolkit did not make."""
+    or inside it, never a file or a folder the toolkit did not make. When nothing can be audited,
+    `out` gets the ingest outputs and a manifest only, and ``NothingUsableError`` says so."""
     out = check_output(out, kind="run", batch=batch)
     make_parents(out)
     with RunLock(out, command="run"):
@@ -530,6 +477,10 @@ def run_report(
                 notebooks_dir=notebooks_dir,
                 progress=progress,
                 limits=limits,
+                mapping=mapping,
+                previous=previous,
+                decisions=decisions,
+                deadline=deadline,
             )
         except BaseException:
             discard_partial(out)  # wherever the interrupt or error came, no temporary folder stays
@@ -550,9 +501,12 @@ def _run_locked(
     notebooks_dir: Path,
     progress: Callable[[str, int, int], None] | None,
     limits: Limits | None = None,
+    mapping: ReviewerMapping | None = None,
+    previous: Path | None = None,
+    decisions: Path | None = None,
+    deadline: dt.date | None = None,
 ) -> RunResult:
-    from audit import views
-    from audit.validate import validate, validate_tables
+    from audit.validate import NothingUsableError, validate
 
     standard = standard or load_standard()
     jobs = jobs or os.cpu_count() or 1
@@ -567,7 +521,14 @@ def _run_locked(
         for _ in range(workers):  # one submission per worker, so all of them start (and warm up) now
             pool.submit(int)
         clock = time.perf_counter()
-        result = validate(batch, quarter, standard, out=tmp, data_docs=True, limits=limits)
+        try:
+            result = validate(batch, quarter, standard, out=tmp, data_docs=True, limits=limits, mapping=mapping)
+        except NothingUsableError as exc:  # the reviewer still gets the ingest report, quarantine and column map
+            manifest = _manifest_base(batch, exc.ingested, quarter, limits, mapping)
+            manifest["outcome"] = str(exc)
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            _move_into_place(tmp, out)
+            raise NothingUsableError(str(exc), exc.ingested, out) from None
         timings["validate"] = round(time.perf_counter() - clock, 2)
         tables = result.ingested.tables
         known = tables["branches"]["branch_id"].sort().to_list()
@@ -577,38 +538,14 @@ def _run_locked(
         selected = [b for b in known if not branches or b in branches]
 
         clock = time.perf_counter()
-        previous = quarter.previous
-        window = result.facts.window
-        if previous.end >= window[0]:
-            write_table(validate_tables(tables, previous, standard).scorecard, tmp, "previous_scorecard")
-        sample = views.meeting_sample(tables, quarter, seed, sample_size)
-        write_table(sample, tmp, "sample")
-        write_workbook(
-            tmp / "findings.xlsx",
-            [
-                (
-                    "问题清单",
-                    result.findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity"))),
-                    FINDINGS_ZH,
-                ),
-                (
-                    "评定结果",
-                    result.scorecard,
-                    {
-                        "branch_id": "支部编号",
-                        "branch_name": "支部名称",
-                        "quarter": "季度",
-                        **{d: d for d in standard.dimensions},
-                        "critical": "严重",
-                        "errors": "错误",
-                        "warnings": "提示",
-                        "rating": "评定",
-                    },
-                ),
-                ("抽查样本", sample, SAMPLE_ZH),
-                ("数据问题", result.ingested.quarantine, QUARANTINE_ZH),
-            ],
-        )
+        from audit.followup import FollowupError, write_follow_up
+
+        try:  # follow-up, decisions, sample, previous scorecard, findings.xlsx, notices
+            extras = write_follow_up(
+                tmp, out, batch, quarter, standard, result, selected, seed, sample_size, previous, decisions, deadline
+            )
+        except FollowupError as exc:
+            raise RunError(str(exc)) from None
         docs_pages = len(list((tmp / "data-docs").rglob("*.html"))) if (tmp / "data-docs").exists() else 0
         timings["extras"] = round(time.perf_counter() - clock, 2)
 
@@ -698,6 +635,7 @@ def _run_locked(
                 "seed": seed,
                 "sample_size": sample_size,
                 "limits": (limits or Limits()).as_dict(),
+                "deadline": deadline.isoformat() if deadline else None,
             },
             "standard": {
                 "name": standard.name,
@@ -705,6 +643,8 @@ def _run_locked(
                 "sha256": sha256_file(standard.path) if standard.path else None,
             },
             "contract_version": result.ingested.contract_version,
+            "mapping": mapping.manifest if mapping is not None else None,
+            **extras.manifest(),
             "versions": _versions(),
             "timings_seconds": {**timings, "per_notebook": {s.name: s.seconds for s in notebooks}},
             "notebooks": {s.name: {"status": s.status, "cell": s.cell, "error": s.error} for s in notebooks},
@@ -717,12 +657,27 @@ def _run_locked(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # workers stop their kernels as they exit
-    return RunResult(out, quarter, result.findings.height, selected, notebooks, timings, _folder_size(out), seed, result)
+    size = _folder_size(out)
+    return RunResult(out, quarter, result.findings.height, selected, notebooks, timings, size, seed, result, extras.notes)
 
 
 def _clean_stale_partials(out: Path) -> None:
     """Remove what earlier killed runs left next to `out`, and only what they provably made."""
     clean_stale(out)
+
+
+def _manifest_base(batch: Path, ingested, quarter: Quarter, limits: Limits | None, mapping: ReviewerMapping | None) -> dict:
+    """The manifest of a run that stopped after reading the batch (nothing to audit)."""
+    return {
+        "tool": "audit",
+        "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "batch": str(Path(batch).resolve()),
+        "inputs": {name: {"sha256": digest} for name, digest in sorted(ingested.files.items())},
+        "parameters": {"quarter": str(quarter), "limits": (limits or Limits()).as_dict()},
+        "contract_version": ingested.contract_version,
+        "mapping": mapping.manifest if mapping is not None else None,
+        "versions": _versions(),
+    }
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
@@ -743,6 +698,27 @@ class Verification:
         return not (self.changed or self.missing or self.added)
 
 
+def _read_manifest(path: Path) -> tuple[dict[str, str], str | None]:
+    """The input hashes and batch path a manifest records. A manifest travels with its report and
+    may have been edited or damaged: anything not of the shape `audit run` writes is refused."""
+    broken = RunError(f"{path} 不是 audit run 写出的 manifest.json（内容无法解析或不完整）")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise broken from None
+    inputs = manifest.get("inputs") if isinstance(manifest, dict) else None
+    batch = manifest.get("batch") if isinstance(manifest, dict) else None
+    if not isinstance(inputs, dict) or not (batch is None or isinstance(batch, str)):
+        raise broken
+    recorded = {}
+    for name, entry in inputs.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(digest, str):
+            raise broken
+        recorded[name] = digest
+    return recorded, batch
+
+
 def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
     """Re-hash the inputs a report was made from and say whether it still matches its data."""
     from audit.ingest import input_files
@@ -750,11 +726,12 @@ def verify_manifest(report: Path, batch: Path | None = None) -> Verification:
     manifest_path = report / "manifest.json"
     if not manifest_path.exists():
         raise RunError(f"{report} 中没有 manifest.json，不是 audit run 生成的报告目录")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    batch = Path(batch or manifest["batch"])
+    recorded, recorded_batch = _read_manifest(manifest_path)
+    if batch is None and not recorded_batch:
+        raise RunError(f"{manifest_path} 没有记录数据批次文件夹，请用 --batch 指定")
+    batch = Path(batch or recorded_batch or "")
     if not batch.is_dir():
         raise RunError(f"找不到报告所用的数据批次文件夹：{batch}（可用 --batch 指定）")
-    recorded = {name: entry["sha256"] for name, entry in manifest["inputs"].items()}
     present = input_files(batch)  # the files ingestion reads, by the (masked) names the manifest holds
     changed = sorted(n for n, digest in recorded.items() if n in present and sha256_file(present[n]) != digest)
     missing = sorted(n for n in recorded if n not in present)

@@ -968,7 +968,9 @@ class _Exporter:
         self.files = 0
 
     def columns(self, table: str) -> list[str]:
-        return list(self.contract.tables[table].columns)
+        """The columns an export of ``table`` has: the contract's, without those only real exports
+        carry (``info``: kept when present, read by no rule), so the sample stays as it was."""
+        return [name for name, column in self.contract.tables[table].columns.items() if not column.info]
 
     def types(self, table: str) -> dict[str, str]:
         return {name: col.type for name, col in self.contract.tables[table].columns.items()}

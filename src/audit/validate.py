@@ -13,16 +13,57 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.facts import FACT_KEYS, Facts, compute_facts, data_window
+from audit.facts import FACT_KEYS, Facts, QuarterOutOfRangeError, compute_facts, data_window
 from audit.findings import assessed_rules, collect_findings, scorecard
 from audit.ingest import Ingested, ingest
 from audit.io import write_table
 from audit.limits import Limits
+from audit.mapping import ReviewerMapping
 from audit.outputs import output_folder
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
 from audit.suites import Validator, apply_standard, load_suite_json, offline_data_docs
+
+# What `Validation.write` puts in a folder: removed when a later run there has nothing to audit, so
+# no earlier findings sit beside the new ingest report as if they were current.
+VALIDATION_OUTPUTS = (
+    *(f"{stem}.{ext}" for stem in ("findings", "scorecard", "data_quality", "progress") for ext in ("csv", "parquet")),
+    "validation.json",
+)
+VALIDATION_FOLDERS = ("facts", "data-docs")
+
+
+class NothingUsableError(QuarterOutOfRangeError):
+    """Nothing to audit remains once the batch is read: no usable row, or no dues, points or
+    meeting record. The ingest report, quarantine and column map were written to ``out`` (when
+    given) so the reviewer sees why."""
+
+    def __init__(self, message: str, ingested: Ingested, out: Path | None):
+        super().__init__(message)
+        self.ingested, self.out = ingested, out
+
+
+def nothing_usable(ingested: Ingested) -> str | None:
+    """Why nothing in an ingested batch can be audited, or None when something can."""
+    if not ingested.usable:
+        return "没有任何可用的数据行，无法审核"
+    if data_window(ingested.tables) is None:
+        return "数据中没有任何党费、积分或会议记录，无法审核"
+    return None
+
+
+def _clear_validation_outputs(folder: Path) -> None:
+    """Remove an earlier validation's outputs from a folder being written (regular files and real
+    folders only: a symlink is never followed)."""
+    for name in VALIDATION_OUTPUTS:
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    for name in VALIDATION_FOLDERS:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
 
 
 @dataclass
@@ -100,18 +141,27 @@ def validate(
     data_docs: bool = True,
     today: dt.date | None = None,
     limits: Limits | None = None,
+    mapping: ReviewerMapping | None = None,
 ) -> Validation:
     """Ingest a batch and validate one quarter; with `out`, write every output there.
 
     `out` is checked, locked and marked before any work (`audit.outputs.output_folder`): never the
-    batch or a folder around or inside it, never a file or a folder the toolkit did not make."""
+    batch or a folder around or inside it, never a file or a folder the toolkit did not make.
+    When nothing can be audited, the ingest outputs are still written there and
+    ``NothingUsableError`` says so."""
     if out is None:
-        ingested = ingest(batch, limits=limits)
+        ingested = ingest(batch, limits=limits, mapping=mapping)
+        if (why := nothing_usable(ingested)) is not None:
+            raise NothingUsableError(why, ingested, None)
         result = validate_tables(ingested.tables, quarter, standard, today=today)
         result.ingested = ingested
         return result
     with output_folder(out, kind="validate", batch=Path(batch)) as target:
-        ingested = ingest(batch, limits=limits)
+        ingested = ingest(batch, limits=limits, mapping=mapping)
+        if (why := nothing_usable(ingested)) is not None:
+            _clear_validation_outputs(target)
+            ingested.write(target)
+            raise NothingUsableError(why, ingested, out)
         docs = target / "data-docs" if data_docs else None
         result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today)
         result.ingested = ingested

@@ -32,6 +32,7 @@ class Parsed:
     value: Any = None
     reason: Reason | None = None
     context: tuple[tuple[str, object], ...] = ()
+    precision: str = ""  # "month" when a date was given only to the month (`2005.07`)
 
     @property
     def ok(self) -> bool:
@@ -65,7 +66,18 @@ def cell_text(raw: Any) -> str:
 
 
 def is_blank(raw: Any) -> bool:
-    return raw is None or (isinstance(raw, str) and fold(raw) == "")
+    """None, or text of whitespace only (``fold(raw) == ""``, without the cost of folding)."""
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+# What people write for "nothing here" (after folding: `／` is `/`, `－` is `-`); blank in any
+# column but a yes/no one, where `无` means no.
+PLACEHOLDERS = frozenset({"无", "暂无", "-", "--", "—", "——", "–", "―", "/", "//", "\\"})
+
+
+def is_placeholder(raw: Any) -> bool:
+    """A cell holding only a placeholder for blank (`无`, `—`, `-`, `/`, `／`)."""
+    return isinstance(raw, str) and fold(raw) in PLACEHOLDERS
 
 
 def scrub_personal(text: str) -> str:
@@ -81,18 +93,22 @@ def parse_text(raw: Any) -> Parsed:
     return Parsed(scrub_personal(text))
 
 
-_YMD = re.compile(r"^(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
-_YMD_ZH = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
+# A clock after the date (`2019/2/3  14:30`, `2019-02-03T14:30:00`, `2019年2月3日 14时30分`) is
+# allowed and dropped: the day is what the records need.
+_CLOCK = r"(?:\s*T?\s*\d{1,2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?|时(?:\d{1,2}分(?:\d{1,2}秒)?)?|点(?:\d{1,2}分?)?))?"
+_YMD = re.compile(rf"^(\d{{4}})\s*[-/.]\s*(\d{{1,2}})\s*[-/.]\s*(\d{{1,2}}){_CLOCK}$")
+_YMD_ZH = re.compile(rf"^(\d{{4}})\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*[日号]?{_CLOCK}$")
 _YMD_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_SERIAL = re.compile(r"^\d{4,5}(?:\.0+)?$")
+_SERIAL = re.compile(r"^\d{4,5}(?:\.\d+)?$")
 _YM = re.compile(r"^(\d{4})\s*[-/.]\s*(\d{1,2})$")
 _YM_ZH = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月?$")
 _YM_COMPACT = re.compile(r"^(\d{4})(\d{2})$")
 
 
 def _from_serial(serial: float) -> dt.date | None:
-    if SERIAL_MIN <= serial <= SERIAL_MAX and float(serial).is_integer():
-        return EXCEL_EPOCH + dt.timedelta(days=int(serial))
+    """The day of an Excel serial; a fraction is the time of day, dropped (`43499.6` is 14:24)."""
+    if SERIAL_MIN <= serial < SERIAL_MAX + 1:
+        return EXCEL_EPOCH + dt.timedelta(days=math.floor(serial))
     return None
 
 
@@ -145,6 +161,59 @@ def parse_month(raw: Any) -> Parsed:
     if parsed.reason is Reason.BAD_DATE:
         return fail(Reason.BAD_MONTH, value=text)
     return fail(Reason.UNPARSED_MONTH, value=text)
+
+
+_FLOAT_YM = re.compile(r"^(\d{4})\.(\d{1,2})$")
+
+
+def parse_history_date(raw: Any) -> Parsed:
+    """A date of membership history (入党、转正、出生…): a full date, or a month alone (`2005.07`,
+    `2005年7月`, `200507`, `2005-07`) read as the first of that month with precision `month`, so
+    a rule that needs the day can tell it was not given. A numeric cell `2005.1` is refused: Excel
+    stores `2005.10` the same way, so January and October cannot be told apart."""
+    parsed = parse_date(raw)
+    if parsed.ok or parsed.reason is Reason.BAD_DATE or isinstance(raw, (dt.date, bool)):
+        return parsed
+    if isinstance(raw, float) and math.isfinite(raw):
+        match = _FLOAT_YM.match(repr(raw))
+        if match and match.group(2) == "1":
+            return fail(Reason.AMBIGUOUS_MONTH, value=repr(raw))
+        text = repr(raw)
+    else:
+        text = cell_text(raw)
+    match = _YM.match(text) or _YM_ZH.match(text) or _YM_COMPACT.match(text)
+    if not match:
+        return parsed
+    year, month = (int(part) for part in match.groups())
+    if not 1900 <= year <= 2100:
+        return parsed
+    if not 1 <= month <= 12:
+        return fail(Reason.BAD_DATE, value=text)
+    return Parsed(dt.date(year, month, 1), precision="month")
+
+
+_RATE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([%‰])?$")
+
+
+def parse_rate(raw: Any) -> Parsed:
+    """A rate as a fraction: `1%` -> 0.01, `0.5%` -> 0.005, `5‰` -> 0.005, `0.01` (a cell Excel
+    formats as a percentage) -> 0.01. A bare number of 1 or more is refused: `1` may mean 1 %."""
+    if isinstance(raw, bool):
+        return fail(Reason.NOT_A_RATE, value=cell_text(raw))
+    text = cell_text(raw)
+    match = _RATE.match(text.replace(" ", ""))
+    if not match:
+        return fail(Reason.NOT_A_RATE, value=text)
+    number, unit = float(match.group(1)), match.group(2)
+    if unit == "%":
+        number /= 100
+    elif unit == "‰":
+        number /= 1000
+    elif not 0 <= number < 1:
+        return fail(Reason.NOT_A_RATE, value=text)
+    if not 0 <= number <= 1:
+        return fail(Reason.NOT_A_RATE, value=text)
+    return Parsed(round(number, 10))
 
 
 _NUMBER_NOISE = re.compile(r"[元¥￥,，\s]|RMB|CNY", re.IGNORECASE)
@@ -213,6 +282,23 @@ def enum_parser(label: str, values: dict[str, list[str]]):
         return Parsed(canonical)
 
     return parse_enum
+
+
+def enum_in_text_parser(label: str, values: dict[str, list[str]]):
+    """A parser reading an enumerated value out of free text (`2019年3月主题党日活动` → 主题党日): the
+    one canonical value whose spellings occur in the text; none or several is refused."""
+    spellings = [(fold(str(s)).lower(), canonical) for canonical, aliases in values.items() for s in [canonical, *aliases]]
+    allowed = "、".join(values)
+
+    def parse_enum_in_text(raw: Any) -> Parsed:
+        text = cell_text(raw)
+        folded = text.lower()
+        found = {canonical for spelling, canonical in spellings if spelling and spelling in folded}
+        if len(found) != 1:
+            return fail(Reason.UNKNOWN_ENUM, label=label, value=text, allowed=allowed)
+        return Parsed(found.pop())
+
+    return parse_enum_in_text
 
 
 # --- personal data -------------------------------------------------------------------------------

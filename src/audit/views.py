@@ -266,3 +266,29 @@ def meeting_sample(
         "_sheet",
         "_row",
     )
+
+
+def followup_counts(followup: pl.DataFrame | None, branches: pl.DataFrame) -> pl.DataFrame:
+    """Per branch (every branch, in id order): how many follow-up rows of each status (新增, 持续,
+    已整改, 已补正, 待复查; `audit.followup`)."""
+    from audit.followup import STATUSES
+
+    grid = branches.select("branch_id", "branch_name").sort("branch_id")
+    if followup is None or followup.is_empty():
+        return grid.with_columns(pl.lit(0, pl.Int64).alias(s) for s in STATUSES)
+    wide = followup.group_by("branch_id").agg((pl.col("status") == s).sum().cast(pl.Int64).alias(s) for s in STATUSES)
+    return grid.join(wide, on="branch_id", how="left").with_columns(pl.col(*STATUSES).fill_null(0))
+
+
+def branch_followup(followup: pl.DataFrame | None, branch: str, applied: pl.DataFrame | None = None) -> pl.DataFrame:
+    """A branch's follow-up rows, each with the reviewer's latest decision on it as text."""
+    from audit.decisions import with_decision_text
+    from audit.followup import FOLLOWUP_SCHEMA
+
+    if followup is None:
+        followup = pl.DataFrame(schema=FOLLOWUP_SCHEMA)
+    mine = followup.filter(pl.col("branch_id") == branch)
+    if applied is not None and not applied.is_empty():
+        decided = applied.select("finding_id", "decision", "note", "reviewer", "decided_on")
+        mine = mine.join(decided, on="finding_id", how="left")
+    return with_decision_text(mine)

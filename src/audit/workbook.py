@@ -1,0 +1,466 @@
+"""`findings.xlsx`: the report's tables as a workbook a reviewer can filter on screen and print.
+
+Every sheet: Chinese headers, frozen header row, filters; printed on A4 landscape, scaled to one
+page wide, the header row repeated on every page, the sheet's name and page number in the header;
+text wrapped, with row heights that show whole messages; branch names beside branch ids;
+severities, ratings, dimension results and follow-up statuses coloured. Text is always written as
+text (a cell starting with `=`, `+`, `-`, `@` never becomes a formula) and the file is the same
+byte for byte for the same inputs.
+
+Sheets: 问题清单 (严重 first, then 错误, then 提示, then by branch; with follow-up status and the
+reviewer's decision), 评定结果, 整改台账 (`followup.csv`), 审核决定 (every decision and what became
+of it), 抽查样本, 数据问题 (rows quarantined at import and record-quality failures together, with the
+table's Chinese name and the branch that must re-export).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from audit.reasons import Action
+from audit.standard import Standard
+
+SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
+SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2}
+FINDINGS_ZH = {
+    "finding_id": "问题编号",
+    "severity": "级别",
+    "branch_id": "支部编号",
+    "branch_name": "支部名称",
+    "rule_id": "规则编号",
+    "dimension": "维度",
+    "subject_id": "对象",
+    "period": "期间",
+    "clause": "条款",
+    "message": "问题",
+    "evidence": "证据",
+    "status": "整改跟踪",
+    "decision_text": "审核决定",
+}
+FOLLOWUP_ZH = {
+    "branch_id": "支部编号",
+    "branch_name": "支部名称",
+    "status": "整改情况",
+    "rule_id": "规则编号",
+    "rule_title": "规则",
+    "subject_id": "对象",
+    "period_then": "原问题期间",
+    "period_now": "本期",
+    "message": "问题",
+    "finding_id": "问题编号",
+    "decision_text": "审核决定",
+}
+DECISIONS_ZH = {
+    "finding_id": "问题编号",
+    "branch_id": "支部编号",
+    "branch_name": "支部名称",
+    "rule_id": "规则编号",
+    "period": "期间",
+    "decision": "审核决定",
+    "note": "说明",
+    "reviewer": "审核人",
+    "decided_on": "决定日期",
+    "row": "决定表行号",
+    "state": "处理结果",
+}
+PROBLEMS_ZH = {
+    "source": "来源",
+    "table_zh": "表",
+    "file": "文件",
+    "sheet": "工作表",
+    "row": "行号",
+    "column": "列",
+    "value": "原值",
+    "reason": "问题",
+    "action": "处理",
+    "branch_id": "支部编号",
+    "branch_name": "需重新导出的支部",
+}
+SAMPLE_ZH = {
+    "branch_id": "支部编号",
+    "branch_name": "支部名称",
+    "meeting_id": "活动编号",
+    "meeting_type": "活动类型",
+    "held_on": "活动日期",
+    "topic": "主题",
+    "present_count": "实到人数",
+    "expected_count": "应到人数",
+    "_file": "来源文件",
+    "_sheet": "工作表",
+    "_row": "行号",
+}
+# Widest a column may print (in Excel width units, a Chinese character counts 2); text wraps beyond
+WIDTHS = {
+    "finding_id": 15,
+    "severity": 6,
+    "branch_id": 9,
+    "branch_name": 18,
+    "rule_id": 8,
+    "rule_title": 16,
+    "dimension": 9,
+    "subject_id": 10,
+    "period": 9,
+    "period_then": 16,
+    "period_now": 9,
+    "clause": 7,
+    "message": 42,
+    "evidence": 28,
+    "status": 9,
+    "decision_text": 22,
+    "note": 30,
+    "reason": 40,
+    "value": 16,
+    "file": 22,
+    "topic": 24,
+    "_file": 22,
+}
+DEFAULT_WIDTH = 16
+LINE_HEIGHT = 16  # points per wrapped line (11 pt text, CJK fallback fonts included)
+# Cell colours by value (a value starting with the key: 「误报（不计入评定）：…」 too)
+STYLES: dict[str, dict[str, Any]] = {
+    "严重": {"bg_color": "#C0392B", "font_color": "#FFFFFF", "bold": True},
+    "错误": {"bg_color": "#F5B7B1"},
+    "提示": {"bg_color": "#FCF3CF"},
+    "过硬": {"bg_color": "#ABEBC6", "bold": True},
+    "达标": {"bg_color": "#FCF3CF"},
+    "未达标": {"bg_color": "#F5B7B1", "bold": True},
+    "通过": {"font_color": "#1E8449"},
+    "未通过": {"font_color": "#C0392B", "bold": True},
+    "未评估": {"font_color": "#7F8C8D"},
+    "新增": {"bg_color": "#FAD7A0"},
+    "持续": {"bg_color": "#F5B7B1", "bold": True},
+    "已整改": {"bg_color": "#ABEBC6"},
+    "已补正": {"bg_color": "#AED6F1"},
+    "待复查": {"bg_color": "#E5E7E9"},
+    "误报": {"font_color": "#7F8C8D", "italic": True},
+    "已失效": {"font_color": "#7F8C8D", "italic": True},
+}
+
+
+@dataclass
+class Sheet:
+    """One worksheet: its rows, the columns to show (in order, with Chinese headers), the columns
+    whose values are coloured (`STYLES`) and the title printed in its footer."""
+
+    name: str
+    frame: pl.DataFrame
+    headers: dict[str, str]
+    coloured: tuple[str, ...] = ()
+    title: str = ""
+    widths: dict[str, int] = field(default_factory=dict)
+
+
+def display_width(text: str) -> int:
+    """Width in Excel units: a CJK (or full-width) character takes two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _lines(text: str, width: int) -> int:
+    """Lines a wrapped cell needs at a column width (each explicit line break starts a line)."""
+    usable = max(width - 1, 1)
+    return sum(max(1, math.ceil(display_width(part) / usable)) for part in text.split("\n"))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def write_workbook(path: Path, sheets: list[Sheet]) -> None:
+    """Write the sheets (see the module docstring for what every sheet gets)."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False})
+    book.set_properties({"created": dt.datetime(2000, 1, 1)})  # fixed, so identical inputs give identical files
+    base = {"text_wrap": True, "valign": "top", "border": 1, "border_color": "#BFBFBF"}
+    header = book.add_format({**base, "bold": True, "bg_color": "#D6DBDF"})
+    formats: dict[str, Any] = {"": book.add_format(base)}
+    for key, style in STYLES.items():
+        formats[key] = book.add_format({**base, **style})
+    for spec in sheets:
+        sheet = book.add_worksheet(spec.name)
+        columns = [c for c in spec.headers if c in spec.frame.columns]
+        frame = spec.frame.select(columns)
+        widths = []
+        for col, column in enumerate(columns):
+            cap = spec.widths.get(column, WIDTHS.get(column, DEFAULT_WIDTH))
+            values = frame.get_column(column).to_list()
+            content = max([display_width(_text(v)) + 2 for v in values[:2000]] or [0])
+            width = min(
+                max(content, display_width(spec.headers[column]) + 2, 5), max(cap, display_width(spec.headers[column]) + 2)
+            )
+            widths.append(width)
+            sheet.set_column(col, col, width)
+        header_lines = max([_lines(spec.headers[c], w) for c, w in zip(columns, widths, strict=True)] or [1])
+        sheet.set_row(0, header_lines * LINE_HEIGHT)
+        for col, column in enumerate(columns):
+            sheet.write_string(0, col, spec.headers[column], header)
+        for row, record in enumerate(frame.iter_rows(), start=1):
+            lines = 1
+            for col, value in enumerate(record):
+                fmt = formats[_style(value) if columns[col] in spec.coloured else ""]
+                if value is None:
+                    sheet.write_blank(row, col, None, fmt)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    sheet.write_number(row, col, value, fmt)
+                else:
+                    text = str(value)
+                    sheet.write_string(row, col, text, fmt)  # a leading = + - @ stays text
+                    lines = max(lines, _lines(text, widths[col]))
+            sheet.set_row(row, lines * LINE_HEIGHT)
+        sheet.freeze_panes(1, 0)
+        if columns:
+            sheet.autofilter(0, 0, max(frame.height, 1), len(columns) - 1)
+        _print_setup(sheet, spec)
+    book.close()
+
+
+def _style(value: Any) -> str:
+    text = _text(value)
+    for key in STYLES:
+        if text.startswith(key):
+            return key
+    return ""
+
+
+def _print_setup(sheet: Any, spec: Sheet) -> None:
+    """A4 landscape, one page wide, header row on every page, sheet name and page numbers."""
+    sheet.set_paper(9)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    sheet.set_header("&L&A&R第 &P 页，共 &N 页", {"margin": 0.3})
+    if spec.title:
+        sheet.set_footer("&C" + spec.title.replace("&", "&&"), {"margin": 0.3})
+    sheet.center_horizontally()
+
+
+# --- the report's sheets -------------------------------------------------------------------------------
+
+
+def by_severity(findings: pl.DataFrame) -> pl.DataFrame:
+    """严重 first, then 错误, then 提示; within each, by branch (the findings' order otherwise kept)."""
+    rank = pl.col("severity").replace_strict(SEVERITY_RANK, default=len(SEVERITY_RANK), return_dtype=pl.Int64)
+    return findings.with_columns(_rank=rank).sort("_rank", "branch_id", maintain_order=True).drop("_rank")
+
+
+def branch_names(tables: dict[str, pl.DataFrame]) -> dict[str, str]:
+    return dict(tables["branches"].select("branch_id", "branch_name").iter_rows())
+
+
+def _named(frame: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
+    """The frame with `branch_name` beside `branch_id`."""
+    if "branch_id" not in frame.columns:
+        return frame
+    return frame.with_columns(branch_name=pl.col("branch_id").replace_strict(names, default=None, return_dtype=pl.String))
+
+
+def branch_locations(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """(table, file, sheet, row) → branch of every accepted row: directly, through its member or
+    through its meeting."""
+    members = tables["members"].select("member_id", "branch_id")
+    meetings = tables["meetings"].select("meeting_id", "branch_id")
+    parts = []
+    for name, frame in tables.items():
+        if not {"_file", "_sheet", "_row"} <= set(frame.columns):
+            continue
+        if "branch_id" in frame.columns:
+            located = frame.select("_file", "_sheet", "_row", "branch_id")
+        elif "meeting_id" in frame.columns:
+            located = (
+                frame.select("_file", "_sheet", "_row", "meeting_id")
+                .join(meetings, on="meeting_id", how="left")
+                .drop("meeting_id")
+            )
+        elif "member_id" in frame.columns:
+            located = (
+                frame.select("_file", "_sheet", "_row", "member_id").join(members, on="member_id", how="left").drop("member_id")
+            )
+        else:
+            continue
+        parts.append(located.with_columns(table=pl.lit(name), _sheet=pl.col("_sheet").fill_null("")))
+    if not parts:
+        return pl.DataFrame(
+            schema={"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64, "branch_id": pl.String, "table": pl.String}
+        )
+    return (
+        pl.concat(parts, how="vertical_relaxed")
+        .with_columns(pl.col("_row").cast(pl.Int64))
+        .filter(pl.col("branch_id").is_not_null())
+    )
+
+
+def data_problems(
+    quarantine: pl.DataFrame, quality: pl.DataFrame, tables: dict[str, pl.DataFrame], titles: dict[str, str]
+) -> pl.DataFrame:
+    """Rows quarantined at import and record-quality failures in one table, each with the table's
+    Chinese name and the branch that must re-export it: the row's own branch when the row was
+    kept; else the one branch of its file and sheet; else the branch of the rows right above and
+    below it when they agree (said so); else a note that the file holds several branches."""
+    columns = ["source", "table", "file", "sheet", "row", "column", "value", "reason", "action"]
+    schema = {c: pl.Int64 if c == "row" else pl.String for c in columns}
+    frames = []
+    # rows skipped as not data (instructions, footers, notes) are listed in quarantine.csv and by
+    # `audit inspect`; they are nothing a branch must correct
+    quarantine = quarantine.filter(pl.col("action") != Action.SKIP.value) if "action" in quarantine.columns else quarantine
+    if not quarantine.is_empty():
+        frames.append(
+            quarantine.select(
+                source=pl.lit("导入隔离"),
+                table=pl.col("table"),
+                file="file",
+                sheet="sheet",
+                row=pl.col("row").cast(pl.Int64),
+                column="column",
+                value="value",
+                reason="reason",
+                action="action",
+            )
+        )
+    if not quality.is_empty():
+        frames.append(
+            quality.select(
+                source=pl.lit("质量检查"),
+                table="table",
+                file="file",
+                sheet="sheet",
+                row=pl.col("row").cast(pl.Int64),
+                column="column",
+                value=pl.col("value").cast(pl.String),
+                reason="message",
+                action=pl.lit("记录已导入，需核对更正"),
+            )
+        )
+    problems = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
+    problems = problems.with_columns(pl.col("sheet").fill_null(""), _n=pl.int_range(pl.len()))
+    located = branch_locations(tables)
+    exact = located.select(table="table", file="_file", sheet="_sheet", row="_row", exact="branch_id").unique(
+        ["table", "file", "sheet", "row"], keep="first"
+    )
+    per_sheet = (
+        located.group_by("_file", "_sheet")
+        .agg(pl.col("branch_id").unique().sort())
+        .select(
+            file="_file", sheet="_sheet", only=pl.when(pl.col("branch_id").list.len() == 1).then(pl.col("branch_id").list.first())
+        )
+    )
+    ordered = located.select(file="_file", sheet="_sheet", row="_row", near="branch_id").sort("row")
+    keyed = problems.with_columns(_r=pl.col("row").fill_null(-1)).sort("_r")
+    above = keyed.join_asof(
+        ordered.rename({"row": "_r"}),
+        on="_r",
+        by=["file", "sheet"],
+        strategy="backward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    below = keyed.join_asof(
+        ordered.rename({"row": "_r", "near": "after"}),
+        on="_r",
+        by=["file", "sheet"],
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    neighbours = above.select("_n", "near").join(below.select("_n", "after"), on="_n")
+    joined = (
+        problems.join(exact, on=["table", "file", "sheet", "row"], how="left")
+        .join(per_sheet, on=["file", "sheet"], how="left")
+        .join(neighbours, on="_n", how="left")
+        .sort("_n")
+    )
+    names = branch_names(tables)
+    guessed = (
+        pl.col("exact").is_null() & pl.col("only").is_null() & pl.col("row").is_not_null() & (pl.col("near") == pl.col("after"))
+    )
+    branch = pl.coalesce("exact", "only", pl.when(guessed).then(pl.col("near")))
+    return (
+        joined.with_columns(branch_id=branch, _guessed=guessed)
+        .with_columns(
+            table_zh=pl.col("table").replace_strict(titles, default=pl.col("table")),
+            branch_name=pl.when(pl.col("branch_id").is_null())
+            .then(pl.lit("（文件含多个支部，请按行号核对）"))
+            .otherwise(
+                pl.col("branch_id").replace_strict(names, default=pl.col("branch_id"), return_dtype=pl.String)
+                + pl.when(pl.col("_guessed")).then(pl.lit("（按相邻行推断）")).otherwise(pl.lit(""))
+            ),
+        )
+        .sort(pl.col("branch_id").is_null(), "branch_id", "file", "sheet", "row", "_n", nulls_last=True)
+        .select(
+            "source",
+            "table",
+            "table_zh",
+            "file",
+            "sheet",
+            "row",
+            "column",
+            "value",
+            "reason",
+            "action",
+            "branch_id",
+            "branch_name",
+        )
+    )
+
+
+def report_sheets(
+    *,
+    quarter: str,
+    quarter_zh: str,
+    standard: Standard,
+    findings: pl.DataFrame,
+    scorecard: pl.DataFrame,
+    followup: pl.DataFrame,
+    decisions: pl.DataFrame,
+    sample: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    quality: pl.DataFrame,
+    tables: dict[str, pl.DataFrame],
+    titles: dict[str, str],
+) -> list[Sheet]:
+    """The report's sheets. `findings`: annotated with `status` (follow-up) and `decision_text`."""
+    names = branch_names(tables)
+    severity_zh = pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity"))
+    listed = _named(by_severity(findings), names).with_columns(severity_zh)
+    titles_of = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
+    false_alarms = (
+        findings.filter(~pl.col("counted")).group_by("branch_id").agg(false_alarms=pl.len().cast(pl.Int64))
+        if "counted" in findings.columns
+        else pl.DataFrame(schema={"branch_id": pl.String, "false_alarms": pl.Int64})
+    )
+    card = scorecard.join(false_alarms, on="branch_id", how="left").with_columns(pl.col("false_alarms").fill_null(0))
+    card_headers = {
+        "branch_id": "支部编号",
+        "branch_name": "支部名称",
+        "quarter": "季度",
+        **{d: d for d in standard.dimensions},
+        "critical": "严重",
+        "errors": "错误",
+        "warnings": "提示",
+        "false_alarms": "误报（不计入）",
+        "rating": "评定",
+    }
+    ledger = _named(followup, names).with_columns(
+        rule_title=pl.col("rule_id").replace_strict(titles_of, default="", return_dtype=pl.String)
+    )
+    judged = _named(decisions, names)
+    return [
+        Sheet("问题清单", listed, FINDINGS_ZH, ("severity", "status", "decision_text"), f"{quarter_zh}审核问题清单"),
+        Sheet("评定结果", card, card_headers, ("rating", *standard.dimensions), f"{quarter_zh}五个过硬评定结果"),
+        Sheet("整改台账", ledger, FOLLOWUP_ZH, ("status", "decision_text"), f"{quarter_zh}整改台账"),
+        Sheet("审核决定", judged, DECISIONS_ZH, ("decision", "state"), f"{quarter_zh}审核决定"),
+        Sheet("抽查样本", _named(sample, names), SAMPLE_ZH, (), f"{quarter_zh}现场抽查样本"),
+        Sheet(
+            "数据问题",
+            data_problems(quarantine, quality, tables, titles),
+            PROBLEMS_ZH,
+            (),
+            f"{quarter_zh}数据问题（需支部更正后重新导出）",
+        ),
+    ]

@@ -1,0 +1,237 @@
+"""整改跟踪 over the sample's four 2019 quarters, checked against the sample's truth; finding ids."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from audit.findings import FINDING_COLUMNS, finding_id
+from audit.followup import (
+    CONTINUING,
+    NEW,
+    PENDING,
+    RECTIFIED,
+    SUPPLIED,
+    FollowupError,
+    PreviousReport,
+    classify,
+    find_previous,
+    judged_in,
+    read_previous,
+)
+from audit.ingest import ingest
+from audit.io import write_table
+from audit.periods import Quarter
+from audit.standard import load_standard
+from audit.validate import validate_tables
+from conftest import SAMPLE
+
+QUARTERS = ["2019Q1", "2019Q2", "2019Q3", "2019Q4"]
+SUPPLIED_MEMBER, SUPPLIED_MONTH = "M00255", "2019-02"  # XH14's member whose February points were missing
+
+
+def _truth() -> list[dict[str, str]]:
+    with (SAMPLE.parent / f"{SAMPLE.name}.truth" / "violations.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _quarter_of(period: str) -> str:
+    """The quarter a finding's period is judged in (a half-year or year: the one it ends in)."""
+    year = period[:4]
+    if "-" in period:
+        return f"{year}Q{(int(period[5:]) - 1) // 3 + 1}"
+    if "Q" in period:
+        return period
+    if "H" in period:
+        return f"{year}Q{2 if period.endswith('1') else 4}"
+    return f"{year}Q4"
+
+
+TRUTH = {
+    q: {(r["rule_id"], r["branch_id"], r["subject_id"], r["period"]) for r in _truth() if _quarter_of(r["period"]) == q}
+    for q in QUARTERS
+}
+
+
+def _supplied(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The next export: the branch has supplied the missing February points record (the member's
+    January record, re-dated: base, bonus and penalty add up as the standard requires)."""
+    points = tables["points"]
+    january = points.filter((pl.col("member_id") == SUPPLIED_MEMBER) & (pl.col("month").dt.strftime("%Y-%m") == "2019-01"))
+    assert january.height == 1
+    record = january.with_columns(pl.col("month").dt.offset_by("1mo"), pl.col("_row") + 100_000)
+    return {**tables, "points": pl.concat([points, record])}
+
+
+@pytest.fixture(scope="module")
+def chain() -> dict[str, object]:
+    """The four quarters in order: Q1 read from the sample as exported; from Q2 on, the export
+    carries the record the branch supplied. Each quarter is followed up against the previous one,
+    the previous quarter re-checked on the new batch, as `audit run` does."""
+    standard = load_standard()
+    first = ingest(SAMPLE).tables
+    later = _supplied(first)
+    validations = {"2019Q1": validate_tables(first, "2019Q1", standard)}
+    rechecked_q1 = validate_tables(later, "2019Q1", standard)
+    for q in QUARTERS[1:]:
+        validations[q] = validate_tables(later, q, standard)
+    rechecks = {
+        "2019Q2": rechecked_q1.findings,
+        "2019Q3": validations["2019Q2"].findings,
+        "2019Q4": validations["2019Q3"].findings,
+    }
+    followups, previous = {}, None
+    for q in QUARTERS:
+        quarter = Quarter.parse(q)
+        findings = validations[q].findings
+        followups[q] = classify(findings, previous, quarter, standard, rechecks.get(q))
+        carried = (
+            followups[q]
+            .filter(pl.col("status") == PENDING)
+            .select("finding_id", "rule_id", "branch_id", "subject_id", period="period_then", message="message")
+        )
+        previous = PreviousReport(Path(q), quarter, findings, carried, given=False)
+    supplied = validations["2019Q1"].findings.filter((pl.col("rule_id") == "SM-1") & (pl.col("subject_id") == SUPPLIED_MEMBER))
+    return {
+        "standard": standard,
+        "validations": validations,
+        "followups": followups,
+        "original_q1": validations["2019Q1"],
+        "rechecked_q1": rechecked_q1.findings,
+        "supplied_id": supplied["finding_id"].item(),
+    }
+
+
+def _keys(frame: pl.DataFrame, *statuses: str, period: str = "period_now") -> set[tuple[str, str, str, str]]:
+    rows = frame.filter(pl.col("status").is_in(statuses))
+    return {(r["rule_id"], r["branch_id"], r["subject_id"], r[period]) for r in rows.iter_rows(named=True)}
+
+
+def test_finding_ids_are_stable_short_and_unique(chain):
+    for q, validation in chain["validations"].items():
+        findings = validation.findings
+        assert findings.columns == FINDING_COLUMNS
+        assert findings["finding_id"].str.contains(r"^F-[0-9A-F]{12}$").all()
+        assert findings["finding_id"].n_unique() == findings.height, q
+    one = chain["validations"]["2019Q1"].findings.filter(pl.col("rule_id") == "OL-2").row(0, named=True)
+    # the documented recipe: SHA-256 of rule, part, branch, subject, period joined by U+001F — nothing else
+    digest = hashlib.sha256("\x1f".join(["OL-2", "main", "XH01", "", "2019-02"]).encode("utf-8")).hexdigest()
+    assert one["finding_id"] == finding_id("OL-2", "main", "XH01", "", "2019-02") == "F-" + digest[:12].upper()
+    assert one["finding_id"] == "F-DD2D117259B4"  # the same on every machine and in every release
+    # the same violation found again on another batch (the re-check of Q1 on the Q2 export) keeps its id
+    original = set(chain["original_q1"].findings["finding_id"])
+    rechecked = set(chain["validations"]["2019Q2"].findings["finding_id"])
+    assert not original & rechecked  # other periods, other ids
+    assert set(chain["rechecked_q1"]["finding_id"]) == original - {chain["supplied_id"]}
+
+
+def test_the_first_quarter_without_a_previous_report_is_all_new(chain):
+    q1 = chain["followups"]["2019Q1"]
+    assert set(q1["status"]) == {NEW}
+    assert _keys(q1, NEW) == TRUTH["2019Q1"]
+    assert set(q1["finding_id"]) == set(chain["validations"]["2019Q1"].findings["finding_id"])
+
+
+def test_second_quarter_new_continuing_rectified_and_supplied_match_the_truth(chain):
+    q2 = chain["followups"]["2019Q2"]
+    # what this quarter found is exactly the truth for the quarter, each either new or continuing
+    assert _keys(q2, NEW, CONTINUING) == TRUTH["2019Q2"]
+    assert {k[:3] for k in _keys(q2, CONTINUING)} == {("BG-1", "XH06", ""), ("SM-6", "XH19", "M00349")}
+    assert {k[:3] for k in _keys(q2, NEW)} == {("OL-1", "XH06", ""), ("OL-10", "XH08", ""), ("OL-7", "XH10", "")}
+    continuing = q2.filter(pl.col("rule_id") == "SM-6")
+    assert set(continuing["period_then"]) == {"2019-01、2019-02、2019-03"}
+    # the record the branch supplied: Q1's SM-1 no longer holds when Q1 is checked on the new batch
+    assert _keys(q2, SUPPLIED, period="period_then") == {("SM-1", "XH14", SUPPLIED_MEMBER, SUPPLIED_MONTH)}
+    # every other Q1 finding whose rule, branch and subject did not fail again is rectified
+    persisting = {k[:3] for k in _keys(q2, CONTINUING)}
+    expected = {k for k in TRUTH["2019Q1"] if k[:3] not in persisting and k[:3] != ("SM-1", "XH14", SUPPLIED_MEMBER)}
+    assert _keys(q2, RECTIFIED, period="period_then") == expected
+    assert set(q2.filter(pl.col("status").is_in([RECTIFIED, SUPPLIED]))["period_now"]) == {"2019Q2"}
+    # the previous findings keep their ids in the follow-up
+    q1_ids = set(chain["validations"]["2019Q1"].findings["finding_id"])
+    assert set(q2.filter(pl.col("status").is_in([RECTIFIED, SUPPLIED]))["finding_id"]) <= q1_ids
+
+
+def test_without_the_supplied_record_the_same_finding_is_rectified(chain):
+    """The same quarter against an unchanged batch: nothing is 已补正."""
+    standard = chain["standard"]
+    q1 = chain["original_q1"].findings
+    previous = PreviousReport(
+        Path("2019Q1"),
+        Quarter.parse("2019Q1"),
+        q1,
+        q1.head(0).select("finding_id", "rule_id", "branch_id", "subject_id", "period", "message"),
+        False,
+    )
+    unchanged = classify(chain["validations"]["2019Q2"].findings, previous, Quarter.parse("2019Q2"), standard, recheck=q1)
+    assert SUPPLIED not in set(unchanged["status"])
+    assert ("SM-1", "XH14", SUPPLIED_MEMBER, SUPPLIED_MONTH) in _keys(unchanged, RECTIFIED, period="period_then")
+    # when the batch no longer holds the previous quarter, nothing can be found 已补正 either
+    blind = classify(chain["validations"]["2019Q2"].findings, previous, Quarter.parse("2019Q2"), standard, recheck=None)
+    assert SUPPLIED not in set(blind["status"])
+
+
+def test_a_half_year_finding_waits_for_its_rule_and_is_then_rectified(chain):
+    q3, q4 = chain["followups"]["2019Q3"], chain["followups"]["2019Q4"]
+    # OL-7 (half-year) is not judged in Q3: its 2019H1 finding is carried, not called rectified
+    assert _keys(q3, PENDING, period="period_then") == {("OL-7", "XH10", "", "2019H1")}
+    assert _keys(q3, NEW, CONTINUING) == TRUTH["2019Q3"]
+    assert {k[:3] for k in _keys(q3, NEW)} == {("TM-1", "XH13", "")}
+    assert _keys(q3, RECTIFIED, period="period_then") == {("OL-1", "XH06", "", "2019Q2"), ("OL-10", "XH08", "", "2019-05")}
+    # judged again in Q4 (2019H2) without a finding: rectified, still naming the 2019H1 finding
+    assert _keys(q4, NEW, CONTINUING) == TRUTH["2019Q4"]
+    assert {k[:3] for k in _keys(q4, NEW)} == {("OL-9", "XH12", "")}
+    assert _keys(q4, RECTIFIED, period="period_then") == {("OL-7", "XH10", "", "2019H1"), ("TM-1", "XH13", "", "2019Q3")}
+    assert PENDING not in set(q4["status"])
+    # a branch's chain over the year: BG-1 at XH06 new in Q1, then continuing every quarter
+    chain_xh06 = [
+        chain["followups"][q].filter((pl.col("branch_id") == "XH06") & (pl.col("rule_id") == "BG-1"))["status"].to_list()
+        for q in QUARTERS
+    ]
+    assert chain_xh06 == [[NEW], [CONTINUING], [CONTINUING], [CONTINUING]]
+
+
+def test_every_status_was_exercised(chain):
+    seen = set().union(*(set(f["status"]) for f in chain["followups"].values()))
+    assert seen == {NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING}
+
+
+def test_rules_judged_per_quarter():
+    standard = load_standard()
+    assert "OL-7" not in judged_in(standard, Quarter.parse("2019Q3")) and "OL-7" in judged_in(standard, Quarter.parse("2019Q4"))
+    assert "OL-8" in judged_in(standard, Quarter.parse("2019Q4")) and "OL-8" not in judged_in(standard, Quarter.parse("2019Q2"))
+    assert "OL-2" in judged_in(standard, Quarter.parse("2019Q3"))
+
+
+def _report(folder: Path, quarter: str, findings: pl.DataFrame) -> Path:
+    folder.mkdir(parents=True)
+    write_table(findings, folder, "findings")
+    (folder / "validation.json").write_text(json.dumps({"quarter": quarter}), encoding="utf-8")
+    return folder
+
+
+def test_the_previous_report_is_found_beside_out_or_named_and_checked(chain, tmp_path: Path):
+    q1 = chain["validations"]["2019Q1"].findings
+    quarter = Quarter.parse("2019Q2")
+    none, said = find_previous(tmp_path / "2019Q2", quarter)
+    assert none is None and "2019Q1" in said and "新增" in said
+    _report(tmp_path / "2019Q1", "2019Q1", q1)
+    found, said = find_previous(tmp_path / "2019Q2", quarter)
+    assert found is not None and found.quarter == Quarter.parse("2019Q1") and not found.given
+    assert "2019年第一季度报告" in said and "--out 旁的 2019Q1 文件夹" in said
+    named, said = find_previous(tmp_path / "elsewhere", quarter, tmp_path / "2019Q1")
+    assert named is not None and named.given and "--previous" in said
+    with pytest.raises(FollowupError, match="不早于"):
+        read_previous(tmp_path / "2019Q1", Quarter.parse("2019Q1"), given=True)
+    _report(tmp_path / "old", "2018Q4", q1.drop("finding_id"))
+    with pytest.raises(FollowupError, match="没有问题编号"):
+        find_previous(tmp_path / "x", quarter, tmp_path / "old")
+    with pytest.raises(FollowupError, match="不是 audit run"):
+        find_previous(tmp_path / "x", quarter, tmp_path)
+    with pytest.raises(FollowupError, match="不存在"):
+        find_previous(tmp_path / "x", quarter, tmp_path / "missing")
