@@ -571,14 +571,6 @@ def test_unknown_elements_in_a_sheet_cannot_exhaust_memory(tmp_path: Path):
     assert outcome["peak_mb"] < 200, outcome["peak_mb"]  # refusing or reading it: the elements are not built
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the cells limit is counted per sheet (readers' streaming pass, part by part), so one "
-    "workbook holds up to parts x cells: 9,999 sheets of 10,000 cells make a file of a few MB with 100 "
-    "million cells (2 GB inflated, each part under the 1 MB ratio grace) that passes every limit; 200 "
-    "such sheets take 9 s (calamine) to 21 s (openpyxl) to read, 9,999 sheets 7 to 17 minutes. A "
-    "workbook's cells must be counted together (or another per-file limit added) before its sheets are read.",
-)
 def test_many_small_sheets_count_toward_one_file(tmp_path: Path):
     folder = bomb_batch(tmp_path)
     sheets = {

@@ -686,8 +686,19 @@ def _scan_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) 
 
 
 def _scan_workbook(archive: zipfile.ZipFile, limits: Limits) -> dict[str, _PartScan]:
-    """Every part of a zip workbook streamed once against the limits: what each part holds."""
-    return {info.filename: _scan_part(archive, info, limits) for info in archive.infolist() if not info.is_dir()}
+    """Every part of a zip workbook streamed once against the limits: what each part holds. The
+    cells limit holds for the workbook as a whole too (shared strings counted, an upper bound), so
+    thousands of small sheets cannot add up to what no single sheet may hold."""
+    scans: dict[str, _PartScan] = {}
+    total = 0
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        scans[info.filename] = scan = _scan_part(archive, info, limits)
+        total += scan.cells
+        if total > limits.cells:
+            raise _over(Reason.FILE_TOO_MANY_CELLS, f"全部工作表合计 {limits.cells + 1:,} 以上", limits.cells)
+    return scans
 
 
 # --- workbooks: which part is which sheet ----------------------------------------------------------
