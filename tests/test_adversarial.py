@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import resource
 import stat
 import subprocess
 import sys
@@ -448,35 +447,15 @@ def test_a_phone_number_in_the_batch_folder_name_is_masked(tmp_path: Path):
 
 # --- input limits --------------------------------------------------------------------------------------
 
-MEMORY_CAP = 1536 << 20
-CHILD = """
-import json, resource, sys
-cap = int(sys.argv[3])
-resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-from audit.ingest import ingest
-from audit.limits import Limits
-result = ingest(sys.argv[1], limits=Limits.parse(json.loads(sys.argv[2])))
-print(json.dumps({
-    "problems": [[p.file, p.sheet, p.reason.name, p.message] for p in result.problems],
-    "heights": {name: frame.height for name, frame in result.tables.items()},
-    "peak_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024,
-}, ensure_ascii=False))
-"""
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
-def ingest_capped(batch: Path, *limits: str, timeout: float = 300) -> dict:
-    """Ingest in a child process whose address space is capped; what happened, as a dict."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(batch), json.dumps(list(limits)), str(MEMORY_CAP)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+def ingest_capped(batch: Path, *limits: str) -> dict:
+    """The hostile-files suite's capped child ingest, with room for the slower bombs here."""
+    from test_hostile_files import ingest_capped as capped
+
+    return capped(batch, *limits, timeout=300)
 
 
 def write_raw_workbook(path: Path, sheets: dict[str, Callable[[], Iterator[bytes]]]) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import zipfile
@@ -55,6 +56,7 @@ def ingest_capped(batch: Path, *limits: str, timeout: float = 120) -> dict:
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),  # a bomb that kills the child leaves no core
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.facts import FACT_KEYS
-from audit.standard import Standard, load_standard
+from audit.standard import SEVERITY_ZH, Standard, load_standard
 from audit.suites import load_suite_json
 
 FACTS_ZH = {
@@ -67,7 +67,6 @@ PERIODS_ZH = {
     "half": "每半年（半年结束时审核，之前显示进度）",
     "year": "每年（年底审核，之前显示进度）",
 }
-SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
 
 
 def _value(value: Any, params: dict[str, Any]) -> str:

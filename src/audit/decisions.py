@@ -329,8 +329,8 @@ TEMPLATE_COLUMNS = [*DECISION_COLUMNS, "branch_id", "branch_name", "rule_id", "s
 def template(report: Path) -> pl.DataFrame:
     """The pre-filled decisions table for a report: one row per finding with its context (branch,
     rule, severity, period, follow-up status, message) and the decision it has, if any."""
-    from audit.display import SEVERITY_ZH
     from audit.followup import read_followup
+    from audit.standard import SEVERITY_ZH
 
     findings = pl.read_parquet(report / "findings.parquet")
     names = read_table(report, "scorecard")

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import polars as pl
 
 from audit.charts import Chart
+from audit.standard import SEVERITY_ZH
 
 _ids = itertools.count(1)
 
@@ -72,7 +73,6 @@ FINDING_HEADERS = {
     "evidence": "证据",
     "decision_text": "审核决定",
 }
-SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
 
 
 def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:

@@ -17,6 +17,7 @@ import yaml
 from audit.paths import STANDARD_FILE
 
 SEVERITIES = ("warning", "error", "critical")
+SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}  # how pages, workbook and catalogue name them
 PERIODS = ("month", "quarter", "half", "year")
 
 

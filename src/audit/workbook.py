@@ -24,9 +24,8 @@ from typing import Any
 import polars as pl
 
 from audit.reasons import Action
-from audit.standard import Standard
+from audit.standard import SEVERITY_ZH, Standard
 
-SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2}
 FINDINGS_ZH = {
     "finding_id": "问题编号",
