@@ -32,9 +32,10 @@ demo: $(STAMP) ## Run the main job on the bundled sample: validate 2019Q1 and bu
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest -q -n $(JOBS)
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, mypy type check (settings in pyproject.toml)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 format: $(STAMP) ## ruff format in place
 	$(BIN)/ruff format src tests

@@ -19,7 +19,10 @@ from typing import TypeVar
 import pandas as pd
 import polars as pl
 
-from audit.facts import _FactBuilder, data_window
+from audit.facts import FactContext, data_window
+from audit.facts.branch_month import branch_month
+from audit.facts.member_month import member_month
+from audit.facts.member_streak import member_streak
 from audit.ingest import scan_tables
 from audit.periods import Quarter, month_range
 from audit.standard import load_standard
@@ -52,8 +55,8 @@ def polars_facts(folder: Path, quarter: Quarter, span: tuple[dt.date, dt.date]) 
     """The project's lazy fact queries over Parquet scans, asked for the compared columns only: the
     optimiser drops what they do not need (evidence texts, message context), as the SQL never
     computes it. The full build with every column is the harness's `facts` stage."""
-    builder = _FactBuilder(scan_tables(folder), load_standard(), quarter, span)
-    return tuple(pl.collect_all(_normalise((builder.branch_month(), builder.member_month(), builder.member_streak()))))
+    context = FactContext(scan_tables(folder), load_standard(), quarter, span)
+    return tuple(pl.collect_all(_normalise((branch_month(context), member_month(context), member_streak(context)))))
 
 
 def _months(quarter: Quarter, span: tuple[dt.date, dt.date]) -> tuple[list[dt.date], list[dt.date]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pyinstrument import Profiler
 
-from audit.facts import _FactBuilder, compute_facts, data_window
+from audit.facts import FactContext, compute_facts, data_window, fact_names, fact_queries
 from audit.ingest import scan_tables
 from audit.periods import Quarter
 from audit.standard import load_standard
@@ -28,10 +28,10 @@ def main() -> None:
     args = parser.parse_args()
     tables, standard, quarter = scan_tables(args.work), load_standard(), Quarter.parse(args.quarter)
     window = data_window(tables)
-    builder = _FactBuilder(tables, standard, quarter, window)
-    for name in builder.fact_names():
+    context = FactContext(tables, standard, quarter, window)
+    for name in fact_names(context):
         started = time.perf_counter()
-        rows = builder.fact_queries([name])[0][name].collect().height
+        rows = fact_queries(context, [name])[0][name].collect().height
         print(f"{name:16s} {time.perf_counter() - started:7.3f} s  {rows:>12,} rows")
 
     profiler = Profiler(interval=0.001)

@@ -18,13 +18,22 @@ branch_id = "XH01"
 output = "."
 
 # %%
-import html
-
 import polars as pl
 
 import audit
 from audit.decisions import annotate, read_applied
-from audit.display import findings_html, followup_html, show, table_html
+from audit.display import (
+    arrears_html,
+    branch_header_html,
+    findings_html,
+    followup_html,
+    note_html,
+    points_missing_html,
+    progress_html,
+    rating_html,
+    sample_html,
+    show,
+)
 from audit.followup import read_followup, read_followup_info
 from audit.views import branch_followup
 
@@ -35,12 +44,7 @@ applied = read_applied(processed)
 found = annotate(ds.findings_for(branch_id), applied)  # with the reviewer's decisions
 charts = ds.branch_charts(branch_id)
 dimensions = ds.standard.dimensions
-show(
-    f'<header class="page"><p class="crumb"><a href="../index.html">← 返回{html.escape(ds.quarter.zh)}总览</a></p>'
-    f"<h1>{html.escape(branch['branch_name'])}　{ds.quarter.zh}审核报告</h1>"
-    f'<p class="meta">支部编号 {html.escape(branch_id)}　·　{html.escape(branch.get("org_type") or "")}　·　'
-    f"上级党组织 {html.escape(branch.get('parent_org') or '')}　·　标准版本 {html.escape(ds.standard.version)}</p></header>"
-)
+show(branch_header_html(branch, ds.quarter.zh, ds.standard.version))
 
 # %% [markdown]
 # ## 评定结果
@@ -49,14 +53,7 @@ show(
 # 没有“错误”或“严重”问题为**达标**，否则为**未达标**。“作用发挥”维度标准原文中没有规则，显示为“未评估”。
 
 # %%
-cells = "".join(f'<td class="status s-{html.escape(rating[d])}">{html.escape(rating[d])}</td>' for d in dimensions)
-show(
-    f'<p class="rating r-{html.escape(rating["rating"])}">评定：<strong>{html.escape(rating["rating"])}</strong>　'
-    f"严重 {rating['critical']} 条，错误 {rating['errors']} 条，提示 {rating['warnings']} 条"
-    + (f"（另有 {(~found['counted']).sum()} 条经审核判定为误报，不计入评定）" if not found["counted"].all() else "")
-    + "</p>"
-    f'<table class="data dims"><thead><tr>{"".join(f"<th>{d}</th>" for d in dimensions)}</tr></thead><tbody><tr>{cells}</tr></tbody></table>'
-)
+show(rating_html(rating, dimensions, false_alarms=int((~found["counted"]).sum())))
 
 # %% [markdown]
 # ## 需要整改的问题
@@ -73,7 +70,7 @@ show(findings_html(found))
 # 待复查（半年或年度规则本季度不判定）。问题编号用于在审核决定表（decisions.csv）中登记核实结果。
 
 # %%
-show(f'<p class="meta">{html.escape(read_followup_info(processed)["said"])}</p>')
+show(note_html(read_followup_info(processed)["said"]))
 show(followup_html(branch_followup(read_followup(processed), branch_id, applied), empty="本支部本季度和上季度都没有问题。"))
 
 # %% [markdown]
@@ -89,7 +86,7 @@ show(charts["attendance"])
 
 # %%
 show(charts["points"])
-show(table_html(ds.points_missing(branch_id), {"member_id": "党员编号", "name": "姓名", "months": "缺少积分的月份", "count": "月数"}, empty="近四个季度没有缺少积分记录的党员。"))
+show(points_missing_html(ds.points_missing(branch_id)))
 
 # %% [markdown]
 # ## 党费收缴
@@ -97,8 +94,7 @@ show(table_html(ds.points_missing(branch_id), {"member_id": "党员编号", "nam
 # %%
 show(charts["dues"])
 show(charts["arrears"])
-owing = ds.arrears(branch_id)
-show(table_html(owing, {"member_id": "党员编号", "name": "姓名", "unpaid_months": "连续欠缴月数", "bucket": "账龄"}, empty="季度末没有欠缴党费的党员。"))
+show(arrears_html(ds.arrears(branch_id)))
 
 # %% [markdown]
 # ## 半年和年度要求的进度
@@ -107,8 +103,7 @@ show(table_html(owing, {"member_id": "党员编号", "name": "姓名", "unpaid_m
 
 # %%
 progress = ds.progress.filter(pl.col("branch_id") == branch_id) if not ds.progress.is_empty() else ds.progress
-show(table_html(progress, {"rule_id": "规则", "period": "期间", "required": "要求次数", "done": "已完成", "expected_by_now": "按进度应完成", "status": "状态"},
-                empty="本季度是期间末，半年和年度规则已在上面的问题清单中判定。"))
+show(progress_html(progress))
 
 # %% [markdown]
 # ## 现场抽查样本
@@ -117,6 +112,4 @@ show(table_html(progress, {"rule_id": "规则", "period": "期间", "required": 
 
 # %%
 if ds.sample is not None:
-    mine = ds.sample.filter(pl.col("branch_id") == branch_id)
-    show(table_html(mine, {"meeting_id": "活动编号", "meeting_type": "活动类型", "held_on": "活动日期", "topic": "主题",
-                           "present_count": "实到", "expected_count": "应到", "_file": "来源文件", "_row": "行号"}, empty="本季度没有会议记录可抽查。"))
+    show(sample_html(ds.sample.filter(pl.col("branch_id") == branch_id)))

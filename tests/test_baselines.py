@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from baselines import duckdb_facts, pandas_facts, polars_facts, window
 from generate import generate
 
-from audit.facts import FACT_KEYS
+from audit.facts import FACTS
 from audit.ingest import load_tables
 from audit.periods import Quarter
 
@@ -84,5 +84,5 @@ def test_member_shards_written_to_parquet_equal_the_in_memory_facts(tmp_path, qu
     for name, frame in expected.tables.items():
         got = pl.read_parquet(tmp_path / f"{name}.parquet")
         assert written.tables[name]["rows"][0] == frame.height
-        assert_frame_equal(got.sort(FACT_KEYS[name]), frame, check_dtypes=False)
+        assert_frame_equal(got.sort(FACTS[name].keys), frame, check_dtypes=False)
     assert expected.tables["member_status"]["duplicate_identities"].sum() > 0

@@ -79,13 +79,54 @@ def test_points_trend_highlights_missing_members(broken):
 def test_dues_completeness_and_arrears_buckets(broken):
     monthly = views.dues_by_month(broken, "XH01", Q1)
     assert monthly["completion"].max() < 1
-    owing = views.arrears(broken, Q1, "XH01")
+    owing = views.arrears(broken, Q1, STANDARD, "XH01")
     assert owing.select("unpaid_months", "bucket").row(0) == (6, "6个月及以上")
-    buckets = views.arrears_buckets(owing)
+    buckets = views.arrears_buckets(owing, STANDARD)
     assert buckets["bucket"].to_list() == ["1–2个月", "3–5个月", "6个月及以上"]
+    assert buckets["at_risk"].to_list() == [False, False, True]
     chart = charts.arrears_ageing(buckets)
-    assert "自行脱党风险" in chart.reading and "自行脱党风险" in chart.figure.data[0].text[2]
+    assert chart.reading == "季度末连续欠缴党费1人，其中连续6个月及以上1人，按党章第九条有自行脱党风险。"
+    assert "自行脱党风险" in chart.figure.data[0].text[2]
     assert "未足额交纳" in charts.dues_completeness(monthly).reading
+
+
+@pytest.mark.parametrize(
+    ("max_months", "labels"),
+    [
+        (7, ["1–2个月", "3–6个月", "7个月及以上"]),
+        (4, ["1个月", "2–3个月", "4个月及以上"]),
+        (2, ["1个月", "2个月及以上"]),
+    ],
+)
+def test_arrears_buckets_follow_sm8_max_months(broken, tmp_path, max_months, labels):
+    """The arrears chart's edges come from SM-8's threshold: a streak below it is never shown at risk."""
+    import yaml
+
+    from audit.paths import STANDARD_FILE
+
+    data = yaml.safe_load(STANDARD_FILE.read_text(encoding="utf-8"))
+    data["rules"]["SM-8"]["thresholds"]["max_months"] = max_months
+    path = tmp_path / "standard.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    standard = load_standard(path)
+    owing = views.arrears(broken, Q1, standard, "XH01")
+    assert owing.select("unpaid_months", "bucket").row(0) == (6, labels[-1] if max_months <= 6 else labels[-2])
+    buckets = views.arrears_buckets(owing, standard)
+    assert buckets["bucket"].to_list() == labels
+    chart = charts.arrears_ageing(buckets)
+    if max_months > 6:
+        assert chart.reading == f"季度末连续欠缴党费1人，其中连续{labels[-1]}0人。"
+        assert "自行脱党风险" not in "".join(chart.figure.data[0].text)
+    else:
+        assert chart.reading == f"季度末连续欠缴党费1人，其中连续{labels[-1]}1人，按党章第九条有自行脱党风险。"
+
+
+def test_every_meeting_type_of_the_contract_has_its_colour_and_row():
+    from audit.facts import MEETING_TYPES
+
+    assert set(charts.COLORS) == set(MEETING_TYPES)
+    counts = views.meeting_counts(tables_of(world()), "XH01", Q1, STANDARD)
+    assert set(counts["meeting_type"]) == set(MEETING_TYPES) and counts.height == 3 * len(MEETING_TYPES)
 
 
 def test_overview_charts():

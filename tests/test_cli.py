@@ -58,3 +58,42 @@ def test_quarantine_csv_is_formula_safe(batch: Path, tmp_path: Path):
 def test_help_is_chinese():
     proc = run("--help")
     assert proc.returncode == 0 and "读取一个导出批次" in proc.stdout
+
+
+def test_user_errors_are_said_once_in_chinese_with_their_exit_code(batch: Path, tmp_path: Path):
+    """Every mistake a user can correct is an `AuditError`, caught in one place (`cli.main`): its
+    message once, in Chinese, no traceback, and the exit code its class carries."""
+    from audit.decisions import DecisionsError
+    from audit.errors import EXIT_UNUSABLE, AuditError, UsageError
+    from audit.facts import QuarterOutOfRangeError
+    from audit.followup import FollowupError
+    from audit.ingest import BatchNotFoundError
+    from audit.mapping import MappingError
+    from audit.notices import NoticeError
+    from audit.outputs import OutputError
+    from audit.report import ManifestError, RunError
+    from audit.standard import StandardError
+    from audit.validate import NothingUsableError
+
+    errors = [DecisionsError, QuarterOutOfRangeError, FollowupError, BatchNotFoundError, MappingError, NoticeError]
+    errors += [OutputError, ManifestError, RunError, StandardError, NothingUsableError, UsageError]
+    assert all(issubclass(e, AuditError) and e.exit_code == EXIT_UNUSABLE for e in errors)
+    cases = {
+        ("verify-manifest", str(tmp_path)): "中没有 manifest.json，不是 audit run 生成的报告目录",
+        ("sample", str(batch), "--quarter", "2019Q5"): "季度格式应为 2019Q1：2019Q5",
+        ("validate", str(batch), "--quarter", "2019Q1", "--standard", str(tmp_path / "无.yaml")): "找不到标准文件",
+        ("ingest", str(batch), "--limit", "rows"): "--limit 应写成 名称=数值",
+        (
+            "run",
+            str(batch),
+            "--quarter",
+            "2019Q1",
+            "--fail-on",
+            "[red]严重",
+        ): "--fail-on 应为 warning / error / critical，不是「[red]严重」",
+    }
+    for args, message in cases.items():
+        proc = run(*args)
+        assert proc.returncode == EXIT_UNUSABLE, (args, proc.stderr)
+        assert proc.stderr.startswith("错误 ") and proc.stderr.count(message) == 1, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "程序内部错误" not in proc.stderr

@@ -142,7 +142,12 @@ def test_second_quarter_new_continuing_rectified_and_supplied_match_the_truth(ch
     # what this quarter found is exactly the truth for the quarter, each either new or continuing
     assert _keys(q2, NEW, CONTINUING) == TRUTH["2019Q2"]
     assert {k[:3] for k in _keys(q2, CONTINUING)} == {("BG-1", "XH06", ""), ("SM-6", "XH19", "M00349")}
-    assert {k[:3] for k in _keys(q2, NEW)} == {("OL-1", "XH06", ""), ("OL-10", "XH08", ""), ("OL-7", "XH10", "")}
+    assert {k[:3] for k in _keys(q2, NEW)} == {
+        ("OL-1", "XH06", ""),
+        ("OL-10", "XH08", ""),
+        ("OL-7", "XH10", ""),
+        ("SM-7", "XH10", ""),
+    }
     continuing = q2.filter(pl.col("rule_id") == "SM-6")
     assert set(continuing["period_then"]) == {"2019-01、2019-02、2019-03"}
     # the record the branch supplied: Q1's SM-1 no longer holds when Q1 is checked on the new batch
@@ -181,12 +186,23 @@ def test_a_half_year_finding_waits_for_its_rule_and_is_then_rectified(chain):
     # OL-7 (half-year) is not judged in Q3: its 2019H1 finding is carried, not called rectified
     assert _keys(q3, PENDING, period="period_then") == {("OL-7", "XH10", "", "2019H1")}
     assert _keys(q3, NEW, CONTINUING) == TRUTH["2019Q3"]
-    assert {k[:3] for k in _keys(q3, NEW)} == {("TM-1", "XH13", "")}
-    assert _keys(q3, RECTIFIED, period="period_then") == {("OL-1", "XH06", "", "2019Q2"), ("OL-10", "XH08", "", "2019-05")}
+    # new in Q3 too: two recruitment steps that fell due in Q3 (an approval after a Q2 vote, a talk
+    # after a Q2 application)
+    assert {k[:3] for k in _keys(q3, NEW)} == {("TM-1", "XH13", ""), ("SM-9", "XH19", "P9003"), ("SM-9", "XH19", "P9005")}
+    assert _keys(q3, RECTIFIED, period="period_then") == {
+        ("OL-1", "XH06", "", "2019Q2"),
+        ("OL-10", "XH08", "", "2019-05"),
+        ("SM-7", "XH10", "", "2019-04"),
+    }
     # judged again in Q4 (2019H2) without a finding: rectified, still naming the 2019H1 finding
     assert _keys(q4, NEW, CONTINUING) == TRUTH["2019Q4"]
-    assert {k[:3] for k in _keys(q4, NEW)} == {("OL-9", "XH12", "")}
-    assert _keys(q4, RECTIFIED, period="period_then") == {("OL-7", "XH10", "", "2019H1"), ("TM-1", "XH13", "", "2019Q3")}
+    assert {k[:3] for k in _keys(q4, NEW)} == {("OL-9", "XH12", ""), ("SM-9", "XH19", "P9004")}
+    assert _keys(q4, RECTIFIED, period="period_then") == {
+        ("OL-7", "XH10", "", "2019H1"),
+        ("TM-1", "XH13", "", "2019Q3"),
+        ("SM-9", "XH19", "P9003", "2019-09"),
+        ("SM-9", "XH19", "P9005", "2019-07"),
+    }
     assert PENDING not in set(q4["status"])
     # a branch's chain over the year: BG-1 at XH06 new in Q1, then continuing every quarter
     chain_xh06 = [

@@ -4,12 +4,15 @@ from real export files and run through ingestion, facts and the real GX suites."
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
 
+from audit.paths import STANDARD_FILE
 from audit.standard import load_standard
 from worlds import audit, drop_meeting, keys, meetings, members, one, plain_member, row, secretary, world
 
@@ -353,31 +356,54 @@ def test_sm8_six_months_absent_from_organisational_life(tmp_path: Path):
     assert "未参加组织生活" in one(v, "SM-8")["message"]
 
 
-# --- 发展党员 (SM-9): the case in XH01 is judged in 2019Q2 (支部大会 on 2019-05-22) ----------------------
+# --- 发展党员 (SM-9): the case in XH01 (申请 2018-01-01, 支部大会 2019-05-22) ------------------------------
+# Each part is judged in the month its breach becomes visible, and by that quarter's audit only.
 
 
 def _case(w):
     return w.tables["development"][0]
 
 
+def _quarter_of(month: str) -> str:
+    return f"{month[:4]}Q{(int(month[5:]) - 1) // 3 + 1}"
+
+
 @pytest.mark.parametrize(
-    ("edit", "part_text"),
+    ("edit", "period", "part_text"),
     [
-        (dict(birth_date=D(2000, 6, 1)), "不满18周岁"),
-        (dict(talked_on=D(2018, 3, 1)), "超过1个月"),
-        (dict(candidate_on=D(2018, 12, 1)), "不满12个月"),
-        (dict(voters_present=5), "未超过应到10人的半数"),
-        (dict(votes_for=5), "赞成票5票"),
-        (dict(approved_on=D(2019, 9, 1)), "超过3个月"),
-        (dict(full_member_on=D(2019, 12, 1)), "起不满12个月即于2019年12月1日转正"),
+        (dict(birth_date=D(2000, 9, 1), applied_on=D(2018, 8, 10), talked_on=D(2018, 8, 25)), "2018-08", "17岁，不满18周岁"),
+        (dict(applied_on=D(2018, 9, 3), talked_on=D(2018, 11, 1)), "2018-10", "2018年11月1日才谈话，超过1个月"),
+        (dict(applied_on=D(2018, 9, 3), talked_on=None), "2018-10", "截至2018年12月31日仍无谈话记录，超过1个月"),
+        (dict(candidate_on=D(2018, 12, 1)), "2018-12", "不满12个月"),
+        (dict(voters_present=5), "2019-05", "未超过应到10人的半数"),
+        (dict(votes_for=5), "2019-05", "赞成票5票"),
+        (dict(approved_on=D(2019, 9, 1)), "2019-08", "上级党委2019年9月1日才审批，超过3个月"),
+        (dict(approved_on=None), "2019-08", "截至2019年9月30日上级党委仍未审批，超过3个月"),
+        (dict(full_member_on=D(2019, 12, 1)), "2019-12", "起不满12个月即于2019年12月1日转正"),
     ],
 )
-def test_sm9_recruitment_steps(tmp_path: Path, edit: dict, part_text: str):
+def test_sm9_each_step_in_the_quarter_it_falls_due(tmp_path: Path, edit: dict, period: str, part_text: str):
+    """Age: the application; talk: 申请 + 1 month; activist: 确定发展对象; quorum, votes: the vote;
+    approval: the vote + 3 months (late or missing); probation: 转正. Not in the vote's quarter."""
     w = world()
     _case(w).update(edit)
-    v = audit(w, tmp_path, "2019Q2")
-    assert keys(v) == {("SM-9", "error", "XH01", "P0001", "2019-05")}
+    v = audit(w, tmp_path, _quarter_of(period))
+    assert keys(v) == {("SM-9", "error", "XH01", "P0001", period)}
     assert part_text in one(v, "SM-9")["message"]
+    if _quarter_of(period) != "2019Q2":
+        assert keys(audit(w, tmp_path, "2019Q2")) == set()
+
+
+def test_sm9_deadlines_in_whole_months_with_the_threshold_judged_by_gx(tmp_path: Path):
+    """申请 on 1-31: the month runs out on 2-28 (a talk then is on time, on 3-1 late); allowing two
+    months in the standard moves the deadline to 3-31 and clears the finding."""
+    w = world()
+    _case(w).update(applied_on=D(2019, 1, 31), talked_on=D(2019, 2, 28))
+    assert keys(audit(w, tmp_path, "2019Q1")) == set()
+    _case(w).update(talked_on=D(2019, 3, 1))
+    assert keys(audit(w, tmp_path, "2019Q1")) == {("SM-9", "error", "XH01", "P0001", "2019-02")}
+    two = load_standard(_edited_standard(tmp_path, lambda d: d["rules"]["SM-9"]["thresholds"].update(talk_within_months=2)))
+    assert keys(audit(w, tmp_path, "2019Q1", two)) == set()
 
 
 def test_sm9_vote_carried_among_present_but_not_among_expected(tmp_path: Path):
@@ -390,14 +416,14 @@ def test_sm9_vote_carried_among_present_but_not_among_expected(tmp_path: Path):
 
 def test_sm9_publicity_over_spring_festival_counts_official_workdays(tmp_path: Path):
     """2019-02-01..02-11: 7 weekdays, but 4 official working days (Feb 2-3 were 调休 workdays,
-    Feb 4-8 holidays). 2019-01-31..02-11: 5 official working days, enough."""
+    Feb 4-8 holidays). 2019-01-31..02-11: 5 official working days, enough. Judged when 公示 ends."""
     w = world()
     _case(w).update(publicity_start=D(2019, 2, 1), publicity_end=D(2019, 2, 11))
-    v = audit(w, tmp_path, "2019Q2")
-    assert keys(v) == {("SM-9", "error", "XH01", "P0001", "2019-05")}
+    v = audit(w, tmp_path, "2019Q1")
+    assert keys(v) == {("SM-9", "error", "XH01", "P0001", "2019-02")}
     assert "仅4个工作日" in one(v, "SM-9")["message"]
     _case(w).update(publicity_start=D(2019, 1, 31))
-    assert keys(audit(w, tmp_path, "2019Q2")) == set()
+    assert keys(audit(w, tmp_path, "2019Q1")) == set()
 
 
 # --- 基础保障 --------------------------------------------------------------------------------------
@@ -419,8 +445,6 @@ def test_bg1_six_items_and_not_assessed_without_a_check(tmp_path: Path):
 
 
 def _edited_standard(tmp_path: Path, edit) -> Path:
-    from audit.paths import STANDARD_FILE
-
     data = yaml.safe_load(STANDARD_FILE.read_text(encoding="utf-8"))
     edit(data)
     path = tmp_path / "standard.yaml"
@@ -449,14 +473,16 @@ def test_disabling_a_rule_and_changing_severity(tmp_path: Path):
     assert dict(v.scorecard.select("branch_id", "rating").iter_rows())["XH02"] == "达标"
 
 
-def test_findings_name_the_standard_version_and_are_byte_identical(tmp_path: Path):
+def test_two_writes_are_byte_identical_and_validation_json_records_the_standard_used(tmp_path: Path):
     w = world()
     drop_meeting(w, meetings(w, "XH01", "支部委员会", "2019-02")[0])
     first, second = tmp_path / "a", tmp_path / "b"
     audit(w, tmp_path, "2019Q1").write(first)
     audit(w, tmp_path, "2019Q1").write(second)
-    for name in ("findings.csv", "findings.parquet", "scorecard.csv", "quarantine.csv", "data_quality.csv"):
-        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    for stem in ("findings", "scorecard", "quarantine", "data_quality", "progress"):
+        for name in (f"{stem}.csv", f"{stem}.parquet"):
+            assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert (first / "validation.json").read_bytes() == (second / "validation.json").read_bytes()
     frame = pl.read_csv(first / "findings.csv")
     assert frame.columns == [
         "finding_id",
@@ -471,4 +497,15 @@ def test_findings_name_the_standard_version_and_are_byte_identical(tmp_path: Pat
         "evidence",
     ]
     assert (first / "findings.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    assert '"version": "2018.11-r1"' in (first / "validation.json").read_text(encoding="utf-8")
+
+    # the standard named in validation.json is the one the audit used, down to its file's bytes
+    renamed = _edited_standard(tmp_path, lambda d: d["standard"].update(name="试行标准", version="2099.1-test"))
+    third = tmp_path / "c"
+    audit(w, tmp_path, "2019Q1", load_standard(renamed)).write(third)
+    for folder, path in ((first, STANDARD_FILE), (third, renamed)):
+        used = load_standard(path)
+        recorded = json.loads((folder / "validation.json").read_text(encoding="utf-8"))["standard"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert recorded == {"name": used.name, "version": used.version, "path": str(path.absolute()), "sha256": digest}
+    assert json.loads((third / "validation.json").read_text(encoding="utf-8"))["standard"]["version"] == "2099.1-test"
+    assert (third / "findings.csv").read_bytes() == (first / "findings.csv").read_bytes()  # findings carry no version

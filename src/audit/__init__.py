@@ -9,16 +9,28 @@ Public API for notebooks and exploration (see README, "Exploring in JupyterLab")
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when called: `import audit` stays light
+    from audit.dataset import Dataset
+    from audit.periods import Quarter
+    from audit.standard import Standard
+
 __all__ = ["from_batch", "load"]
 
 
-def load(root, branch=None):
+def load(root: Path | str, branch: str | None = None) -> Dataset:
+    """A folder written by `audit validate` / `audit run`, with the standard that run used."""
     from audit.dataset import load as _load
 
     return _load(root, branch)
 
 
-def from_batch(batch, quarter, standard=None):
+def from_batch(
+    batch: Path | str, quarter: Quarter | str, standard: Standard | None = None, *, mapping: Path | str | None = None
+) -> Dataset:
+    """Ingest and validate a batch in memory (no files written), for exploration."""
     from audit.dataset import from_batch as _from_batch
 
-    return _from_batch(batch, quarter, standard)
+    return _from_batch(batch, quarter, standard, mapping=mapping)

@@ -9,18 +9,19 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from audit.views import AGE_BUCKETS
+from audit.facts.meeting_types import APPRAISAL, ASSEMBLY, COMMITTEE, GROUP_MEETING, LECTURE, LIFE_MEETING, STUDY, THEME_DAY
 
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, SimHei, sans-serif"
+# one colour per meeting type of the contract (`audit.facts.meeting_types`)
 COLORS = {
-    "支部委员会": "#c0392b",
-    "党小组会": "#e67e22",
-    "主题党日": "#d4ac0d",
-    "支部党员大会": "#8e44ad",
-    "党课": "#2471a3",
-    "集中学习": "#17a589",
-    "组织生活会": "#7f8c8d",
-    "民主评议": "#5d6d7e",
+    COMMITTEE: "#c0392b",
+    GROUP_MEETING: "#e67e22",
+    THEME_DAY: "#d4ac0d",
+    ASSEMBLY: "#8e44ad",
+    LECTURE: "#2471a3",
+    STUDY: "#17a589",
+    LIFE_MEETING: "#7f8c8d",
+    APPRAISAL: "#5d6d7e",
 }
 _TEMPLATE = pio.templates["plotly_white"]
 RATING_COLORS = {"过硬": "#1e8449", "达标": "#d4ac0d", "未达标": "#c0392b"}
@@ -90,7 +91,7 @@ def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与�
             shown_required = True
     short = counts.filter(pl.col("required").is_not_null() & (pl.col("count") < pl.col("required")))
     if short.is_empty():
-        reading = "每月的支部委员会、党小组会和主题党日都达到了最低要求。"
+        reading = f"每月的{COMMITTEE}、{GROUP_MEETING}和{THEME_DAY}都达到了最低要求。"
     else:
         items = "、".join(
             f"{r['month_label']}{r['meeting_type']}（{r['count']}/{r['required']}次）" for r in short.iter_rows(named=True)
@@ -253,26 +254,30 @@ def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交
 
 
 def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> Chart:
-    colors = ["#f5b041", "#e67e22", "#922b21"]
+    """Members per arrears bucket (`views.arrears_buckets`); the `at_risk` bucket is SM-8's."""
+    colors = ["#f5b041", "#e67e22", "#922b21"][-buckets.height :]
     fig = _figure(
         go.Bar(
             x=buckets["bucket"].to_list(),
             y=buckets["members"].to_list(),
             marker_color=colors,
             text=[
-                f"{n}人" + ("（自行脱党风险）" if b == AGE_BUCKETS[2] and n else "")
-                for b, n in zip(buckets["bucket"], buckets["members"], strict=True)
+                f"{n}人" + ("（自行脱党风险）" if at_risk and n else "")
+                for at_risk, n in zip(buckets["at_risk"], buckets["members"], strict=True)
             ],
             textposition="outside",
             hovertemplate="连续欠缴%{x}：%{y}人<extra></extra>",
         )
     )
-    risk = int(buckets.filter(pl.col("bucket") == AGE_BUCKETS[2])["members"].sum())
+    at_risk = buckets.filter(pl.col("at_risk"))
+    risk = int(at_risk["members"].sum())
     total = int(buckets["members"].sum())
     if total == 0:
         reading = "季度末没有欠缴党费的党员。"
+    elif at_risk.is_empty():
+        reading = f"季度末连续欠缴党费{total}人。"
     else:
-        reading = f"季度末连续欠缴党费{total}人，其中连续6个月及以上{risk}人" + (
+        reading = f"季度末连续欠缴党费{total}人，其中连续{at_risk['bucket'][0]}{risk}人" + (
             "，按党章第九条有自行脱党风险。" if risk else "。"
         )
     return Chart(

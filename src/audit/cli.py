@@ -1,4 +1,6 @@
-"""The `audit` command line. Exit codes: 0 ran, 2 bad usage or unusable input."""
+"""The `audit` command line. Exit codes (`audit.errors`): 0 ran, 1 findings at or above --fail-on
+(verify-manifest: the report no longer matches), 2 bad usage or unusable input, 3 some branch pages
+failed, 70 an internal error. A user's mistake is an `AuditError`, said in Chinese once, in `main`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,16 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from audit.errors import (
+    EXIT_BRANCH_FAILED,
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_UNUSABLE,
+    AuditError,
+    UsageError,
+)
+from audit.labels import COLUMNS, SEVERITY_ZH
 from audit.readers import printable
 
 app = typer.Typer(
@@ -23,8 +35,6 @@ app = typer.Typer(
 )
 console = Console(highlight=False, emoji=False)  # text from a batch is never turned into emoji
 err = Console(stderr=True, highlight=False, emoji=False)
-
-EXIT_OK, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
 
 
 def _print_ingest_summary(result, out: Path | None) -> None:
@@ -76,20 +86,28 @@ def _print_ingest_summary(result, out: Path | None) -> None:
 
 
 def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = None):
-    """Parse the options every auditing command shares; bad values exit 2 with a message."""
-    from audit.periods import Quarter
-    from audit.standard import SEVERITIES, StandardError, load_standard
+    """Parse the options every auditing command shares (a bad value is a `UsageError`, a broken
+    standard file a `StandardError`)."""
+    from audit.standard import SEVERITIES, load_standard
 
     if fail_on is not None and fail_on not in SEVERITIES:
-        err.print(f"[red]错误[/red] --fail-on 应为 {' / '.join(SEVERITIES)}，不是「{printable(fail_on)}」", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE)
+        raise UsageError(f"--fail-on 应为 {' / '.join(SEVERITIES)}，不是「{fail_on}」")
+    return _quarter(quarter), load_standard(standard)
+
+
+def _quarter(text: str):
+    """The quarter given as --quarter; a malformed one is a `UsageError`."""
+    from audit.periods import Quarter
+
     try:
-        return Quarter.parse(quarter), load_standard(standard)
-    except (ValueError, StandardError) as exc:
-        err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+        return Quarter.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
+BatchArgument = Annotated[Path, typer.Argument(help="一个导出批次的文件夹")]
+QuarterOption = Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1")]
+StandardOption = Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")]
 LimitOption = Annotated[
     list[str] | None,
     typer.Option("--limit", help="放宽读取限制（可重复），如 rows=5000000、size=2G；名称和默认值见 README"),
@@ -97,14 +115,13 @@ LimitOption = Annotated[
 
 
 def _limits(options: list[str] | None):
-    """The reading limits with the reviewer's ``--limit name=value`` options; a bad one exits 2."""
+    """The reading limits with the reviewer's ``--limit name=value`` options; a bad one is a `UsageError`."""
     from audit.limits import Limits
 
     try:
         return Limits.parse(options or [])
     except ValueError as exc:
-        err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+        raise UsageError(str(exc)) from None
 
 
 MappingOption = Annotated[
@@ -114,31 +131,37 @@ MappingOption = Annotated[
 
 
 def _mapping(path: Path | None):
-    """The reviewer's mapping file, read and checked; a mistake in it exits 2 naming the line."""
+    """The reviewer's mapping file, read and checked (a mistake in it is a `MappingError` naming the line)."""
     if path is None:
         return None
     from audit.contract import load_contract
-    from audit.mapping import MappingError, load_mapping
-    from audit.readers import printable
+    from audit.mapping import load_mapping
 
-    try:
-        return load_mapping(path, load_contract())
-    except MappingError as exc:
-        err.print(f"[red]错误[/red] {printable(exc)}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    return load_mapping(path, load_contract())
 
 
-def _nothing_usable(exc, out: Path | None) -> None:
-    """Nothing to audit: the ingest summary, then where the report files are and what to do; exit 2."""
-    from audit.readers import printable
+INSPECT_HINT = "可运行 audit inspect 数据批次 查看每个文件如何识别，并按提示编写映射文件（--mapping）。"
 
+
+def _explain(exc: AuditError) -> None:
+    """Say a user's mistake on stderr: its message (terminal-safe), then what to do next."""
+    validate = sys.modules.get("audit.validate")  # a NothingUsableError exists only once it is imported
+    if validate is not None and isinstance(exc, validate.NothingUsableError):
+        _nothing_usable(exc)
+        return
+    err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
+    if exc.hint:
+        err.print(printable(exc.hint), soft_wrap=True)
+
+
+def _nothing_usable(exc) -> None:
+    """Nothing to audit: the ingest summary, then where the report files are and what to do."""
     _print_ingest_summary(exc.ingested, None)
     err.print(f"[red]错误[/red] {printable(exc)}。")
-    if out is not None:
-        files = "、".join(str(out / name) for name in ("ingest_report.csv", "quarantine.csv", "column_map.csv"))
+    if exc.out is not None:
+        files = "、".join(str(exc.out / name) for name in ("ingest_report.csv", "quarantine.csv", "column_map.csv"))
         err.print(f"导入报告、隔离清单和列对应表已写入：{printable(files)}", soft_wrap=True)
-    err.print("可运行 audit inspect 数据批次 查看每个文件如何识别，并按提示编写映射文件（--mapping）。", soft_wrap=True)
-    raise typer.Exit(EXIT_UNUSABLE)
+    err.print(INSPECT_HINT, soft_wrap=True)
 
 
 def result_tables(result):
@@ -149,79 +172,67 @@ def result_tables(result):
 
 @app.command()
 def ingest(
-    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    batch: BatchArgument,
     out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/ingest）")] = None,
     limit: LimitOption = None,
     mapping: MappingOption = None,
 ) -> None:
     """读取一个导出批次，生成规范化数据表、导入报告和隔离清单。"""
-    from rich.markup import escape
-
-    from audit.ingest import BatchNotFoundError
     from audit.ingest import ingest as run_ingest
-    from audit.outputs import OutputError, check_output, output_folder
+    from audit.outputs import check_output, output_folder
 
     out = out or Path("data/processed") / batch.resolve().name / "ingest"
     reviewer_mapping = _mapping(mapping)
-    try:
-        check_output(out, kind="ingest", batch=batch)  # refused before anything is read
-        result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
-        with output_folder(out, kind="ingest", batch=batch) as target:
-            result.write(target)
-    except (BatchNotFoundError, OutputError) as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    check_output(out, kind="ingest", batch=batch)  # refused before anything is read
+    result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
+    with output_folder(out, kind="ingest", batch=batch) as target:
+        result.write(target)
     _print_ingest_summary(result, out)
     if not result.usable:
         err.print("[red]错误[/red] 没有任何可用的数据行，请检查上面列出的文件问题。")
-        err.print("可运行 audit inspect 数据批次 查看每个文件如何识别，并按提示编写映射文件（--mapping）。", soft_wrap=True)
+        err.print(INSPECT_HINT, soft_wrap=True)
         raise typer.Exit(EXIT_UNUSABLE)
 
 
 @app.command(name="inspect")
 def inspect_batch(
-    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    batch: BatchArgument,
     mapping: MappingOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="另把列对应表写成 CSV（不覆盖已有文件）")] = None,
     limit: LimitOption = None,
 ) -> None:
     """不审核，只显示每个文件和工作表如何识别：对应的表、表头行、每一列的对应关系、缺少的必填列、行数，以及映射文件该怎么写。"""
-    from rich.markup import escape
-
     from audit.contract import load_contract
-    from audit.ingest import BatchNotFoundError
     from audit.ingest import ingest as run_ingest
     from audit.inspection import render_inspection
-    from audit.io import write_csv
     from audit.mapping import apply_mapping
-    from audit.outputs import OutputError, check_new_file, new_file
-    from audit.readers import printable
+    from audit.outputs import check_new_file
 
     reviewer_mapping = _mapping(mapping)
-    try:
-        target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
-        result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
-    except (BatchNotFoundError, OutputError) as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
+    result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
     for line in render_inspection(result, apply_mapping(load_contract(), reviewer_mapping)):
         console.print(printable(line), soft_wrap=True)
     if target is not None:
-        try:
-            with new_file(target) as tmp:
-                write_csv(result.column_map, tmp)
-        except OutputError as exc:
-            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(EXIT_UNUSABLE) from None
+        _write_new_csv(result.column_map, target)
         console.print(f"列对应表已写入 {printable(out)}", soft_wrap=True)
+
+
+def _write_new_csv(frame, target: Path) -> None:
+    """Write a CSV file the command was asked to create (never over an existing file: `audit.outputs`)."""
+    from audit.io import write_csv
+    from audit.outputs import new_file
+
+    with new_file(target) as tmp:
+        write_csv(frame, tmp)
 
 
 @app.command()
 def validate(
-    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
-    quarter: Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1")],
+    batch: BatchArgument,
+    quarter: QuarterOption,
     out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/<季度>）")] = None,
-    standard: Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")] = None,
+    standard: StandardOption = None,
     fail_on: Annotated[
         str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1：warning / error / critical")
     ] = None,
@@ -230,30 +241,13 @@ def validate(
     mapping: MappingOption = None,
 ) -> None:
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
-    from rich.markup import escape
-
-    from audit.facts import QuarterOutOfRangeError
-    from audit.ingest import BatchNotFoundError
-    from audit.outputs import OutputError
-    from audit.validate import NothingUsableError
     from audit.validate import validate as run_validate
 
     period, rules = _checked(quarter, fail_on, standard)
     reviewer_mapping = _mapping(mapping)
     out = out or Path("data/processed") / batch.resolve().name / str(period)
-    try:
-        with console.status(f"正在审核 {period.zh}……"):
-            result = run_validate(
-                batch, period, rules, out=out, data_docs=data_docs, limits=_limits(limit), mapping=reviewer_mapping
-            )
-    except NothingUsableError as exc:
-        _nothing_usable(exc, out)
-    except (BatchNotFoundError, OutputError) as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
-    except QuarterOutOfRangeError as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    with console.status(f"正在审核 {period.zh}……"):
+        result = run_validate(batch, period, rules, out=out, data_docs=data_docs, limits=_limits(limit), mapping=reviewer_mapping)
     _print_ingest_summary(result.ingested, None)
     _print_validation_summary(result, out)
     if fail_on is not None and result.at_or_above(fail_on):
@@ -267,15 +261,15 @@ def _print_validation_summary(result, out: Path) -> None:
 
     findings = result.findings
     by_severity = {s: findings.filter(pl.col("severity") == s).height for s in ("critical", "error", "warning")}
+    counts = "，".join(f"{SEVERITY_ZH[s]} {by_severity[s]}" for s in ("critical", "error", "warning"))
     console.print(
         f"\n{result.quarter.zh}审核完成（标准版本 {result.standard.version}）：发现问题 {findings.height} 条"
-        f"（严重 {by_severity['critical']}，错误 {by_severity['error']}，提示 {by_severity['warning']}）；"
-        f"数据质量问题 {result.quality.height} 条"
+        f"（{counts}）；数据质量问题 {result.quality.height} 条"
     )
     ratings = result.scorecard.group_by("rating").len().sort("rating")
     console.print("评定结果：" + "，".join(f"{r['rating']} {r['len']} 个支部" for r in ratings.iter_rows(named=True)))
     table = RichTable(title="各支部问题数", show_lines=False)
-    for header in ("支部", "名称", *result.standard.dimensions, "评定"):
+    for header in (COLUMNS["branch_id"], COLUMNS["branch_name"], *result.standard.dimensions, COLUMNS["rating"]):
         table.add_column(header)
     for row in result.scorecard.iter_rows(named=True):
         cells = (row["branch_id"], row["branch_name"], *(row[d] for d in result.standard.dimensions), row["rating"])
@@ -288,8 +282,8 @@ def _print_validation_summary(result, out: Path) -> None:
 
 @app.command()
 def run(
-    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
-    quarter: Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1")],
+    batch: BatchArgument,
+    quarter: QuarterOption,
     out: Annotated[Path | None, typer.Option("--out", help="报告目录（默认 reports/<季度>）")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="并行生成支部报告的进程数（默认 CPU 核数）")] = None,
     branch: Annotated[list[str] | None, typer.Option("--branch", help="只生成这些支部的报告（可重复）")] = None,
@@ -297,7 +291,7 @@ def run(
     seed: Annotated[int, typer.Option(help="抽查样本的随机种子")] = 2019,
     sample_size: Annotated[int, typer.Option(help="每个支部抽查的会议记录数")] = 3,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1")] = None,
-    standard: Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")] = None,
+    standard: StandardOption = None,
     limit: LimitOption = None,
     mapping: MappingOption = None,
     previous: Annotated[
@@ -312,31 +306,20 @@ def run(
     ] = None,
 ) -> None:
     """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx、整改跟踪、整改通知书和 manifest.json。"""
-    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from audit.facts import QuarterOutOfRangeError
-    from audit.ingest import BatchNotFoundError
-    from audit.outputs import OutputError, check_output
-    from audit.readers import printable
-    from audit.report import EXIT_BRANCH_FAILED, RunError, run_report
-    from audit.validate import NothingUsableError
+    from audit.outputs import check_output
+    from audit.report import run_report
 
     period, rules = _checked(quarter, fail_on, standard)
     reviewer_mapping = _mapping(mapping)
     due = _follow_up_options(batch, out or Path("reports") / str(period), period, rules, previous, decisions, deadline)
     if jobs is not None and jobs < 1:
-        err.print("[red]错误[/red] --jobs 至少为 1")
-        raise typer.Exit(EXIT_UNUSABLE)
+        raise UsageError("--jobs 至少为 1")
     out = out or Path("reports") / str(period)
-    try:
-        check_output(out, kind="run", batch=batch)  # refused before anything starts (checked again under the lock)
-    except OutputError as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    check_output(out, kind="run", batch=batch)  # refused before anything starts (checked again under the lock)
     console.print(f"随机抽查种子：{seed}")
-    nothing = None  # nothing to audit: said once the progress bar is gone
-    with Progress(
+    with Progress(  # an error leaves the block first, so `main` says it once the progress bar is gone
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as bar:
         task = bar.add_task("审核并生成支部报告", total=None)
@@ -344,31 +327,23 @@ def run(
         def tick(name: str, done: int, total: int) -> None:
             bar.update(task, total=total, completed=done, description=f"支部报告 {printable(name)}")
 
-        try:
-            result = run_report(
-                batch,
-                period,
-                out,
-                jobs=jobs,
-                branches=branch or None,
-                self_contained=self_contained,
-                seed=seed,
-                sample_size=sample_size,
-                standard=rules,
-                progress=tick,
-                limits=_limits(limit),
-                mapping=reviewer_mapping,
-                previous=previous,
-                decisions=decisions,
-                deadline=due,
-            )
-        except NothingUsableError as exc:
-            nothing = exc
-        except (BatchNotFoundError, QuarterOutOfRangeError, RunError, OutputError) as exc:
-            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(EXIT_UNUSABLE) from None
-    if nothing is not None:
-        _nothing_usable(nothing, out)
+        result = run_report(
+            batch,
+            period,
+            out,
+            jobs=jobs,
+            branches=branch or None,
+            self_contained=self_contained,
+            seed=seed,
+            sample_size=sample_size,
+            standard=rules,
+            progress=tick,
+            limits=_limits(limit),
+            mapping=reviewer_mapping,
+            previous=previous,
+            decisions=decisions,
+            deadline=due,
+        )
     _print_ingest_summary(result.validation.ingested, None)
     _print_validation_summary(result.validation, out)
     timings = "，".join(f"{k} {v:.1f} 秒" for k, v in result.timings.items())
@@ -388,20 +363,16 @@ def _follow_up_options(
     batch: Path, out: Path, period, rules, previous: Path | None, decisions: Path | None, deadline: str | None
 ):
     """Check --previous, --decisions and --deadline (and the standard's deadlines) before the run
-    starts; a mistake exits 2 naming the folder, or the file, row and column. Returns the deadline."""
-    from audit.decisions import DecisionsError, load_decisions
-    from audit.followup import FollowupError, find_previous
-    from audit.notices import NoticeError, deadlines, parse_deadline
-    from audit.readers import printable
+    starts; a mistake (`NoticeError`, `FollowupError`, `DecisionsError`) names the folder, or the
+    file, row and column. Returns the deadline."""
+    from audit.decisions import load_decisions
+    from audit.followup import find_previous
+    from audit.notices import deadlines, parse_deadline
 
-    try:
-        due = parse_deadline(deadline) if deadline is not None else None
-        deadlines(rules, period, due)
-        find_previous(out, period, previous)
-        load_decisions(decisions, batch, given=decisions is not None)
-    except (DecisionsError, FollowupError, NoticeError) as exc:
-        err.print(f"[red]错误[/red] {printable(exc)}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    due = parse_deadline(deadline) if deadline is not None else None
+    deadlines(rules, period, due)
+    find_previous(out, period, previous)
+    load_decisions(decisions, batch, given=decisions is not None)
     return due
 
 
@@ -419,37 +390,26 @@ def decisions_template(
     """为报告中的每条问题写出一行待填写的审核决定表（UTF-8 带 BOM 的 CSV，Excel 和 WPS 可直接打开）。"""
     import json
 
-    from rich.markup import escape
-
     from audit.decisions import DECISIONS, default_path, template
-    from audit.io import write_csv
-    from audit.outputs import OutputError, check_new_file, new_file
-    from audit.readers import printable
+    from audit.outputs import OutputError, check_new_file
 
     if not (report / "findings.parquet").is_file() or not (report / "validation.json").is_file():
-        err.print(
-            f"[red]错误[/red] {printable(report)} 不是 audit run 生成的报告目录（缺少 findings.parquet 或 validation.json）",
-            soft_wrap=True,
-        )
-        raise typer.Exit(EXIT_UNUSABLE)
+        raise UsageError(f"{report} 不是 audit run 生成的报告目录（缺少 findings.parquet 或 validation.json）")
     batch = None
     manifest = report / "manifest.json"
     if manifest.is_file():
         batch = Path(json.loads(manifest.read_text(encoding="utf-8")).get("batch") or "") or None
     if out is None and batch is None:
-        err.print("[red]错误[/red] 报告中没有记录数据批次（manifest.json），请用 --out 指定要写出的文件", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE)
+        raise UsageError("报告中没有记录数据批次（manifest.json），请用 --out 指定要写出的文件")
     out = out or default_path(batch)
     try:
         target = check_new_file(out, batch=batch)
         rows = template(report)
-        with new_file(target) as tmp:
-            write_csv(rows, tmp)
+        _write_new_csv(rows, target)
     except OutputError as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
         if out.exists():
-            err.print("已有的审核决定表不会被覆盖：可用 --out 另存新表，再把需要的行复制进去。", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+            exc.hint = "已有的审核决定表不会被覆盖：可用 --out 另存新表，再把需要的行复制进去。"
+        raise
     console.print(
         f"已写出 {printable(out)}：{rows.height} 条问题。请在 decision 列填写 {' / '.join(DECISIONS)}，"
         "并填写 note（说明；误报须写明理由）、reviewer（审核人）和 decided_on（决定日期，如 2019-04-15）；"
@@ -464,15 +424,10 @@ def verify_manifest(
     batch: Annotated[Path | None, typer.Option("--batch", help="数据批次文件夹（默认用 manifest 中记录的路径）")] = None,
 ) -> None:
     """重新计算输入文件的 SHA-256，检查报告是否仍与数据一致。一致退出码 0，不一致 1。"""
-    from audit.readers import discover, printable
-    from audit.report import RunError
+    from audit.readers import discover
     from audit.report import verify_manifest as verify
 
-    try:
-        result = verify(report, batch)
-    except RunError as exc:
-        err.print(f"[red]错误[/red] {printable(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    result = verify(report, batch)
     for label, names in (("内容已改变", result.changed), ("已不存在", result.missing), ("报告之后新增", result.added)):
         for name in names:
             console.print(f"[red]{label}[/red] {printable(name)}")
@@ -488,7 +443,7 @@ def verify_manifest(
 
 @app.command()
 def sample(
-    batch: Annotated[Path, typer.Argument(help="一个导出批次的文件夹")],
+    batch: BatchArgument,
     quarter: Annotated[str, typer.Option("--quarter", help="季度，如 2019Q1")],
     seed: Annotated[int, typer.Option(help="随机种子：同一种子总是抽到相同的记录")] = 2019,
     per_branch: Annotated[int, typer.Option(help="每个支部抽取的会议记录数")] = 3,
@@ -496,39 +451,25 @@ def sample(
     limit: LimitOption = None,
 ) -> None:
     """按固定随机种子从每个支部本季度的会议记录中抽取样本，供现场核对纸质记录。"""
-    from rich.markup import escape
-
-    from audit.ingest import BatchNotFoundError, ingest
-    from audit.io import write_csv
-    from audit.outputs import OutputError, check_new_file, new_file
-    from audit.periods import Quarter
-    from audit.readers import printable
+    from audit.ingest import ingest
+    from audit.outputs import check_new_file
     from audit.views import meeting_sample
 
-    try:
-        period = Quarter.parse(quarter)
-        target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
-        tables = ingest(batch, limits=_limits(limit)).tables
-    except (ValueError, BatchNotFoundError, OutputError) as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    period = _quarter(quarter)
+    target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
+    tables = ingest(batch, limits=_limits(limit)).tables
     picked = meeting_sample(tables, period, seed, per_branch)
     console.print(f"随机种子：{seed}；{period.zh}共抽取 {picked.height} 条会议记录")
     table = RichTable()
-    for header in ("支部", "活动编号", "类型", "日期", "主题", "来源"):
-        table.add_column(header)
+    for column in ("branch_id", "meeting_id", "meeting_type", "held_on", "topic", "source"):
+        table.add_column(COLUMNS[column])
     for r in picked.iter_rows(named=True):
         source = f"{r['_file']}" + (f"［{r['_sheet']}］" if r["_sheet"] else "") + f" 第{r['_row']}行"
         cells = (r["branch_id"], r["meeting_id"], r["meeting_type"], str(r["held_on"]), r["topic"] or "", source)
         table.add_row(*(printable(c) for c in cells))
     console.print(table)
     if target is not None:
-        try:
-            with new_file(target) as tmp:
-                write_csv(picked, tmp)
-        except OutputError as exc:
-            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(EXIT_UNUSABLE) from None
+        _write_new_csv(picked, target)
         console.print(f"已写入 {printable(str(out))}", soft_wrap=True)
 
 
@@ -545,22 +486,19 @@ def synth(
     clean: Annotated[bool, typer.Option("--clean", help="不植入违规和数据缺陷")] = False,
 ) -> None:
     """生成一个逼真的模拟街道数据批次（含植入的违规和数据缺陷，以及真值清单）。"""
-    from rich.markup import escape
-
-    from audit.outputs import OutputError, check_synth_output, synth_folder
+    from audit.outputs import check_synth_output, synth_folder
     from audit.synth import SynthConfig, generate, write_world
 
     config = SynthConfig(seed=seed, branches=branches, members=members, start=start, end=end, subdistrict=name, plant=not clean)
     fields = {"seed": seed, "branches": branches, "members": members, "start": start, "end": end}
     fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet}
+    check_synth_output(out)  # a new or empty folder, or an earlier synthetic batch: refused before any work
     try:
-        check_synth_output(out)  # a new or empty folder, or an earlier synthetic batch: refused before any work
         world = generate(config)
-        with synth_folder(out, fields) as target:
-            written = write_world(world, target, parquet=parquet)
-    except (ValueError, OutputError) as exc:
-        err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+    except ValueError as exc:  # a setting the generator cannot use (months, counts)
+        raise UsageError(str(exc)) from None
+    with synth_folder(out, fields) as target:
+        written = write_world(world, target, parquet=parquet)
     console.print(
         f"已生成 {written.files} 个文件到 {out}：{written.branches} 个支部、{written.members} 名党员；真值清单 {written.truth}"
     )
@@ -582,10 +520,12 @@ def docs(
 
 @app.command()
 def suites() -> None:
-    """根据导出约定重新生成数据质量期望套件（expectations/quality.*.json）。"""
+    """根据导出约定和默认标准重新生成期望套件（expectations/quality.*.json 和 standard.*.json）。"""
     from audit.quality import write_quality_suites
+    from audit.standard import load_standard
+    from audit.suites import write_standard_suites
 
-    for path in write_quality_suites():
+    for path in [*write_quality_suites(), *write_standard_suites(load_standard())]:
         console.print(f"已写入 {printable(str(path))}", soft_wrap=True)
 
 
@@ -601,7 +541,10 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         err.print("已中断")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except AuditError as exc:  # the user's mistake: said in Chinese, naming what to correct
+        _explain(exc)
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug, not the user's mistake: say so plainly, keep the details
         if os.environ.get("AUDIT_DEBUG"):
             raise
@@ -624,7 +567,7 @@ def main() -> None:
             err.print(f"[red]程序内部错误[/red]：{type(exc).__name__}: {message}。{escape(where)}", soft_wrap=True)
         except Exception:  # a closed terminal, or the library itself is what broke
             print(f"程序内部错误：{type(exc).__name__}。{where}", file=sys.stderr)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

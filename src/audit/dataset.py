@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -19,8 +21,14 @@ from audit import charts, views
 from audit.charts import Chart
 from audit.ingest import branch_tables, load_tables
 from audit.io import read_table
+from audit.paths import STANDARD_FILE
 from audit.periods import Quarter
-from audit.standard import Standard, load_standard
+from audit.readers import sha256_file
+from audit.standard import Standard, StandardError, load_standard
+
+
+class StandardChangedError(StandardError):
+    """The standard file a run used has changed or is gone, so its thresholds can no longer be shown."""
 
 
 @dataclass
@@ -43,18 +51,22 @@ class Dataset:
 
     @property
     def branches(self) -> pl.DataFrame:
+        """The branch list, sorted by id."""
         return self.tables["branches"].sort("branch_id")
 
-    def branch(self, branch_id: str) -> dict:
+    def branch(self, branch_id: str) -> dict[str, Any]:
+        """The branch's row of the branch list; an unknown id is a KeyError naming it."""
         rows = self.branches.filter(pl.col("branch_id") == branch_id).to_dicts()
         if not rows:
             raise KeyError(f"没有支部 {branch_id}")
         return rows[0]
 
     def findings_for(self, branch_id: str) -> pl.DataFrame:
+        """The branch's findings of the quarter."""
         return self.findings.filter(pl.col("branch_id") == branch_id)
 
-    def rating(self, branch_id: str) -> dict:
+    def rating(self, branch_id: str) -> dict[str, Any]:
+        """The branch's scorecard row: each dimension's status, counts by severity and the rating."""
         return self.scorecard.filter(pl.col("branch_id") == branch_id).to_dicts()[0]
 
     def branch_charts(self, branch_id: str, quarter: Quarter | str | None = None) -> dict[str, Chart]:
@@ -69,7 +81,7 @@ class Dataset:
             "attendance": charts.attendance(views.attendance_rates(t, branch_id, q)),
             "points": charts.points_trend(trend, missing),
             "dues": charts.dues_completeness(views.dues_by_month(t, branch_id, q)),
-            "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(t, q, branch_id, self.window))),
+            "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(t, q, std, branch_id, self.window), std)),
         }
 
     def points_missing(self, branch_id: str) -> pl.DataFrame:
@@ -80,41 +92,79 @@ class Dataset:
     def arrears(self, branch_id: str | None = None) -> pl.DataFrame:
         """Members in arrears at the quarter's end (one branch, or every branch)."""
         self._check_scope(branch_id)
-        return views.arrears(self.tables, self.quarter, branch_id, self.window)
+        return views.arrears(self.tables, self.quarter, self.standard, branch_id, self.window)
 
     def _check_scope(self, branch_id: str | None) -> None:
+        """A dataset cut to one branch answers only for that branch."""
         if self.scope is not None and branch_id != self.scope:
             raise ValueError(f"这个数据集只载入了支部 {self.scope} 的记录，不能用于 {branch_id or '全街道'}")
 
     def overview_charts(self) -> dict[str, Chart]:
+        """Every chart of the overview page."""
         comparison = views.quarter_comparison(self.scorecard, self.previous_scorecard)
         return {
             "heatmap": charts.compliance_heatmap(views.compliance_matrix(self.findings, self.branches, self.quarter)),
             "ratings": charts.ratings(self.scorecard),
             "comparison": charts.quarter_comparison(comparison, self.quarter.zh, self.quarter.previous.zh),
-            "arrears": charts.arrears_ageing(views.arrears_buckets(self.arrears()), title="全街道欠缴党费账龄"),
+            "arrears": charts.arrears_ageing(views.arrears_buckets(self.arrears(), self.standard), title="全街道欠缴党费账龄"),
         }
 
 
 def _typed_scorecard(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The severity counts as Int64 whatever wrote them (an empty scorecard stays as it is)."""
     if frame is None or frame.is_empty():
         return frame
     return frame.with_columns(pl.col("warnings", "errors", "critical").cast(pl.Int64))
 
 
 def _or_empty(frame: pl.DataFrame | None) -> pl.DataFrame:
+    """A table that was not written reads as an empty frame."""
     return pl.DataFrame() if frame is None else frame
+
+
+def run_standard(root: Path, meta: dict[str, Any]) -> Standard:
+    """The standard the run in `root` was validated with, as its `validation.json` records it, so the
+    pages show the thresholds the findings were judged by. A file changed or gone since the run is
+    refused (its thresholds may differ); a folder from before the file was recorded gets the default
+    standard with a warning."""
+    recorded = meta.get("standard") or {}
+    path_text, digest = recorded.get("path"), recorded.get("sha256")
+    record = root / "validation.json"
+    if not path_text or not digest:
+        warnings.warn(
+            f"{record} 没有记录审核所用的标准文件（由旧版本生成），按默认标准 {STANDARD_FILE} 显示阈值，"
+            "可能与当时的审核不同；用当前版本重新运行审核即可记录",
+            UserWarning,
+            stacklevel=3,
+        )
+        return load_standard()
+    path = Path(path_text)
+    try:
+        now = sha256_file(path)
+    except OSError:
+        raise StandardChangedError(
+            f"找不到审核所用的标准文件 {path}（{record} 记录的 SHA-256 为 {digest[:12]}…）；"
+            "请恢复该文件，或用现有标准重新运行审核"
+        ) from None
+    if now != digest:
+        raise StandardChangedError(
+            f"标准文件 {path} 在审核之后被修改：审核时 SHA-256 为 {digest[:12]}…，现在为 {now[:12]}…；"
+            "页面的阈值会与问题清单不一致，请用修改后的标准重新运行审核，或恢复原文件"
+        )
+    return load_standard(path)
 
 
 def load(root: Path | str, branch: str | None = None) -> Dataset:
     """Load a folder written by `audit validate` or `audit run`; with `branch`, only that branch's
-    records are read (what a branch page needs, a fraction of a district's batch). Tables are read
-    from their Parquet copies: the CSVs are for people (their text is formula-safe for Excel)."""
+    records are read (what a branch page needs, a fraction of a district's batch). The standard is
+    the one the run used (`run_standard`). Tables are read from their Parquet copies: the CSVs are
+    for people (their text is formula-safe for Excel)."""
     root = Path(root)
     meta = json.loads((root / "validation.json").read_text(encoding="utf-8"))
+    first, last = meta.get("window") or (None, None)
     return Dataset(
         quarter=Quarter.parse(meta["quarter"]),
-        standard=load_standard(),
+        standard=run_standard(root, meta),
         tables=load_tables(root) if branch is None else branch_tables(root, branch),
         findings=pl.read_parquet(root / "findings.parquet"),
         scorecard=_or_empty(_typed_scorecard(read_table(root, "scorecard"))),
@@ -124,7 +174,7 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
         previous_scorecard=_typed_scorecard(read_table(root, "previous_scorecard")),
         sample=read_table(root, "sample"),
         root=root,
-        window=tuple(dt.date.fromisoformat(d) for d in meta["window"]) if meta.get("window") else None,
+        window=(dt.date.fromisoformat(first), dt.date.fromisoformat(last)) if first and last else None,
         scope=branch,
     )
 

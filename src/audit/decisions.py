@@ -23,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from audit.errors import AuditError
 from audit.io import read_table
 from audit.periods import Quarter
 from audit.privacy import mask_personal, shown
@@ -62,7 +63,7 @@ _TABLE_SCHEMA = {
 }
 
 
-class DecisionsError(Exception):
+class DecisionsError(AuditError):
     """The decisions file cannot be used; the message (Chinese) names the file, row and column."""
 
 
@@ -330,7 +331,7 @@ def template(report: Path) -> pl.DataFrame:
     """The pre-filled decisions table for a report: one row per finding with its context (branch,
     rule, severity, period, follow-up status, message) and the decision it has, if any."""
     from audit.followup import read_followup
-    from audit.standard import SEVERITY_ZH
+    from audit.labels import SEVERITY_ZH
 
     findings = pl.read_parquet(report / "findings.parquet")
     names = read_table(report, "scorecard")

@@ -1,5 +1,9 @@
 """Showing charts and tables in report notebooks: escaped HTML, plotly divs that use the page's
-one copy of plotly.js, and deterministic element ids so re-runs produce identical pages."""
+one copy of plotly.js, and deterministic element ids so re-runs produce identical pages.
+
+Every piece of HTML the notebooks show is made here, never by hand in a notebook: text from the
+exports is escaped in one place (and tested without a kernel, `tests/test_display.py`), headers
+come from `audit.labels`."""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import hashlib
 import html
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import polars as pl
 
 from audit.charts import Chart
-from audit.standard import SEVERITY_ZH
+from audit.decisions import STALE
+from audit.labels import COLUMNS, DECISION_ROW, FOLLOWUP_STATUSES, SEVERITY_ZH, headers
+from audit.reasons import Action
 
 _ids = itertools.count(1)
 
@@ -61,18 +68,9 @@ def show(fragment: str | Chart) -> None:
     display(HTML(chart_html(fragment) if isinstance(fragment, Chart) else fragment))
 
 
-FINDING_HEADERS = {
-    "finding_id": "问题编号",
-    "rule_id": "规则",
-    "severity": "级别",
-    "dimension": "维度",
-    "subject_id": "对象",
-    "period": "期间",
-    "clause": "条款",
-    "message": "问题",
-    "evidence": "证据",
-    "decision_text": "审核决定",
-}
+FINDING_HEADERS = headers(
+    "finding_id", "rule_id", "severity", "dimension", "subject_id", "period", "clause", "message", "evidence", "decision_text"
+)
 
 
 def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
@@ -83,29 +81,14 @@ def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
     frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
     if "decision" in frame.columns:
         frame = with_decision_text(frame)
-    headers = ({"branch_id": "支部"} if with_branch else {}) | FINDING_HEADERS
-    return table_html(frame, headers, empty="本季度没有发现问题。", classes="data findings")
+    columns = (headers("branch_id") if with_branch else {}) | FINDING_HEADERS
+    return table_html(frame, columns, empty="本季度没有发现问题。", classes="data findings")
 
 
-FOLLOWUP_HEADERS = {
-    "status": "整改情况",
-    "rule_id": "规则",
-    "subject_id": "对象",
-    "period_then": "原问题期间",
-    "period_now": "本期",
-    "message": "问题",
-    "finding_id": "问题编号",
-    "decision_text": "审核决定",
-}
-FOLLOWUP_COUNT_HEADERS = {
-    "branch_id": "编号",
-    "branch_name": "支部",
-    "新增": "新增",
-    "持续": "持续",
-    "已整改": "已整改",
-    "已补正": "已补正",
-    "待复查": "待复查",
-}
+FOLLOWUP_HEADERS = headers(
+    "status", "rule_id", "subject_id", "period_then", "period_now", "message", "finding_id", "decision_text"
+)
+FOLLOWUP_COUNT_HEADERS = headers("branch_id", "branch_name") | {status: status for status in FOLLOWUP_STATUSES}
 
 
 def followup_html(rows: pl.DataFrame, empty: str = "没有需要跟踪的问题。") -> str:
@@ -113,17 +96,129 @@ def followup_html(rows: pl.DataFrame, empty: str = "没有需要跟踪的问题�
     return table_html(rows, FOLLOWUP_HEADERS, empty=empty, classes="data followup")
 
 
+def followup_counts_html(counts: pl.DataFrame) -> str:
+    """Each branch's follow-up rows counted by status (`audit.views.followup_counts`)."""
+    return table_html(counts, FOLLOWUP_COUNT_HEADERS, classes="data followup-counts")
+
+
 def decisions_html(applied: pl.DataFrame, empty: str = "没有失效的审核决定。") -> str:
     """Decisions as a table (the stale ones on the overview)."""
-    headers = {
-        "finding_id": "问题编号",
-        "decision": "审核决定",
-        "note": "说明",
-        "reviewer": "审核人",
-        "decided_on": "决定日期",
-        "row": "决定表行号",
-    }
-    return table_html(applied, headers, empty=empty, classes="data decisions")
+    columns = headers("finding_id", "decision", "note", "reviewer", "decided_on", "row", row=DECISION_ROW)
+    return table_html(applied, columns, empty=empty, classes="data decisions")
+
+
+def stale_decisions_note(decisions: int, stale: int) -> str:
+    """How many decisions the run read and how many of them no longer have their finding."""
+    return f"<p>审核决定 {decisions} 条；其中 {stale} 条对应的问题已不存在（{STALE}）：</p>"
+
+
+def points_missing_html(missing: pl.DataFrame) -> str:
+    """The members without a points record in some month of the last four quarters."""
+    columns = headers("member_id", "name", "months", "count", months="缺少积分的月份", count="月数")
+    return table_html(missing, columns, empty="近四个季度没有缺少积分记录的党员。")
+
+
+def arrears_html(owing: pl.DataFrame, empty: str = "季度末没有欠缴党费的党员。", with_branch: bool = False) -> str:
+    """The members who owe dues at the quarter's end, with the months unpaid in a row."""
+    columns = (headers("branch_id") if with_branch else {}) | headers("member_id", "name", "unpaid_months", "bucket")
+    return table_html(owing, columns, empty=empty)
+
+
+def progress_html(progress: pl.DataFrame) -> str:
+    """Half-year and year rules before their period ends: what is done against what is due by now."""
+    columns = headers("rule_id", "period", "required", "done", "expected_by_now", "status", status="状态")
+    return table_html(progress, columns, empty="本季度是期间末，半年和年度规则已在上面的问题清单中判定。")
+
+
+def sample_html(sample: pl.DataFrame) -> str:
+    """The meetings drawn for the on-site check, with where each record came from."""
+    columns = headers("meeting_id", "meeting_type", "held_on", "topic", "present_count", "expected_count", "_file", "_row")
+    return table_html(sample, columns, empty="本季度没有会议记录可抽查。")
+
+
+def quarantine_html(quarantine: pl.DataFrame) -> str:
+    """Rows quarantined at import, counted by file and reason; rows skipped as not data (template
+    instructions, footers) are not problems and are left out."""
+    problems = quarantine.filter(pl.col("action") != Action.SKIP.value) if not quarantine.is_empty() else quarantine
+    counted = problems.group_by("file", "reason").len().sort("file", "reason") if not problems.is_empty() else problems
+    return table_html(counted, headers("file", "reason", "len", len="条数"), empty="导入时没有隔离任何记录。")
+
+
+def quality_html(quality: pl.DataFrame) -> str:
+    """The record-quality checks' failures, by table, file, row and column."""
+    columns = headers("table", "file", "row", "column", "message")
+    return table_html(quality, columns, empty="数据质量检查没有发现问题。")
+
+
+def note_html(text: str) -> str:
+    """A line of small print (what the follow-up was compared with)."""
+    return f'<p class="meta">{html.escape(text)}</p>'
+
+
+def branch_header_html(branch: Mapping[str, Any], quarter_zh: str, standard_version: str) -> str:
+    """A branch page's header: the way back to the overview, the title, the branch's particulars."""
+    return (
+        f'<header class="page"><p class="crumb"><a href="../index.html">← 返回{html.escape(quarter_zh)}总览</a></p>'
+        f"<h1>{html.escape(branch['branch_name'])}　{html.escape(quarter_zh)}审核报告</h1>"
+        f'<p class="meta">{COLUMNS["branch_id"]} {html.escape(branch["branch_id"])}　·　{html.escape(branch.get("org_type") or "")}　·　'
+        f"上级党组织 {html.escape(branch.get('parent_org') or '')}　·　标准版本 {html.escape(standard_version)}</p></header>"
+    )
+
+
+def rating_html(rating: Mapping[str, Any], dimensions: Sequence[str], false_alarms: int = 0) -> str:
+    """A branch's rating, its findings counted by severity (and the 误报 left out of them), and
+    each dimension's result."""
+    counts = "，".join(f"{COLUMNS[key]} {rating[key]} 条" for key in ("critical", "errors", "warnings"))
+    left_out = f"（另有 {false_alarms} 条经审核判定为误报，不计入评定）" if false_alarms else ""
+    head = "".join(f"<th>{html.escape(d)}</th>" for d in dimensions)
+    cells = "".join(_status_cell(rating[d]) for d in dimensions)
+    return (
+        f'<p class="rating r-{html.escape(rating["rating"])}">{COLUMNS["rating"]}：<strong>{html.escape(rating["rating"])}</strong>　'
+        f"{counts}{left_out}</p>"
+        f'<table class="data dims"><thead><tr>{head}</tr></thead><tbody><tr>{cells}</tr></tbody></table>'
+    )
+
+
+def overview_header_html(title: str, branches: int, standard_name: str, standard_version: str) -> str:
+    """The overview's header: title, how many branches, the standard, the workbook and Data Docs."""
+    return (
+        f'<header class="page"><h1>{html.escape(title)}</h1>'
+        f'<p class="meta">{branches} 个党支部　·　标准：{html.escape(standard_name)}（版本 {html.escape(standard_version)}）'
+        f'　·　<a href="findings.xlsx">下载问题清单（Excel）</a>　·　<a href="data-docs/index.html">数据校验明细（GX Data Docs）</a></p></header>'
+    )
+
+
+def ranking_html(scorecard: pl.DataFrame, dimensions: Sequence[str], status: Mapping[str, Mapping[str, Any]]) -> str:
+    """Every branch's dimensions, counts and rating, its name linking to its page; a branch whose
+    page failed (`status`: `run_status.json`) says so, the others carry the marker the run fills
+    in when a page fails (`page_status_marker`)."""
+    rows = []
+    for r in scorecard.sort("branch_id").iter_rows(named=True):
+        state = status.get(r["branch_id"], {"status": "ok"})
+        link = f'<a href="{branch_page_href(r["branch_id"])}">{html.escape(r["branch_name"])}</a>'
+        note = page_status_marker(r["branch_id"]) if state["status"] == "ok" else page_failed_html(state.get("error") or "")
+        dims = "".join(_status_cell(r[d]) for d in dimensions)
+        rows.append(
+            f"<tr><td>{html.escape(r['branch_id'])}</td><td>{link}{note}</td>{dims}<td>{r['critical']}</td><td>{r['errors']}</td>"
+            f'<td>{r["warnings"]}</td><td class="rating r-{html.escape(r["rating"])}">{html.escape(r["rating"])}</td></tr>'
+        )
+    columns = [
+        *headers("branch_id", "branch_name").values(),
+        *dimensions,
+        *headers("critical", "errors", "warnings", "rating").values(),
+    ]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in columns)
+    return f'<table class="data ranking"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _status_cell(result: str) -> str:
+    """A dimension's result (通过 / 未通过 / 未评估) as a cell coloured by the page's style."""
+    return f'<td class="status s-{html.escape(result)}">{html.escape(result)}</td>'
+
+
+def page_failed_html(error: str) -> str:
+    """What the overview shows beside a branch whose page failed: that it failed, and the error."""
+    return f'<span class="failed">报告生成失败：{html.escape(error)}</span>'
 
 
 _PLAIN_ID = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}")

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from audit.labels import STATUS_FAIL, STATUS_NA, STATUS_PASS
 from audit.periods import period_zh
 from audit.standard import SEVERITIES, Standard
 from audit.suites import SuiteRun
@@ -39,7 +40,6 @@ FINDING_COLUMNS = [
     "evidence",
 ]
 FINDING_SCHEMA = dict.fromkeys(FINDING_COLUMNS, pl.String)
-STATUS_PASS, STATUS_FAIL, STATUS_NA = "通过", "未通过", "未评估"
 # Fact key columns that name the branch or the period, not the subject of a finding
 _PERIOD_KEYS = ("branch_id", "period", "quarter", "half", "year")
 

@@ -28,12 +28,13 @@ from typing import Any
 
 import polars as pl
 
+from audit.errors import AuditError
 from audit.io import read_table
+from audit.labels import CONTINUING, NEW, PENDING, RECTIFIED, SUPPLIED
+from audit.labels import FOLLOWUP_STATUSES as STATUSES
 from audit.periods import Quarter
 from audit.standard import Standard
 
-NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING = "新增", "持续", "已整改", "已补正", "待复查"
-STATUSES = (NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING)
 FOLLOWUP_COLUMNS = ["finding_id", "status", "rule_id", "branch_id", "subject_id", "period_then", "period_now", "message"]
 FOLLOWUP_SCHEMA = dict.fromkeys(FOLLOWUP_COLUMNS, pl.String)
 KEY = ["rule_id", "branch_id", "subject_id"]
@@ -41,7 +42,7 @@ FOLLOWUP_INFO = "followup.json"
 ITEM_COLUMNS = ["finding_id", "rule_id", "branch_id", "subject_id", "period", "message"]
 
 
-class FollowupError(Exception):
+class FollowupError(AuditError):
     """The previous report cannot be used; the message (Chinese) names the folder and why."""
 
 

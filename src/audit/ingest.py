@@ -37,6 +37,7 @@ from audit.contract import (
     normalize_header,
     strip_unit,
 )
+from audit.errors import AuditError
 from audit.io import write_csv, write_table
 from audit.layouts import Reshaped, Unresolved, YearHint, implied_columns, merge_columns, reshape
 from audit.limits import Limits
@@ -73,7 +74,7 @@ QUARANTINE_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "tabl
 COLUMN_MAP_COLUMNS = ["file", "sheet", "table", "header_row", "source_header", "column", "how"]
 
 
-class BatchNotFoundError(Exception):
+class BatchNotFoundError(AuditError):
     """The batch folder does not exist or is not a folder."""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from audit.contract import Column, Contract, Table, normalize_header, strip_unit
+from audit.errors import AuditError
 from audit.values import fold
 
 MAX_MAPPING_BYTES = 1_000_000  # a mapping file is a few dozen lines; anything this large is a mistake
@@ -68,7 +69,7 @@ values:                                   # 取值 → 标准取值
 """
 
 
-class MappingError(Exception):
+class MappingError(AuditError):
     """The mapping file cannot be used; the message names the file and line (in Chinese)."""
 
 

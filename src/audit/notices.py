@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from audit.errors import AuditError
 from audit.periods import Quarter, period_zh
 from audit.standard import SEVERITIES, Standard
 
@@ -42,7 +43,7 @@ TO_FIX_WIDTHS_CM = [1.0, 2.8, 1.8, 5.6, 3.5, 2.7]
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-class NoticeError(Exception):
+class NoticeError(AuditError):
     """Notices cannot be made as asked (a bad deadline or a bad `rectification` section)."""
 
 

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from audit.errors import AuditError
+
 MARKER = ".audit-output.json"
 TOOL = "audit"
 KINDS = ("run", "validate", "ingest", "synth")
@@ -36,7 +38,7 @@ MARKER_LIMIT = 64 << 20  # a report's inventory of file names; anything larger i
 LOCK_LIMIT = 4096
 
 
-class OutputError(Exception):
+class OutputError(AuditError):
     """An output path the toolkit refuses to write; the message (Chinese) names it and what to do.
 
     Paths in the message are the user's and the batch's names: the message is made terminal-safe

@@ -19,7 +19,7 @@ import polars as pl
 from audit.contract import Contract, Table, load_contract
 from audit.paths import EXPECTATIONS
 from audit.standard import Standard
-from audit.suites import SuiteRun, Validator
+from audit.suites import SUITE_NAMESPACE, SuiteRun, Validator
 
 ID_STATUS_ZH = {
     "mangled": "被 Excel 转成科学计数法",
@@ -30,7 +30,7 @@ ID_STATUS_ZH = {
     "old15": "15 位旧号码",
 }
 QUALITY_COLUMNS = ["table", "file", "sheet", "row", "column", "value", "check", "message"]
-_NS = uuid.UUID("0b0f8c52-6c3e-4f0a-a0a5-5a8c2c7d4e21")
+_NS = SUITE_NAMESPACE  # the standard suites share it (suites.build_standard_suites)
 # dates of activity must fall inside the batch's window; the rest only must not be in the future
 WINDOW_DATES = {
     ("meetings", "held_on"),

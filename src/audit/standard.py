@@ -14,15 +14,68 @@ from typing import Any
 import polars as pl
 import yaml
 
+from audit.errors import AuditError
 from audit.paths import STANDARD_FILE
 
 SEVERITIES = ("warning", "error", "critical")
-SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}  # how pages, workbook and catalogue name them
 PERIODS = ("month", "quarter", "half", "year")
 
 
-class StandardError(ValueError):
+class StandardError(AuditError, ValueError):
     """The standard file is not usable; the message names the rule and the field."""
+
+
+# How a check compares its column (the words of `check:` in standard.yaml; see its header comment)
+LOWER = {"at_least": False, "more_than": True}  # word -> strict
+UPPER = {"at_most": False, "less_than": True}
+PAIR_IGNORE = ("either_value_is_missing", "both_values_are_missing", "neither")
+CHECK_FIELDS = ("fact", "column", *LOWER, *UPPER, "is", "pair", "ignore_row_if", "evidence", "period_column", "fact_applies")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One side of a numeric check: a threshold of the rule (by name, judged by GX as a
+    `$PARAMETER`) or a structural literal such as 0; `strict` excludes the bound itself."""
+
+    value: str | int | float
+    strict: bool = False
+
+    @property
+    def threshold(self) -> str | None:
+        return self.value if isinstance(self.value, str) else None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation a rule part declares: the fact table and column GX judges, and how.
+
+    Exactly one form: bounds (`low` and/or `high`: the column lies between them), a yes/no
+    observation (`is_true`: the column must be true), or a pair (`column` at least, or more than,
+    the column `than`). `fact_applies` names thresholds the fact computation applies itself
+    (GX then only sees its outcome); `period_column` names the column holding the finding's period
+    when it is not `period`."""
+
+    fact: str
+    column: str
+    evidence: str
+    low: Bound | None = None
+    high: Bound | None = None
+    is_true: bool = False
+    than: str | None = None
+    than_strict: bool = False
+    ignore_row_if: str | None = None
+    period_column: str | None = None
+    fact_applies: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The fact columns GX reads."""
+        return (self.column, self.than) if self.than else (self.column,)
+
+    @property
+    def thresholds(self) -> tuple[str, ...]:
+        """The names of the rule's thresholds GX judges in this check."""
+        return tuple(b.threshold for b in (self.low, self.high) if b is not None and b.threshold is not None)
 
 
 @dataclass(frozen=True)
@@ -30,6 +83,7 @@ class Part:
     name: str
     severity: str
     message: str
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +150,119 @@ def _share_zh(value: Any) -> str:
     return str(value)
 
 
+def _fact_names() -> tuple[str, ...]:
+    """The fact tables a check may name (imported here: the facts read the standard)."""
+    from audit.facts import FACTS
+
+    return tuple(FACTS)
+
+
+def _is_number(value: Any) -> bool:
+    """A threshold value usable as a GX parameter: a number or a fraction such as "1/2"."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        return False
+    return True
+
+
+def _parse_bound(where: str, word: str, value: Any, thresholds: dict[str, Any], strict: bool) -> Bound:
+    """A bound is the name of one of the rule's numeric thresholds or a literal number."""
+    if isinstance(value, str):
+        if value not in thresholds:
+            raise StandardError(f"{where}：check 的 {word} 引用的阈值「{value}」不在该规则的 thresholds 中")
+        if not _is_number(thresholds[value]):
+            raise StandardError(f"{where}：check 的 {word} 引用的阈值「{value}」不是数字")
+        return Bound(value, strict)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise StandardError(f"{where}：check 的 {word} 应为阈值名或数字，不是「{value}」")
+    return Bound(value, strict)
+
+
+def _one_side(where: str, spec: dict[str, Any], words: dict[str, bool], thresholds: dict[str, Any]) -> Bound | None:
+    used = [w for w in words if w in spec]
+    if len(used) > 1:
+        raise StandardError(f"{where}：check 的 {' 和 '.join(used)} 只能用一个")
+    return _parse_bound(where, used[0], spec[used[0]], thresholds, words[used[0]]) if used else None
+
+
+def _parse_check(where: str, spec: Any, defaults: dict[str, Any], thresholds: dict[str, Any], facts: tuple[str, ...]) -> Check:
+    """One `check:` entry as a `Check`; every mistake is named by rule, part and field."""
+    if not isinstance(spec, dict):
+        raise StandardError(f"{where}：check 应为一个检查（映射）或检查列表，不是「{spec}」")
+    if any(k is True for k in spec):  # YAML 1.1 reads an unquoted `yes:` key as true
+        raise StandardError(f"{where}：check 中的「yes」被 YAML 读作 true，是/否的观察请写 is: true")
+    unknown = [str(k) for k in spec if k not in CHECK_FIELDS]
+    if unknown:
+        raise StandardError(f"{where}：check 中有未知的比较方式或字段「{unknown[0]}」（可用：{'、'.join(CHECK_FIELDS)}）")
+    spec = {**defaults, **spec}
+    fact = spec.get("fact")
+    if not fact:
+        raise StandardError(f"{where}：check 缺少 fact（事实表）")
+    if fact not in facts:
+        raise StandardError(f"{where}：check 的 fact「{fact}」不是已知的事实表（可用：{'、'.join(facts)}）")
+    evidence = spec.get("evidence")
+    if not isinstance(evidence, str) or not evidence.startswith("ev_"):
+        raise StandardError(f"{where}：check 的 evidence 应为事实表中以 ev_ 开头的证据列，不是「{evidence}」")
+    bounds = any(word in spec for word in (*LOWER, *UPPER))
+    forms = [form for form, used in (("上下限", bounds), ("is", "is" in spec), ("pair", "pair" in spec)) if used]
+    if not forms:
+        raise StandardError(f"{where}：check 没有比较方式（at_least、more_than、at_most、less_than、is 或 pair 之一）")
+    if len(forms) > 1:
+        raise StandardError(f"{where}：check 的 {' / '.join(forms)} 只能用一种")
+    applies = spec.get("fact_applies") or []
+    applies = [applies] if isinstance(applies, str) else list(applies)
+    for name in applies:
+        if name not in thresholds:
+            raise StandardError(f"{where}：check 的 fact_applies 引用的阈值「{name}」不在该规则的 thresholds 中")
+    ignore = spec.get("ignore_row_if")
+    if ignore is not None and ("pair" not in spec or ignore not in PAIR_IGNORE):
+        raise StandardError(f"{where}：check 的 ignore_row_if 只用于 pair，应为 {'、'.join(PAIR_IGNORE)} 之一")
+    period_column = spec.get("period_column")
+    if period_column is not None and not isinstance(period_column, str):
+        raise StandardError(f"{where}：check 的 period_column 应为列名")
+    common: dict[str, Any] = dict(
+        fact=fact, evidence=evidence, ignore_row_if=ignore, period_column=period_column, fact_applies=tuple(applies)
+    )
+    if "pair" in spec:
+        pair = spec["pair"]
+        sides = [w for w in LOWER if isinstance(pair, dict) and w in pair]
+        if not isinstance(pair, dict) or len(sides) != 1 or not isinstance(pair.get("a"), str) or set(pair) != {"a", *sides}:
+            raise StandardError(f"{where}：check 的 pair 应写成 {{a: 列, at_least: 列}} 或 {{a: 列, more_than: 列}}")
+        if not isinstance(pair[sides[0]], str):
+            raise StandardError(f"{where}：check 的 pair.{sides[0]} 应为列名")
+        return Check(column=pair["a"], than=pair[sides[0]], than_strict=LOWER[sides[0]], **common)
+    column = spec.get("column")
+    if not isinstance(column, str) or not column:
+        raise StandardError(f"{where}：check 缺少 column（事实表的列）")
+    if "is" in spec:
+        if spec["is"] is not True:
+            raise StandardError(f"{where}：check 的 is 只能是 true（事实本身是“是/否”的观察）")
+        return Check(column=column, is_true=True, **common)
+    low, high = _one_side(where, spec, LOWER, thresholds), _one_side(where, spec, UPPER, thresholds)
+    return Check(column=column, low=low, high=high, **common)
+
+
+def _parse_checks(
+    where: str, spec: Any, defaults: dict[str, Any], thresholds: dict[str, Any], facts: tuple[str, ...]
+) -> tuple[Check, ...]:
+    """A part's `check:` (one check or a list of them); a part without one is refused."""
+    if not spec:
+        raise StandardError(f"{where}：没有声明检查（check）")
+    items = spec if isinstance(spec, list) else [spec]
+    checks = tuple(_parse_check(where, item, defaults, thresholds, facts) for item in items)
+    kinds = [(c.fact, c.columns, c.is_true, c.than is not None) for c in checks]
+    if len(set(kinds)) < len(kinds):  # one expectation per fact, columns and kind: their ids would clash
+        raise StandardError(f"{where}：同一事实表的同一列重复声明了同类检查（上下限请写在同一个检查中）")
+    return checks
+
+
 def load_standard(path: Path | str | None = None) -> Standard:
     """Read and check the standard file; a mistake in it is reported by rule and field."""
     path = Path(path) if path else STANDARD_FILE
@@ -105,6 +272,7 @@ def load_standard(path: Path | str | None = None) -> Standard:
         raise StandardError(f"找不到标准文件：{path}") from None
     except yaml.YAMLError as exc:
         raise StandardError(f"标准文件 {path} 格式错误：{exc}") from None
+    facts = _fact_names()
     try:
         dimensions = tuple(raw["dimensions"])
         rules = {}
@@ -118,13 +286,18 @@ def load_standard(path: Path | str | None = None) -> Standard:
             for name, value in list(thresholds.items()):
                 if isinstance(value, str) and "/" in value:
                     thresholds[f"{name}_zh"] = _share_zh(value)
-            parts_spec = spec.get("parts") or {"main": {"message": spec.get("message", "")}}
+            if spec.get("parts") and "check" in spec:
+                raise StandardError(f"{rule_id}：有 parts 时 check 写在各部分下")
+            parts_spec = spec.get("parts") or {"main": {"message": spec.get("message", ""), "check": spec.get("check")}}
+            defaults = {k: spec[k] for k in ("fact", "evidence") if k in spec}
             parts = {}
             for name, part in parts_spec.items():
                 part_severity = part.get("severity", severity)
                 if part_severity not in SEVERITIES:
                     raise StandardError(f"{rule_id}：severity 应为 {'/'.join(SEVERITIES)}，不是「{part_severity}」")
-                parts[name] = Part(name, part_severity, part.get("message") or spec.get("message", ""))
+                where = rule_id if name == "main" else f"{rule_id}（{name}）"
+                checks = _parse_checks(where, part.get("check"), defaults, thresholds, facts)
+                parts[name] = Part(name, part_severity, part.get("message") or spec.get("message", ""), checks)
             rules[rule_id] = Rule(
                 id=rule_id,
                 title=spec["title"],
@@ -148,6 +321,8 @@ def load_standard(path: Path | str | None = None) -> Standard:
         )
     except KeyError as exc:
         raise StandardError(f"标准文件 {path} 缺少字段 {exc}") from None
+    except StandardError as exc:  # a rule's mistake: name the file too
+        raise StandardError(f"标准文件 {path}：{exc}") from None
     standard.parameters()  # validates the numbers
     return standard
 

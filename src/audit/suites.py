@@ -1,13 +1,17 @@
-"""Loading the committed GX expectation suites and running them on polars frames.
+"""The standard's GX expectation suites, built from its declared checks, and running suites on polars frames.
 
-GX has no polars support, so frames cross to pandas here and nowhere else. Analytics and progress
-bars are switched off before GX is imported.
+Every `check` of a rule part in expectations/standard.yaml becomes one expectation of the suite
+`standard.<fact>`; thresholds are `$PARAMETER` references, ids are uuid5 of what the expectation
+is, so the suites are generated, never copied (`audit suites` writes them for review; runs build
+them in memory from the run's standard). GX has no polars support, so frames cross to pandas here
+and nowhere else. Analytics and progress bars are switched off before GX is imported.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +19,14 @@ from typing import Any
 
 import polars as pl
 
-from audit.paths import EXPECTATIONS
-from audit.standard import Standard
+from audit.paths import EXPECTATIONS, REPO
+from audit.standard import Bound, Check, Part, Rule, Standard
 
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
 RESULT_FORMAT = "COMPLETE"
+# The namespace of the uuid5 ids of every generated suite and expectation (quality and standard)
+SUITE_NAMESPACE = uuid.UUID("0b0f8c52-6c3e-4f0a-a0a5-5a8c2c7d4e21")
 
 
 @dataclass(frozen=True)
@@ -33,32 +39,103 @@ class SuiteRun:
     result: Any  # great_expectations ExpectationSuiteValidationResult
 
 
-def load_suite_json(name: str, folder: Path = EXPECTATIONS) -> dict[str, Any]:
-    return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+def suite_text(suite: dict[str, Any]) -> str:
+    """A suite as the committed JSON file holds it."""
+    return json.dumps(suite, ensure_ascii=False, indent=2) + "\n"
 
 
-def suite_names(prefix: str, folder: Path = EXPECTATIONS) -> list[str]:
-    return sorted(p.stem for p in folder.glob(f"{prefix}.*.json"))
+def _bound_value(rule: Rule, bound: Bound) -> Any:
+    """A threshold as a `$PARAMETER` reference (`OL2_min_meetings`); a structural literal as itself."""
+    name = bound.threshold
+    return {"$PARAMETER": f"{rule.parameter_prefix}_{name}"} if name is not None else bound.value
 
 
-def apply_standard(suite: dict[str, Any], standard: Standard) -> dict[str, Any]:
-    """Drop expectations of disabled rules; take severity, clause and dimension from the standard
-    file, which is what reviewers edit."""
-    kept = []
-    for expectation in suite["expectations"]:
-        meta = dict(expectation["meta"])
-        rule = standard.rules.get(meta.get("rule_id", ""))
-        if rule is not None:
-            if not rule.enabled:
-                continue
-            meta.update(
-                clause=rule.clause,
-                dimension=rule.dimension,
-                severity=rule.part(meta.get("part")).severity,
-                standard_version=standard.version,
-            )
-        kept.append({**expectation, "meta": meta})
-    return {**suite, "expectations": kept}
+def check_expectation(rule: Rule, check: Check) -> tuple[str, dict[str, Any]]:
+    """The GX expectation type and kwargs that judge one check of `rule`."""
+    if check.than is not None:
+        kwargs: dict[str, Any] = {"column_A": check.column, "column_B": check.than}
+        if not check.than_strict:
+            kwargs["or_equal"] = True
+        if check.ignore_row_if is not None:
+            kwargs["ignore_row_if"] = check.ignore_row_if
+        return "expect_column_pair_values_a_to_be_greater_than_b", kwargs
+    if check.is_true:
+        return "expect_column_values_to_be_in_set", {"column": check.column, "value_set": [True]}
+    kwargs = {"column": check.column}
+    for bound, side in ((check.low, "min"), (check.high, "max")):
+        if bound is not None:
+            kwargs[f"{side}_value"] = _bound_value(rule, bound)
+            if bound.strict:
+                kwargs[f"strict_{side}"] = True
+    return "expect_column_values_to_be_between", kwargs
+
+
+def _standard_expectation(suite: str, standard: Standard, rule: Rule, part: Part, check: Check) -> dict[str, Any]:
+    """One expectation with its meta (what `collect_findings` and the scorecard read); the id is
+    uuid5 of suite, rule, part, expectation type and columns, so it survives threshold edits."""
+    kind, kwargs = check_expectation(rule, check)
+    key = json.dumps([suite, rule.id, part.name, kind, list(check.columns)], ensure_ascii=False)
+    meta: dict[str, Any] = {
+        "rule_id": rule.id,
+        "part": None if part.name == "main" else part.name,
+        "clause": rule.clause,
+        "dimension": rule.dimension,
+        "severity": part.severity,
+        "evidence": check.evidence,
+    }
+    if check.period_column is not None:
+        meta["period_column"] = check.period_column
+    meta["standard_version"] = standard.version
+    return {"id": str(uuid.uuid5(SUITE_NAMESPACE, key)), "type": kind, "kwargs": kwargs, "meta": meta}
+
+
+def _standard_source(standard: Standard) -> str:
+    """The standard file as a suite's meta names it: relative to the repository, or its file name."""
+    path = standard.path
+    if path is None:
+        return ""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return path.name
+
+
+def build_standard_suites(standard: Standard) -> dict[str, dict[str, Any]]:
+    """The standard suites by fact name, as the JSON dicts GX loads: one suite per fact a check
+    names, its expectations in the order of the standard file's rules and parts; a disabled rule
+    contributes none."""
+    from audit.facts import FACTS
+
+    expectations: dict[str, list[dict[str, Any]]] = {}
+    for rule in standard.rules.values():
+        for part in rule.parts.values():
+            for check in part.checks:
+                bucket = expectations.setdefault(check.fact, [])
+                if rule.enabled:
+                    bucket.append(_standard_expectation(f"standard.{check.fact}", standard, rule, part, check))
+    return {
+        fact: {
+            "name": f"standard.{fact}",
+            "id": str(uuid.uuid5(SUITE_NAMESPACE, f"standard.{fact}")),
+            "meta": {"fact": fact, "standard": _standard_source(standard)},
+            "expectations": expectations[fact],
+            "notes": None,
+        }
+        for fact in sorted(expectations, key=list(FACTS).index)
+    }
+
+
+def write_standard_suites(standard: Standard, folder: Path = EXPECTATIONS) -> list[Path]:
+    """Write `standard.<fact>.json` for review and remove any that the standard no longer generates."""
+    suites = build_standard_suites(standard)
+    written = []
+    for fact, suite in suites.items():
+        path = folder / f"standard.{fact}.json"
+        path.write_text(suite_text(suite), encoding="utf-8")
+        written.append(path)
+    for stale in set(folder.glob("standard.*.json")) - set(written):
+        stale.unlink()
+    return written
 
 
 class Validator:

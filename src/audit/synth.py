@@ -723,6 +723,31 @@ class _Planter:
             if not (d["branch_id"] == b["branch_id"] and month_key(d["month"]) == "2019-02")
         ]
         self.world.expect("SM-7", "error", b["branch_id"], "", "2019-02", "2019年2月党费收缴情况未公开、未报备")
+        self.sm7_timely()
+
+    def sm7_timely(self) -> None:
+        """Disclosures published after their deadline (10 days after the month ends), each a warning
+        in the month the deadline falls in: January's in February, March's in April (so a quarter's
+        last month is reported by the next quarter's audit); April's, published on the 10th day, is
+        on time. Fixed dates on existing rows (no random draws), in branches already 未达标 in that
+        quarter and in no other test's story, so the rest of the sample and every rating are unchanged."""
+        cases: list[tuple[int, str, dt.date, str | None, str]] = [
+            (16, "2019-01", dt.date(2019, 2, 18), "2019-02", "2019年1月党费收缴情况月末后18天才公开（期限为月末后10天）"),
+            (9, "2019-03", dt.date(2019, 4, 22), "2019-04", "2019年3月党费收缴情况月末后22天才公开（期限4月10日，在下一季度）"),
+            (9, "2019-04", dt.date(2019, 5, 10), None, "月末后第10天公开：按时"),
+        ]
+        for n, month, published_on, due, note in cases:
+            if month not in self.months or (due is not None and due not in self.months):
+                continue
+            b = self.branch(n)
+            disclosure = next(
+                d
+                for d in self.world.tables["dues_disclosures"]
+                if d["branch_id"] == b["branch_id"] and month_key(d["month"]) == month
+            )
+            disclosure["published_on"], disclosure["reported_on"] = published_on, published_on + dt.timedelta(days=2)
+            if due is not None:
+                self.world.expect("SM-7", "warning", b["branch_id"], "", due, note)
 
     def sm8(self) -> None:
         b = self.branch(0)
@@ -783,6 +808,73 @@ class _Planter:
             }
         )
         self.world.expect("SM-9", "error", b["branch_id"], "P9002", "2019-02", "赞成票未超过应到有表决权党员的半数")
+        self.sm9_across_quarters()
+
+    def sm9_across_quarters(self) -> None:
+        """Recruitment breaches that become visible in a later quarter than the step that opens them,
+        each judged in the month it falls due: a vote in 2019Q2 whose approval, recorded late in Q4,
+        was due in Q3; a 转正 in Q4 before a year of probation from a vote in Q1; an application in
+        Q2 with no talk by its deadline in Q3. Fixed values and appended rows (no random draws), in
+        a branch that already fails 制度机制 every quarter (SM-6), so the rest of the sample is
+        unchanged; a case is planted only when the month it falls due is in the generated months."""
+        b = self.branch(18)
+        voters = sum(1 for m in self.gen.members_of[b["branch_id"]] if m["member_type"] == "正式党员")
+        steps = {
+            "birth_date": dt.date(1990, 8, 12),
+            "applied_on": dt.date(2017, 3, 6),
+            "talked_on": dt.date(2017, 3, 28),
+            "activist_on": dt.date(2017, 5, 10),
+            "candidate_on": dt.date(2018, 6, 15),
+            "voters_expected": voters,
+            "voters_present": voters,
+            "votes_for": voters,
+            "full_member_on": None,
+        }
+        blank = dict.fromkeys([*steps, "publicity_start", "publicity_end", "admitted_on", "approved_on"])  # every step
+        cases: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                "2019-09",  # the vote on 2019-06-12 + 3 months
+                "上级党委审批超过支部大会后3个月（支部大会在第二季度，期限在第三季度，第四季度才审批）",
+                {
+                    **steps,
+                    "person_id": "P9003",
+                    "name": "周立夏",
+                    "publicity_start": dt.date(2019, 5, 27),
+                    "publicity_end": dt.date(2019, 6, 4),
+                    "admitted_on": dt.date(2019, 6, 12),
+                    "approved_on": dt.date(2019, 10, 15),
+                },
+            ),
+            (
+                "2019-12",  # the 转正, 8 months after the vote in 2019Q1
+                "预备期不满一年即转正（支部大会在第一季度，转正在第四季度）",
+                {
+                    **steps,
+                    "person_id": "P9004",
+                    "name": "吴冬青",
+                    "publicity_start": dt.date(2019, 3, 4),
+                    "publicity_end": dt.date(2019, 3, 11),
+                    "admitted_on": dt.date(2019, 3, 18),
+                    "approved_on": dt.date(2019, 4, 22),
+                    "full_member_on": dt.date(2019, 12, 16),
+                },
+            ),
+            (
+                "2019-07",  # the application on 2019-06-17 + 1 month
+                "递交申请后1个月内未谈话（申请在第二季度，期限在第三季度）",
+                {
+                    **blank,  # applied, nothing since
+                    "person_id": "P9005",
+                    "name": "郑春和",
+                    "birth_date": dt.date(1996, 2, 9),
+                    "applied_on": dt.date(2019, 6, 17),
+                },
+            ),
+        ]
+        for due, note, case in cases:
+            if due in self.months:
+                self.world.tables["development"].append({"branch_id": b["branch_id"], **case})
+                self.world.expect("SM-9", "error", b["branch_id"], case["person_id"], due, note)
 
     def bg1(self) -> None:
         b = self.branch(5)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.facts import FACT_KEYS, Facts, QuarterOutOfRangeError, compute_facts, data_window
+from audit.facts import FACTS, Facts, QuarterOutOfRangeError, compute_facts, data_window
 from audit.findings import assessed_rules, collect_findings, scorecard
 from audit.ingest import Ingested, ingest
 from audit.io import write_table
@@ -23,7 +23,7 @@ from audit.outputs import output_folder
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
-from audit.suites import Validator, apply_standard, load_suite_json, offline_data_docs
+from audit.suites import Validator, build_standard_suites, offline_data_docs
 
 # What `Validation.write` puts in a folder: removed when a later run there has nothing to audit, so
 # no earlier findings sit beside the new ingest report as if they were current.
@@ -95,12 +95,33 @@ class Validation:
             frame.write_parquet(facts_dir / f"{name}.parquet", statistics=False)
         meta = {
             "quarter": str(self.quarter),
-            "standard": {"name": self.standard.name, "version": self.standard.version},
+            "standard": self._standard_record(),
             "window": [self.facts.window[0].isoformat(), self.facts.window[1].isoformat()],
             "warnings": self.warnings,
             "findings": self.findings.height,
         }
         (out / "validation.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    def _standard_record(self) -> dict[str, str]:
+        """The standard's name and version, and the file it was read from (made absolute) with the
+        SHA-256 of its bytes: `audit.load` shows the thresholds of that file and refuses it once it
+        has changed. The file must still read as the standard this validation used: edited while
+        the audit ran, it is refused now rather than recorded with thresholds the findings did not use."""
+        from audit.dataset import StandardChangedError
+        from audit.readers import sha256_file
+
+        record = {"name": self.standard.name, "version": self.standard.version}
+        if self.standard.path is None:  # built in code, not read from a file: nothing to point to
+            return record
+        try:
+            digest = sha256_file(self.standard.path)
+        except OSError:
+            raise StandardChangedError(f"审核过程中标准文件 {self.standard.path} 不见了；请恢复该文件后重新运行审核") from None
+        if load_standard(self.standard.path) != self.standard:
+            raise StandardChangedError(
+                f"标准文件 {self.standard.path} 在审核过程中被修改，与本次审核所用的标准不一致；请重新运行审核"
+            )
+        return {**record, "path": str(self.standard.path.absolute()), "sha256": digest}
 
 
 def validate_tables(
@@ -120,11 +141,12 @@ def validate_tables(
     quality = collect_quality(run_quality(validator, tables, quality_parameters(tables, data_window(tables), standard, today)))
     facts = compute_facts(tables, standard, quarter)
     parameters = standard.parameters()
+    suites = build_standard_suites(standard)  # from the run's standard: its thresholds, severities, switched-off rules
     runs = []
     for fact, frame in facts.tables.items():
-        suite = apply_standard(load_suite_json(f"standard.{fact}"), standard)
-        if suite["expectations"]:
-            runs.append(validator.run(suite, frame, FACT_KEYS[fact], parameters))
+        suite = suites.get(fact)
+        if suite is not None and suite["expectations"]:
+            runs.append(validator.run(suite, frame, FACTS[fact].keys, parameters))
     findings = collect_findings(runs, standard)
     if data_docs is not None and data_docs.exists():
         offline_data_docs(data_docs)

@@ -1,21 +1,30 @@
 """Small tables behind the report charts, computed with polars from the canonical tables.
 
 Each function answers one question about one branch (or the whole sub-district) and quarter; the
-figures in charts.py only draw what these return.
+figures in charts.py only draw what these return. Whatever a rule also judges is computed with the
+facts' own expressions (`audit.facts`: members per month, points present, dues paid in full, the
+unpaid streak, party groups, meeting types) and the standard's thresholds, so a chart cannot
+contradict a finding (tests/test_views_agree.py compares them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from itertools import pairwise
 
 import polars as pl
 
-from audit.facts import data_window, member_months
+from audit.facts import MEETING_TYPES, data_window, member_months
+from audit.facts.group_month import party_groups
+from audit.facts.meeting_types import COMMITTEE, GROUP_MEETING, THEME_DAY
+from audit.facts.member_month import dues_totals, paid_in_full, with_points
+from audit.facts.member_streak import with_streaks, with_unpaid
 from audit.periods import Quarter, add_months, month_range
 from audit.standard import Standard
 
-MEETING_TYPES = ["支部委员会", "党小组会", "主题党日", "支部党员大会", "党课", "集中学习", "组织生活会", "民主评议"]
-AGE_BUCKETS = ["1–2个月", "3–5个月", "6个月及以上"]
+# The rule whose `min_meetings` is each meeting type's monthly minimum (OL-3: per party group)
+MONTHLY_MINIMUM_RULES = {COMMITTEE: "OL-2", GROUP_MEETING: "OL-3", THEME_DAY: "OL-5"}
 
 
 def _months(quarter: Quarter) -> list[dt.date]:
@@ -28,36 +37,51 @@ def members_in_month(tables: dict[str, pl.DataFrame], months: list[dt.date], bra
     return member_months(members, months)
 
 
+def monthly_minimum(standard: Standard, meeting_type: str) -> int | None:
+    """The standard's monthly minimum of a meeting type (per party group for 党小组会), or None
+    when no enabled rule sets one; as a whole number of meetings (a count reaches 1.5 when it
+    reaches 2)."""
+    rule_id = MONTHLY_MINIMUM_RULES.get(meeting_type)
+    if rule_id is None or not standard.enabled(rule_id):
+        return None
+    return math.ceil(standard.rule(rule_id).threshold("min_meetings"))
+
+
 def meeting_counts(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter, standard: Standard) -> pl.DataFrame:
-    """Meetings per month and type in the quarter, with the standard's minimum for each."""
+    """Meetings per month and type (the contract's types) in the quarter, with the standard's
+    minimum for each: the counts the facts judge (`branch_month`, `group_month`), so 党小组会
+    counts the meetings of the party groups that have members that month, and its minimum is the
+    per-group minimum times those groups."""
     months = _months(quarter)
-    groups = (
-        members_in_month(tables, months, branch)
-        .filter(pl.col("group_name").is_not_null())
-        .group_by("month")
-        .agg(groups=pl.col("group_name").n_unique())
-    )
-    counts = (
+    held = (
         tables["meetings"]
-        .filter((pl.col("branch_id") == branch) & pl.col("held_on").dt.truncate("1mo").is_in(months))
-        .group_by(month=pl.col("held_on").dt.truncate("1mo"), meeting_type=pl.col("meeting_type"))
-        .agg(count=pl.len())
+        .filter(pl.col("branch_id") == branch)
+        .with_columns(month=pl.col("held_on").dt.truncate("1mo"))
+        .filter(pl.col("month").is_in(months))
+    )
+    others = held.filter(pl.col("meeting_type") != GROUP_MEETING).group_by("month", "meeting_type").agg(count=pl.len())
+    group_meetings = held.filter(pl.col("meeting_type") == GROUP_MEETING).group_by("group_name", "month").agg(held=pl.len())
+    groups = (
+        party_groups(members_in_month(tables, months, branch))
+        .join(group_meetings, on=["group_name", "month"], how="left")
+        .group_by("month")
+        .agg(count=pl.col("held").fill_null(0).sum(), groups=pl.len())
+        .with_columns(meeting_type=pl.lit(GROUP_MEETING))
     )
     grid = pl.DataFrame({"month": months}, schema={"month": pl.Date}).join(
-        pl.DataFrame({"meeting_type": MEETING_TYPES}), how="cross"
+        pl.DataFrame({"meeting_type": list(MEETING_TYPES)}), how="cross"
     )
-    minimum = {
-        "支部委员会": standard.rule("OL-2").threshold("min_meetings"),
-        "主题党日": standard.rule("OL-5").threshold("min_meetings"),
-    }
+    minimum = {kind: monthly_minimum(standard, kind) for kind in MEETING_TYPES}
+    per_group = minimum[GROUP_MEETING]
+    required_by_groups = pl.col("groups").fill_null(0) * per_group if per_group is not None else pl.lit(None, pl.Int64)
     return (
-        grid.join(counts, on=["month", "meeting_type"], how="left")
-        .join(groups, on="month", how="left")
+        grid.join(pl.concat([others, groups], how="diagonal_relaxed"), on=["month", "meeting_type"], how="left")
         .with_columns(
             pl.col("count").fill_null(0).cast(pl.Int64),
-            required=pl.when(pl.col("meeting_type") == "党小组会")
-            .then(pl.col("groups").fill_null(0) * standard.rule("OL-3").threshold("min_meetings"))
-            .otherwise(pl.col("meeting_type").replace_strict(minimum, default=None, return_dtype=pl.Int64)),
+            required=pl.when(pl.col("meeting_type") == GROUP_MEETING)
+            .then(required_by_groups)
+            .otherwise(pl.col("meeting_type").replace_strict(minimum, default=None, return_dtype=pl.Int64))
+            .cast(pl.Int64),
             month_label=pl.format("{}月", pl.col("month").dt.month()),
         )
         .drop("groups")
@@ -104,6 +128,12 @@ def attendance_rates(tables: dict[str, pl.DataFrame], branch: str, quarter: Quar
     )
 
 
+def points_by_member_month(tables: dict[str, pl.DataFrame], months: list[dt.date], branch: str | None = None) -> pl.DataFrame:
+    """Each member-month with its total points and `has_points`, as the `member_month` fact (SM-1) sees them."""
+    expected = members_in_month(tables, months, branch).select("member_id", "name", "month")
+    return with_points(expected, tables["points"].select("member_id", "month", "total_points"))
+
+
 def points_trend(
     tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter, window: tuple[dt.date, dt.date] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -112,9 +142,7 @@ def points_trend(
     window = window or data_window(tables)
     first = max(add_months(quarter.start, -9), window[0] if window else quarter.start)
     months = month_range(first, quarter.months[-1])
-    expected = members_in_month(tables, months, branch).select("member_id", "name", "month")
-    points = tables["points"].select("member_id", "month", "total_points")
-    joined = expected.join(points, on=["member_id", "month"], how="left")
+    joined = points_by_member_month(tables, months, branch)
     trend = (
         joined.group_by("month")
         .agg(
@@ -122,13 +150,13 @@ def points_trend(
             minimum=pl.col("total_points").min(),
             maximum=pl.col("total_points").max(),
             members=pl.len(),
-            missing=pl.col("total_points").is_null().sum(),
+            missing=pl.col("has_points").not_().sum(),
         )
         .with_columns(month_label=pl.format("{}年{}月", pl.col("month").dt.year(), pl.col("month").dt.month()))
         .sort("month")
     )
     missing = (
-        joined.filter(pl.col("total_points").is_null())
+        joined.filter(pl.col("has_points").not_())
         .group_by("member_id", "name")
         .agg(
             months=pl.format("{}年{}月", pl.col("month").dt.year(), pl.col("month").dt.month())
@@ -142,20 +170,20 @@ def points_trend(
 
 
 def dues_by_month(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
-    """Due and paid per month of the quarter, and the share of members who paid in full."""
+    """Due and paid per month of the quarter, and the share of members who paid in full (SM-5's
+    `paid_in_full`, as the `member_month` fact computes it)."""
     months = _months(quarter)
     expected = members_in_month(tables, months, branch).select("member_id", "month")
-    dues = tables["dues"].group_by("member_id", "month").agg(due=pl.col("amount_due").max(), paid=pl.col("amount_paid").sum())
+    dues = tables["dues"].group_by("member_id", "month").agg(**dues_totals())
     return (
         expected.join(dues, on=["member_id", "month"], how="left")
+        .with_columns(paid_in_full=paid_in_full())
         .group_by("month")
         .agg(
-            due=pl.col("due").fill_null(0).sum(),
-            paid=pl.col("paid").fill_null(0).sum(),
+            due=pl.col("amount_due").fill_null(0).sum(),
+            paid=pl.col("amount_paid").fill_null(0).sum(),
             members=pl.len(),
-            paid_in_full=(pl.col("paid").fill_null(0) >= pl.col("due").fill_null(0) - 1e-6)
-            .and_(pl.col("due").is_not_null())
-            .sum(),
+            paid_in_full=pl.col("paid_in_full").sum(),
         )
         .with_columns(
             completion=pl.col("paid_in_full") / pl.col("members"), month_label=pl.format("{}月", pl.col("month").dt.month())
@@ -164,51 +192,53 @@ def dues_by_month(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter
     )
 
 
+def age_buckets(standard: Standard) -> list[tuple[str, int]]:
+    """The arrears chart's buckets as (label, first month), from SM-8's `max_months`: below half of
+    it, below it, and from it on (the members SM-8 reports); 1–2个月, 3–5个月, 6个月及以上 for 6."""
+    risk = math.ceil(standard.rule("SM-8").threshold("max_months"))  # a streak reaches 5.5 when it reaches 6
+    firsts = sorted({first for first in (1, risk // 2, risk) if first >= 1})
+    labels = [f"{a}–{b - 1}个月" if b - 1 > a else f"{a}个月" for a, b in pairwise(firsts)]
+    return list(zip([*labels, f"{firsts[-1]}个月及以上"], firsts, strict=True))
+
+
 def arrears(
-    tables: dict[str, pl.DataFrame], quarter: Quarter, branch: str | None = None, window: tuple[dt.date, dt.date] | None = None
+    tables: dict[str, pl.DataFrame],
+    quarter: Quarter,
+    standard: Standard,
+    branch: str | None = None,
+    window: tuple[dt.date, dt.date] | None = None,
 ) -> pl.DataFrame:
-    """Members in arrears at the quarter's end: consecutive unpaid months up to it, bucketed by age.
-    `window` is the batch's data window (taken from the tables when not given)."""
+    """Members in arrears at the quarter's end: the run of unpaid months up to its last month (the
+    `member_streak` fact's unpaid streak, SM-8), bucketed by age (`age_buckets`). `window` is the
+    batch's data window (taken from the tables when not given)."""
     window = window or data_window(tables)
-    months = month_range(window[0] if window else quarter.start, quarter.months[-1])
-    expected = members_in_month(tables, months, branch).select("member_id", "name", "branch_id", "month")
-    paid = tables["dues"].filter(pl.col("amount_paid") > 0).select("member_id", "month").unique().with_columns(paid=pl.lit(True))
-    frame = expected.join(paid, on=["member_id", "month"], how="left").sort("member_id", "month")
     last = quarter.months[-1]
-    # unpaid months counted backwards from the quarter's last month until a paid month
-    streaks = (
-        frame.filter(pl.col("month") <= last)
-        .with_columns(paid_flag=pl.col("paid").fill_null(False))
-        .group_by("member_id", "name", "branch_id")
-        .agg(
-            last_month=pl.col("month").max(),
-            months=pl.col("month"),
-            paid=pl.col("paid_flag"),
-        )
-        .filter(pl.col("last_month") == last)
-        .with_columns(
-            unpaid_months=pl.col("paid").list.reverse().list.eval(pl.element().cum_max().not_().cast(pl.Int32)).list.sum()
-        )
-        .filter(pl.col("unpaid_months") > 0)
-        .with_columns(
-            bucket=pl.when(pl.col("unpaid_months") >= 6)
-            .then(pl.lit(AGE_BUCKETS[2]))
-            .when(pl.col("unpaid_months") >= 3)
-            .then(pl.lit(AGE_BUCKETS[1]))
-            .otherwise(pl.lit(AGE_BUCKETS[0]))
-        )
-        .select("branch_id", "member_id", "name", "unpaid_months", "bucket")
+    months = month_range(window[0] if window else quarter.start, last)
+    history = members_in_month(tables, months, branch).select("member_id", "name", "branch_id", "month")
+    streaks = with_streaks(with_unpaid(history, tables["dues"], last), "unpaid")
+    bucket = pl.lit(None, pl.String)
+    for label, first in age_buckets(standard):
+        bucket = pl.when(pl.col("unpaid_months") >= first).then(pl.lit(label)).otherwise(bucket)
+    return (
+        streaks.filter((pl.col("month") == last) & (pl.col("unpaid_streak") > 0))
+        .select("branch_id", "member_id", "name", unpaid_months=pl.col("unpaid_streak"))
+        .with_columns(bucket=bucket)
         .sort("branch_id", "member_id")
     )
-    return streaks
 
 
-def arrears_buckets(arrears_frame: pl.DataFrame) -> pl.DataFrame:
+def arrears_buckets(arrears_frame: pl.DataFrame, standard: Standard) -> pl.DataFrame:
+    """Members per bucket of `age_buckets`, in order; `at_risk` marks the bucket SM-8 reports
+    (none while SM-8 is switched off)."""
     counts = arrears_frame.group_by("bucket").agg(members=pl.len())
+    buckets = age_buckets(standard)
+    risk = buckets[-1][1]
+    at_risk = [standard.enabled("SM-8") and first >= risk for _, first in buckets]
     return (
-        pl.DataFrame({"bucket": AGE_BUCKETS})
+        pl.DataFrame({"bucket": [label for label, _ in buckets], "at_risk": at_risk})
         .join(counts, on="bucket", how="left")
         .with_columns(pl.col("members").fill_null(0).cast(pl.Int64))
+        .select("bucket", "members", "at_risk")
     )
 
 
@@ -236,6 +266,21 @@ def quarter_comparison(current: pl.DataFrame, previous: pl.DataFrame | None) -> 
     return now.join(before, on="branch_id", how="left")
 
 
+# The on-site sample's columns (`meeting_sample`), as the workbook lists them
+SAMPLE_COLUMNS = (
+    "branch_id",
+    "meeting_id",
+    "meeting_type",
+    "held_on",
+    "topic",
+    "present_count",
+    "expected_count",
+    "_file",
+    "_sheet",
+    "_row",
+)
+
+
 def meeting_sample(
     tables: dict[str, pl.DataFrame], quarter: Quarter, seed: int, per_branch: int, branch: str | None = None
 ) -> pl.DataFrame:
@@ -254,18 +299,7 @@ def meeting_sample(
         picked.append(mine[indices])
     if not picked:
         return meetings.head(0)
-    return pl.concat(picked).select(
-        "branch_id",
-        "meeting_id",
-        "meeting_type",
-        "held_on",
-        "topic",
-        "present_count",
-        "expected_count",
-        "_file",
-        "_sheet",
-        "_row",
-    )
+    return pl.concat(picked).select(SAMPLE_COLUMNS)
 
 
 def followup_counts(followup: pl.DataFrame | None, branches: pl.DataFrame) -> pl.DataFrame:

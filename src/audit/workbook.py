@@ -23,77 +23,84 @@ from typing import Any
 
 import polars as pl
 
+from audit.decisions import FALSE_ALARM, STALE
+from audit.labels import (
+    CONTINUING,
+    DECISION_ROW,
+    NEW,
+    PENDING,
+    RECTIFIED,
+    SEVERITY_ZH,
+    STATUS_FAIL,
+    STATUS_NA,
+    STATUS_PASS,
+    SUPPLIED,
+    headers,
+)
 from audit.reasons import Action
-from audit.standard import SEVERITY_ZH, Standard
+from audit.standard import Standard
+from audit.views import SAMPLE_COLUMNS
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2}
-FINDINGS_ZH = {
-    "finding_id": "问题编号",
-    "severity": "级别",
-    "branch_id": "支部编号",
-    "branch_name": "支部名称",
-    "rule_id": "规则编号",
-    "dimension": "维度",
-    "subject_id": "对象",
-    "period": "期间",
-    "clause": "条款",
-    "message": "问题",
-    "evidence": "证据",
-    "status": "整改跟踪",
-    "decision_text": "审核决定",
-}
-FOLLOWUP_ZH = {
-    "branch_id": "支部编号",
-    "branch_name": "支部名称",
-    "status": "整改情况",
-    "rule_id": "规则编号",
-    "rule_title": "规则",
-    "subject_id": "对象",
-    "period_then": "原问题期间",
-    "period_now": "本期",
-    "message": "问题",
-    "finding_id": "问题编号",
-    "decision_text": "审核决定",
-}
-DECISIONS_ZH = {
-    "finding_id": "问题编号",
-    "branch_id": "支部编号",
-    "branch_name": "支部名称",
-    "rule_id": "规则编号",
-    "period": "期间",
-    "decision": "审核决定",
-    "note": "说明",
-    "reviewer": "审核人",
-    "decided_on": "决定日期",
-    "row": "决定表行号",
-    "state": "处理结果",
-}
-PROBLEMS_ZH = {
-    "source": "来源",
-    "table_zh": "表",
-    "file": "文件",
-    "sheet": "工作表",
-    "row": "行号",
-    "column": "列",
-    "value": "原值",
-    "reason": "问题",
-    "action": "处理",
-    "branch_id": "支部编号",
-    "branch_name": "需重新导出的支部",
-}
-SAMPLE_ZH = {
-    "branch_id": "支部编号",
-    "branch_name": "支部名称",
-    "meeting_id": "活动编号",
-    "meeting_type": "活动类型",
-    "held_on": "活动日期",
-    "topic": "主题",
-    "present_count": "实到人数",
-    "expected_count": "应到人数",
-    "_file": "来源文件",
-    "_sheet": "工作表",
-    "_row": "行号",
-}
+FINDINGS_ZH = headers(
+    "finding_id",
+    "severity",
+    "branch_id",
+    "branch_name",
+    "rule_id",
+    "dimension",
+    "subject_id",
+    "period",
+    "clause",
+    "message",
+    "evidence",
+    "status",
+    "decision_text",
+)
+FOLLOWUP_ZH = headers(
+    "branch_id",
+    "branch_name",
+    "status",
+    "rule_id",
+    "rule_title",
+    "subject_id",
+    "period_then",
+    "period_now",
+    "message",
+    "finding_id",
+    "decision_text",
+)
+DECISIONS_ZH = headers(
+    "finding_id",
+    "branch_id",
+    "branch_name",
+    "rule_id",
+    "period",
+    "decision",
+    "note",
+    "reviewer",
+    "decided_on",
+    "row",
+    "state",
+    row=DECISION_ROW,
+)
+# `reason` holds an import's reason or a quality check's message; `branch_name` is the branch to re-export
+PROBLEMS_ZH = headers(
+    "source",
+    "table_zh",
+    "file",
+    "sheet",
+    "row",
+    "column",
+    "value",
+    "reason",
+    "action",
+    "branch_id",
+    "branch_name",
+    reason="问题",
+    branch_name="需重新导出的支部",
+)
+SAMPLE_ZH = headers("branch_id", "branch_name", *(c for c in SAMPLE_COLUMNS if c != "branch_id"))
 # Widest a column may print (in Excel width units, a Chinese character counts 2); text wraps beyond
 WIDTHS = {
     "finding_id": 15,
@@ -123,22 +130,22 @@ DEFAULT_WIDTH = 16
 LINE_HEIGHT = 16  # points per wrapped line (11 pt text, CJK fallback fonts included)
 # Cell colours by value (a value starting with the key: 「误报（不计入评定）：…」 too)
 STYLES: dict[str, dict[str, Any]] = {
-    "严重": {"bg_color": "#C0392B", "font_color": "#FFFFFF", "bold": True},
-    "错误": {"bg_color": "#F5B7B1"},
-    "提示": {"bg_color": "#FCF3CF"},
+    SEVERITY_ZH["critical"]: {"bg_color": "#C0392B", "font_color": "#FFFFFF", "bold": True},
+    SEVERITY_ZH["error"]: {"bg_color": "#F5B7B1"},
+    SEVERITY_ZH["warning"]: {"bg_color": "#FCF3CF"},
     "过硬": {"bg_color": "#ABEBC6", "bold": True},
     "达标": {"bg_color": "#FCF3CF"},
     "未达标": {"bg_color": "#F5B7B1", "bold": True},
-    "通过": {"font_color": "#1E8449"},
-    "未通过": {"font_color": "#C0392B", "bold": True},
-    "未评估": {"font_color": "#7F8C8D"},
-    "新增": {"bg_color": "#FAD7A0"},
-    "持续": {"bg_color": "#F5B7B1", "bold": True},
-    "已整改": {"bg_color": "#ABEBC6"},
-    "已补正": {"bg_color": "#AED6F1"},
-    "待复查": {"bg_color": "#E5E7E9"},
-    "误报": {"font_color": "#7F8C8D", "italic": True},
-    "已失效": {"font_color": "#7F8C8D", "italic": True},
+    STATUS_PASS: {"font_color": "#1E8449"},
+    STATUS_FAIL: {"font_color": "#C0392B", "bold": True},
+    STATUS_NA: {"font_color": "#7F8C8D"},
+    NEW: {"bg_color": "#FAD7A0"},
+    CONTINUING: {"bg_color": "#F5B7B1", "bold": True},
+    RECTIFIED: {"bg_color": "#ABEBC6"},
+    SUPPLIED: {"bg_color": "#AED6F1"},
+    PENDING: {"bg_color": "#E5E7E9"},
+    FALSE_ALARM: {"font_color": "#7F8C8D", "italic": True},
+    STALE: {"font_color": "#7F8C8D", "italic": True},
 }
 
 
@@ -391,20 +398,7 @@ def data_problems(
             ),
         )
         .sort(pl.col("branch_id").is_null(), "branch_id", "file", "sheet", "row", "_n", nulls_last=True)
-        .select(
-            "source",
-            "table",
-            "table_zh",
-            "file",
-            "sheet",
-            "row",
-            "column",
-            "value",
-            "reason",
-            "action",
-            "branch_id",
-            "branch_name",
-        )
+        .select(*PROBLEMS_ZH, "table")
     )
 
 
@@ -434,17 +428,11 @@ def report_sheets(
         else pl.DataFrame(schema={"branch_id": pl.String, "false_alarms": pl.Int64})
     )
     card = scorecard.join(false_alarms, on="branch_id", how="left").with_columns(pl.col("false_alarms").fill_null(0))
-    card_headers = {
-        "branch_id": "支部编号",
-        "branch_name": "支部名称",
-        "quarter": "季度",
-        **{d: d for d in standard.dimensions},
-        "critical": "严重",
-        "errors": "错误",
-        "warnings": "提示",
-        "false_alarms": "误报（不计入）",
-        "rating": "评定",
-    }
+    card_headers = (
+        headers("branch_id", "branch_name", "quarter")
+        | {d: d for d in standard.dimensions}
+        | headers("critical", "errors", "warnings", "false_alarms", "rating")
+    )
     ledger = _named(followup, names).with_columns(
         rule_title=pl.col("rule_id").replace_strict(titles_of, default="", return_dtype=pl.String)
     )

@@ -1,0 +1,317 @@
+"""`audit run` itself: under the report folder's lock, into a temporary folder moved into place
+only when complete, a short list of named steps, each timed (the manifest's `timings_seconds`):
+
+    validate   `audit validate` of the quarter (while the page workers warm up their kernels)
+    extras     follow-up, reviewer decisions, sample, findings.xlsx, notices (`audit.followup`)
+    notebooks  the overview and one notebook per branch, executed in parallel
+    html       the offline pages from the executed notebooks
+
+then the manifest. See `audit.report` for the folder's layout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from audit.errors import AuditError
+from audit.limits import Limits
+from audit.mapping import ReviewerMapping
+from audit.outputs import RunLock, check_output, clean_stale, discard_partial, make_parents, partial_folder, replace_folder
+from audit.paths import NOTEBOOKS
+from audit.periods import Quarter
+from audit.report.kernel import (
+    BRANCH_NOTEBOOK,
+    OVERVIEW_EXECUTED,
+    OVERVIEW_NOTEBOOK,
+    NotebookStatus,
+    ensure_kernel,
+    execute,
+    materialise,
+    notebook_name,
+    page_workers,
+)
+from audit.report.manifest import run_manifest, stopped_manifest, write_manifest
+from audit.report.pages import write_pages
+from audit.standard import Standard, load_standard
+
+if TYPE_CHECKING:
+    from audit.validate import Validation
+
+SOURCES = ".sources"  # the notebooks as .ipynb, made for papermill; removed once the pages are written
+
+
+class RunError(AuditError):
+    """The run could not start or finish; the message says why, in Chinese."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run was asked for besides the batch, the quarter and the report folder."""
+
+    jobs: int | None = None
+    branches: list[str] | None = None
+    self_contained: bool = False
+    seed: int = 2019
+    sample_size: int = 3
+    standard: Standard | None = None
+    notebooks_dir: Path = NOTEBOOKS
+    progress: Callable[[str, int, int], None] | None = None
+    limits: Limits | None = None
+    mapping: ReviewerMapping | None = None
+    previous: Path | None = None
+    decisions: Path | None = None
+    deadline: dt.date | None = None
+
+    def parameters(self, quarter: Quarter, jobs: int) -> dict[str, Any]:
+        """The run's parameters as the manifest records them (`jobs`: the processes used)."""
+        return {
+            "quarter": str(quarter),
+            "jobs": jobs,
+            "branches": self.branches or [],
+            "self_contained": self.self_contained,
+            "seed": self.seed,
+            "sample_size": self.sample_size,
+            "limits": (self.limits or Limits()).as_dict(),
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+        }
+
+
+@dataclass
+class RunResult:
+    """A finished run: where, what it found and which pages failed, how long each step took."""
+
+    out: Path
+    quarter: Quarter
+    findings: int
+    branches: list[str]
+    notebooks: list[NotebookStatus]
+    timings: dict[str, float]
+    size_bytes: int
+    seed: int
+    validation: Any = field(repr=False, default=None)
+    notes: list[str] = field(default_factory=list)  # for people: the previous report used, what was skipped
+
+    @property
+    def failed(self) -> list[NotebookStatus]:
+        return [n for n in self.notebooks if n.status != "ok"]
+
+
+def run_report(
+    batch: Path,
+    quarter: Quarter,
+    out: Path,
+    *,
+    jobs: int | None = None,
+    branches: list[str] | None = None,
+    self_contained: bool = False,
+    seed: int = 2019,
+    sample_size: int = 3,
+    standard: Standard | None = None,
+    notebooks_dir: Path = NOTEBOOKS,
+    progress: Callable[[str, int, int], None] | None = None,
+    limits: Limits | None = None,
+    mapping: ReviewerMapping | None = None,
+    previous: Path | None = None,
+    decisions: Path | None = None,
+    deadline: dt.date | None = None,
+) -> RunResult:
+    """Run the whole quarterly report into `out` (see `audit.report`). `out` is checked before any
+    work and again under the lock (`audit.outputs`): never the batch or anything around or inside
+    it, never a file or a folder the toolkit did not make. When nothing can be audited, `out` gets
+    the ingest outputs and a manifest only, and ``NothingUsableError`` says so."""
+    options = RunOptions(
+        jobs,
+        branches,
+        self_contained,
+        seed,
+        sample_size,
+        standard,
+        notebooks_dir,
+        progress,
+        limits,
+        mapping,
+        previous,
+        decisions,
+        deadline,
+    )
+    out = check_output(out, kind="run", batch=batch)
+    make_parents(out)
+    with RunLock(out, command="run"):
+        out = check_output(out, kind="run", batch=batch)
+        _clean_stale_partials(out)
+        try:
+            return _run_locked(batch, quarter, out, options)
+        except BaseException:
+            discard_partial(out)  # wherever the interrupt or error came, no temporary folder stays
+            raise
+
+
+class _Steps:
+    """The seconds each step of the run took, by its name, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Time the block as step `name` (a step that fails is not recorded: the run stops)."""
+        clock = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - clock, 2)
+
+
+def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -> RunResult:
+    """The run, once `out` is locked: the steps, the manifest, then the folder moved into place."""
+    from audit.followup import write_follow_up
+    from audit.workbook import branch_names
+
+    standard = options.standard or load_standard()
+    jobs = options.jobs or os.cpu_count() or 1
+    steps = _Steps()
+    tmp = partial_folder(out)  # marked as this run's, so only it is ever cleared away
+    ensure_kernel()
+    pool = page_workers(jobs, options.branches)
+    try:
+        with steps.timed("validate"):
+            result = _validate(batch, quarter, standard, tmp, out, options)
+        tables = result.ingested.tables
+        selected = _selected(tables["branches"]["branch_id"].sort().to_list(), options.branches)
+        with steps.timed("extras"):
+            extras = write_follow_up(
+                tmp,
+                out,
+                batch,
+                quarter,
+                standard,
+                result,
+                selected,
+                options.seed,
+                options.sample_size,
+                options.previous,
+                options.decisions,
+                options.deadline,
+            )
+        with steps.timed("notebooks"):
+            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options)
+        with steps.timed("html"):
+            write_pages(tmp, quarter, standard.version, branch_names(tables), statuses, overview, options.self_contained)
+            shutil.rmtree(tmp / SOURCES)
+        notebooks = [*statuses, overview]
+        parameters = options.parameters(quarter, jobs)
+        extra = extras.manifest()
+        write_manifest(
+            tmp,
+            run_manifest(batch, result, standard, parameters, options.mapping, extra, steps.seconds, notebooks, _docs_pages(tmp)),
+        )
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # workers stop their kernels as they exit
+    size = _folder_size(out)
+    return RunResult(
+        out, quarter, result.findings.height, selected, notebooks, steps.seconds, size, options.seed, result, extras.notes
+    )
+
+
+def _validate(batch: Path, quarter: Quarter, standard: Standard, tmp: Path, out: Path, options: RunOptions) -> Validation:
+    """Step validate: `audit validate` into the run's folder, with GX Data Docs. When nothing can
+    be audited, the reviewer still gets the ingest report, quarantine and column map, with a
+    manifest saying why, in `out`."""
+    from audit.validate import NothingUsableError, validate
+
+    try:
+        return validate(batch, quarter, standard, out=tmp, data_docs=True, limits=options.limits, mapping=options.mapping)
+    except NothingUsableError as exc:
+        write_manifest(tmp, stopped_manifest(batch, exc.ingested, quarter, options.limits, options.mapping, str(exc)))
+        _move_into_place(tmp, out)
+        raise NothingUsableError(str(exc), exc.ingested, out) from None
+
+
+def _selected(known: list[str], branches: list[str] | None) -> list[str]:
+    """The branches to make pages for (all, or the ones asked for); an unknown one stops the run."""
+    unknown = sorted(set(branches or []) - set(known))
+    if unknown:
+        raise RunError(f"数据中没有这些支部：{'、'.join(unknown)}（可选：{'、'.join(known)}）")
+    return [b for b in known if not branches or b in branches]
+
+
+def _execute_notebooks(
+    pool: ProcessPoolExecutor, tmp: Path, quarter: Quarter, selected: list[str], options: RunOptions
+) -> tuple[list[NotebookStatus], NotebookStatus]:
+    """Step notebooks: the overview (first in the queue) and each branch's notebook, executed in
+    the page workers' warm kernels into `notebooks/`; how each ran in `run_status.json`. Failed
+    pages are marked in the overview's branch table afterwards (`pages.mark_failed_pages`)."""
+    executed = tmp / "notebooks"
+    executed.mkdir()
+    sources = tmp / SOURCES
+    sources.mkdir()
+    branch_source = materialise(options.notebooks_dir / BRANCH_NOTEBOOK, sources / "branch_report.ipynb")
+    overview_source = materialise(options.notebooks_dir / OVERVIEW_NOTEBOOK, sources / "overview.ipynb")
+    statuses: list[NotebookStatus] = []
+    try:
+        overview_future = pool.submit(
+            execute,
+            str(overview_source),
+            str(executed / OVERVIEW_EXECUTED),
+            {"processed": ".", "quarter": str(quarter), "output": "."},
+            str(tmp),
+            "overview",
+            warm=True,
+        )
+        futures = {
+            pool.submit(
+                execute,
+                str(branch_source),
+                str(executed / notebook_name(b)),
+                {"processed": ".", "quarter": str(quarter), "branch_id": b, "output": "."},
+                str(tmp),
+                b,
+                warm=True,  # each worker keeps one kernel for all its pages
+            ): b
+            for b in selected
+        }
+        for n, future in enumerate(as_completed(futures), start=1):
+            statuses.append(future.result())
+            if options.progress:
+                options.progress(futures[future], n, len(selected))
+        overview = overview_future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    statuses.sort(key=lambda s: s.name)
+    status_map = {s.name: {"status": s.status, "cell": s.cell, "error": s.error} for s in statuses}
+    (tmp / "run_status.json").write_text(json.dumps(status_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return statuses, overview
+
+
+def _docs_pages(folder: Path) -> int:
+    """The GX Data Docs pages written into the report."""
+    docs = folder / "data-docs"
+    return len(list(docs.rglob("*.html"))) if docs.exists() else 0
+
+
+def _folder_size(folder: Path) -> int:
+    """Bytes of every file below `folder`."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _clean_stale_partials(out: Path) -> None:
+    """Remove what earlier killed runs left next to `out`, and only what they provably made."""
+    clean_stale(out)
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Replace the previous report only once the new one is complete, and only if audit made it
+    (its marker is re-checked right before the rename; `audit.outputs.replace_folder`)."""
+    replace_folder(tmp, out, kind="run")

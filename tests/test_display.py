@@ -1,0 +1,157 @@
+"""The HTML the report notebooks show (`audit.display`), without a kernel: text from the exports is
+escaped — present as escaped text, never as markup —, headers come from `audit.labels` and say the
+same word for a column on the pages and in findings.xlsx, and no notebook builds HTML by hand."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import polars as pl
+import pytest
+
+from audit import display, workbook
+from audit.contract import load_contract
+from audit.labels import SEVERITY_ZH, headers
+from audit.paths import NOTEBOOKS
+
+HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
+ESCAPED = html.escape(HOSTILE)
+DIMENSIONS = ["政治功能强", "支部班子强"]
+
+
+def assert_escaped(fragment: str, text: str = HOSTILE) -> None:
+    """`text` is in the fragment as escaped text, and none of its markup is."""
+    assert html.escape(text) in fragment
+    assert "<script" not in fragment and "<img" not in fragment
+
+
+def _finding(**values: str) -> dict[str, str]:
+    row = dict.fromkeys(["finding_id", "rule_id", "severity", "dimension", "branch_id", "subject_id", "period", "clause"], "x")
+    return row | {"severity": "critical", "message": HOSTILE, "evidence": HOSTILE} | values
+
+
+def test_findings_escape_message_and_evidence_and_name_severities_in_chinese():
+    frame = pl.DataFrame([_finding(branch_id=HOSTILE)])
+    fragment = display.findings_html(frame, with_branch=True)
+    assert fragment.count(ESCAPED) == 3  # message, evidence and the branch column
+    assert_escaped(fragment)
+    assert f"<td>{SEVERITY_ZH['critical']}</td>" in fragment and "<td>critical</td>" not in fragment
+    assert "<th>规则编号</th>" in fragment and "<th>支部编号</th>" in fragment
+
+
+def test_findings_with_decisions_show_the_reviewer_text_escaped():
+    frame = pl.DataFrame([_finding() | {"decision": "误报", "note": HOSTILE, "reviewer": "王审", "decided_on": "2019-04-02"}])
+    fragment = display.findings_html(frame)
+    assert "误报" in fragment and ESCAPED in fragment.split("<th>审核决定</th>")[1]
+    assert_escaped(fragment)
+
+
+@pytest.mark.parametrize(
+    ("render", "frame"),
+    [
+        (display.followup_html, {"status": "新增", "rule_id": "OL-1", "subject_id": "x", "message": HOSTILE}),
+        (display.followup_counts_html, {"branch_id": "XH01", "branch_name": HOSTILE, "新增": 1}),
+        (display.decisions_html, {"finding_id": "F-1", "decision": "误报", "note": HOSTILE, "row": 3}),
+        (display.points_missing_html, {"member_id": "M1", "name": HOSTILE, "months": "2019-01", "count": 1}),
+        (display.arrears_html, {"member_id": "M1", "name": HOSTILE, "unpaid_months": 4, "bucket": "3-5个月"}),
+        (display.progress_html, {"rule_id": HOSTILE, "period": "2019H1", "required": 1, "done": 0, "status": "进行中"}),
+        (display.sample_html, {"meeting_id": "HD1", "topic": HOSTILE, "_file": "会议.xlsx", "_row": 5}),
+        (display.quality_html, {"table": "members", "file": HOSTILE, "row": 3, "column": "姓名", "message": "x"}),
+        (display.quarantine_html, {"file": HOSTILE, "reason": HOSTILE, "action": "整行隔离"}),
+    ],
+)
+def test_every_table_escapes_export_text(render, frame):
+    fragment = render(pl.DataFrame([frame]))
+    assert fragment.startswith("<table") and ESCAPED in fragment
+    assert_escaped(fragment)
+
+
+def test_quarantine_counts_by_file_and_reason_without_skipped_rows():
+    rows = [
+        {"file": "a.csv", "reason": "日期无效", "action": "整行隔离"},
+        {"file": "a.csv", "reason": "日期无效", "action": "该值置空，行保留"},
+        {"file": "a.csv", "reason": HOSTILE, "action": "跳过（非数据行）"},
+    ]
+    fragment = display.quarantine_html(pl.DataFrame(rows))
+    assert "<tr><td>a.csv</td><td>日期无效</td><td>2</td></tr>" in fragment and ESCAPED not in fragment
+    assert display.quarantine_html(pl.DataFrame(rows[2:])) == '<p class="empty">导入时没有隔离任何记录。</p>'
+
+
+def test_headers_and_rating_escape_every_value():
+    branch = {"branch_id": HOSTILE, "branch_name": HOSTILE, "org_type": HOSTILE, "parent_org": HOSTILE}
+    fragment = display.branch_header_html(branch, "2019年第四季度", HOSTILE)
+    assert fragment.count(ESCAPED) == 5
+    assert_escaped(fragment)
+    fragment = display.overview_header_html(HOSTILE, 20, HOSTILE, HOSTILE)
+    assert fragment.count(ESCAPED) == 3 and "20 个党支部" in fragment
+    assert_escaped(fragment)
+    assert_escaped(display.note_html(HOSTILE))
+
+
+def test_rating_counts_severities_and_says_false_alarms_only_when_there_are_some():
+    rating = {"rating": "未达标", "critical": 1, "errors": 2, "warnings": 3, DIMENSIONS[0]: "通过", DIMENSIONS[1]: "未通过"}
+    fragment = display.rating_html(rating, [*DIMENSIONS])
+    assert "严重 1 条，错误 2 条，提示 3 条</p>" in fragment and "误报" not in fragment
+    assert '<td class="status s-未通过">未通过</td>' in fragment and f"<th>{DIMENSIONS[1]}</th>" in fragment
+    assert "（另有 2 条经审核判定为误报，不计入评定）" in display.rating_html(rating, DIMENSIONS, false_alarms=2)
+    hostile = display.rating_html(rating | {"rating": HOSTILE, DIMENSIONS[0]: HOSTILE}, DIMENSIONS)
+    assert hostile.count(ESCAPED) == 4  # the rating's class and text, the dimension's class and text
+    assert_escaped(hostile)
+
+
+def test_ranking_links_every_branch_and_marks_failed_pages_escaped():
+    card = pl.DataFrame(
+        [
+            {"branch_id": "XH02", "branch_name": HOSTILE, DIMENSIONS[0]: "通过", DIMENSIONS[1]: "通过", "critical": 0}
+            | {"errors": 0, "warnings": 1, "rating": "达标"},
+            {"branch_id": "XH/01", "branch_name": "联兴", DIMENSIONS[0]: "未通过", DIMENSIONS[1]: "通过", "critical": 2}
+            | {"errors": 1, "warnings": 0, "rating": "未达标"},
+        ]
+    )
+    fragment = display.ranking_html(card, DIMENSIONS, {"XH02": {"status": "failed", "error": HOSTILE}})
+    assert fragment.index("XH/01") < fragment.index("XH02")  # sorted by id
+    assert f'href="{display.branch_page_href("XH/01")}"' in fragment and 'href="branches/XH02.html"' in fragment
+    assert display.page_status_marker("XH/01") in fragment and display.page_status_marker("XH02") not in fragment
+    assert f'<span class="failed">报告生成失败：{ESCAPED}</span>' in fragment
+    assert fragment.count(ESCAPED) == 2  # the name and the error
+    assert_escaped(fragment)
+    head = re.findall(r"<th>(.*?)</th>", fragment)
+    assert head == ["支部编号", "支部名称", *DIMENSIONS, "严重", "错误", "提示", "评定"]
+
+
+def test_a_column_has_one_header_on_pages_and_in_the_workbook():
+    pairs = [
+        (display.FINDING_HEADERS, workbook.FINDINGS_ZH),
+        (display.FOLLOWUP_HEADERS, workbook.FOLLOWUP_ZH),
+        (display.FOLLOWUP_COUNT_HEADERS, workbook.FOLLOWUP_ZH),
+    ]
+    for page, book in pairs:
+        shared = set(page) & set(book)
+        assert shared and {c: page[c] for c in shared} == {c: book[c] for c in shared}
+    assert display.FINDING_HEADERS["rule_id"] == workbook.FINDINGS_ZH["rule_id"] == "规则编号"
+    assert workbook.FINDINGS_ZH["status"] == workbook.FOLLOWUP_ZH["status"] == display.FOLLOWUP_HEADERS["status"]
+
+
+def test_record_columns_are_named_as_the_export_contract_names_them():
+    """The sample shows meeting and branch columns: on the page and in the workbook, each is
+    headed by the contract's label (branches' over meetings' for the branch's name)."""
+    contract = load_contract()
+    labels = {name: c.label for table in ("meetings", "branches") for name, c in contract.tables[table].columns.items()}
+    shown = [c for c in workbook.SAMPLE_ZH if c in labels]
+    assert len(shown) == 8
+    assert {c: workbook.SAMPLE_ZH[c] for c in shown} == {c: labels[c] for c in shown}
+    page = re.findall(r"<th>(.*?)</th>", display.sample_html(pl.DataFrame([dict.fromkeys(workbook.SAMPLE_ZH, "x")])))
+    assert {labels[c] for c in shown if c not in ("branch_id", "branch_name")} <= set(page)
+
+
+def test_a_table_cannot_rename_a_column_it_does_not_show():
+    assert headers("branch_id", "rule_id", rule_id="规则") == {"branch_id": "支部编号", "rule_id": "规则"}
+    with pytest.raises(ValueError, match="does not show"):
+        headers("branch_id", rule_id="规则")
+
+
+def test_no_notebook_builds_html_by_hand():
+    for notebook in NOTEBOOKS.glob("*.py"):
+        code = notebook.read_text(encoding="utf-8")
+        assert not re.search(r"<(table|tr|td|th|p|span|header)\b|html\.escape", code), notebook.name
