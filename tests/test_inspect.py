@@ -133,32 +133,26 @@ def fix_from_suggestion(lines: list[str], folder: Path, fill: dict[str, str]) ->
 
 
 def test_an_unrecognised_workbook_is_fixed_in_one_step(base: Path, tmp_path: Path):
-    write_xlsx(
-        base / "台账.xlsx",
-        {
-            "Sheet1": [
-                ["人员编码", "姓名", "所在支部编号", "党员类别", "入党日期"],
-                ["M009", "赵六", "B01", "正式党员", "2010-07-01"],
-            ]
-        },
-    )
+    # an evaluation sheet: no 姓名 or 学工号 that could stand in for its unrecognised 人员编码
+    # (a roster with 姓名 is read keyed by name since Real exports II, see test_identity.py)
+    write_xlsx(base / "台账.xlsx", {"Sheet1": [["人员编码", "年度", "评议等次"], ["M001", 2019, "合格"]]})
     result = ingest(base)
     assert any(s.file == "台账.xlsx" and "不对应任何表" in s.why for s in result.skipped)
     lines = render_inspection(result, load_contract())
     assert "■ 台账.xlsx［Sheet1］" in lines
-    path = fix_from_suggestion(lines, tmp_path, {"table: 表名": "table: members"})
+    path = fix_from_suggestion(lines, tmp_path, {"table: 表名": "table: evaluations"})
     second = ingest(base, mapping=load_mapping(path, load_contract()))
     stats = source(second, "台账.xlsx", "Sheet1")
-    assert stats.table == "members" and counts(stats) == (1, 0, 1, 0)  # now read as members, 党员编号 missing
+    assert stats.table == "evaluations" and counts(stats) == (1, 0, 1, 0)  # now read as evaluations, 党员编号 missing
     lines = render_inspection(second, apply_mapping(load_contract(), second.mapping))
     assert any("依据映射文件第 2 行（文件「台账.xlsx」、工作表「Sheet1」）" in line for line in lines)
     assert "  缺少的必填列：党员编号（member_id）" in lines
     suggestion = next(line for line in lines if "member_id  # 党员编号" in line)
     assert "表中未使用的列：人员编码" in suggestion
-    path.write_text(path.read_text(encoding="utf-8") + "headers:\n  members:\n    人员编码: member_id\n", encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "headers:\n  evaluations:\n    人员编码: member_id\n", encoding="utf-8")
     third = ingest(base, mapping=load_mapping(path, load_contract()))
     assert counts(source(third, "台账.xlsx", "Sheet1")) == (1, 1, 0, 0)
-    assert "M009" in third.tables["members"]["member_id"].to_list()
+    assert "M001" in third.tables["evaluations"]["member_id"].to_list()
     hows = {(c.source_header, c.column, c.how) for c in source(third, "台账.xlsx", "Sheet1").columns}
     assert ("人员编码", "member_id", "映射文件") in hows
 

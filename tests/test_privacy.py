@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.ingest import ingest, input_files
-from audit.privacy import holds_personal, mask_personal, mask_phone, shown, visible
+from audit.privacy import SECRET_ENV, holds_personal, mask_personal, mask_phone, pseudonym, shown, visible
 from audit.reasons import Reason
 from audit.synth import write_world
 from audit.values import parse_integer, parse_number
 from conftest import ATTENDANCE, BRANCHES, DUES, MEMBERS, write_csv, write_xlsx
-from worlds import meetings, members, world
+from worlds import meetings, members, plain_member, world
 
 ID18, ID15, PHONE = "11010519491231002X", "110105491231002", "13987654321"
 ID18_MASKED, ID15_MASKED, PHONE_MASKED = "110105********002X", "110105*****1002", "139****4321"
@@ -461,3 +461,113 @@ def test_verify_manifest_matches_by_masked_names(planted_run, tmp_path: Path):
     assert changed.returncode == 1
     assert f"阵地建设_{ID18_MASKED}_{PHONE_MASKED}.csv" in changed.stdout + changed.stderr
     assert not _leaks(changed.stdout + changed.stderr)
+
+
+# --- a batch keyed by ID numbers (Real exports II): pseudonyms, and still no number in any output -----
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _write_id_keyed(w, folder: Path) -> None:
+    """The world as a platform exports it: a roster keyed by 身份证号码 alone (no 党员编号), every
+    table that names members doing so by 身份证号 and 姓名, the branch's offices and a 党课's
+    lecturer by name."""
+    people = {m["member_id"]: m for m in w.tables["members"]}
+    swaps = {
+        "members": {"member_id": None},
+        "branches": {"secretary_id": "secretary_name", "organizer_id": "organizer_name"},
+        "meetings": {"lecturer_id": "lecturer"},
+        **{t: {"member_id": "id_number"} for t in ("attendance", "points", "dues", "evaluations")},
+    }
+    for table, rows in w.tables.items():
+        if not rows:
+            continue
+        columns = [c for c in rows[0] if not c.startswith("_")]
+        swap = swaps.get(table, {})
+        header = [swap.get(c, c) for c in columns if swap.get(c, c) is not None]
+        names = ["member_name"] if swap.get("member_id") == "id_number" else []
+        body = []
+        for row in rows:
+            cells = []
+            for column in columns:
+                target = swap.get(column, column)
+                if target is None:
+                    continue
+                value = row[column]
+                if column == "member_id":
+                    value = people[value]["id_number"]
+                elif target != column and value is not None:
+                    value = people[value]["name"]
+                cells.append(_cell(value))
+            body.append(cells + ([people[row["member_id"]]["name"]] if names else []))
+        write_csv(folder / f"{table}.csv", [header + names, *body])
+
+
+@pytest.fixture(scope="module")
+def id_keyed_run(tmp_path_factory):
+    """`audit run` on a batch keyed by ID numbers, one member's first-quarter dues missing."""
+    w = world()
+    victim = plain_member(w, "XH01")
+    w.tables["dues"] = [
+        d
+        for d in w.tables["dues"]
+        if not (d["member_id"] == victim["member_id"] and f"{d['month']:%Y-%m}" < "2019-04" and d["month"].year == 2019)
+    ]
+    root = tmp_path_factory.mktemp("id-keyed")
+    batch = root / "batch"
+    _write_id_keyed(w, batch)
+    secret = root / "config" / "pseudonym.key"
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False", "COLUMNS": "160", SECRET_ENV: str(secret)}
+    out = root / "report"
+    command = [sys.executable, "-m", "audit.cli", "run", str(batch), "--quarter", "2019Q1", "--out", str(out), "--jobs", "2"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    again = root / "validated"
+    command = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "validate",
+        str(batch),
+        "--quarter",
+        "2019Q1",
+        "--out",
+        str(again),
+        "--no-data-docs",
+    ]
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    return w, victim, secret, out, again, proc.stdout + proc.stderr + second.stdout + second.stderr
+
+
+def test_a_batch_keyed_by_id_numbers_holds_no_number_in_any_output(id_keyed_run):
+    w, victim, secret, out, again, terminal = id_keyed_run
+    numbers = [m["id_number"] for m in w.tables["members"]]
+    prefixes = {n[:17] for n in numbers}  # the digits that identify, whatever the check character
+
+    def leaks(text: str) -> set[str]:
+        folded = _fold(text)
+        return {p for p in prefixes if p in folded}
+
+    written = [p for p in out.rglob("*") if p.is_file()] + [p for p in again.rglob("*") if p.is_file()]
+    assert len(written) > 50 and any(p.suffix == ".html" for p in written)
+    found = {str(p): hits for p in written for view in _views(p) if (hits := leaks(view))}
+    assert not found, found
+    assert not leaks(terminal)
+    # keyed by pseudonyms that the secret, not the batch, determines; shown with the masked number
+    roster = pl.read_parquet(out / "tables" / "members.parquet")
+    key = pseudonym(victim["id_number"], bytes.fromhex(secret.read_text().strip()))
+    assert all(k.startswith("ID-") for k in roster["member_id"]) and key in set(roster["member_id"])
+    assert set(roster["id_number"]) >= {mask_personal(n) for n in numbers[:3]}
+    findings = pl.read_csv(out / "findings.csv", infer_schema=False)
+    assert key in set(findings["subject_id"])
+    # the same findings, byte for byte, from another process (stable run to run)
+    assert (out / "findings.csv").read_bytes() == (again / "findings.csv").read_bytes()
+    assert (out / "scorecard.csv").read_bytes() == (again / "scorecard.csv").read_bytes()
+    assert not any(p.name == secret.name for p in written)

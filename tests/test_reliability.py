@@ -32,10 +32,13 @@ ID_NUMBER, PHONE = "11010519491231002X", "13987654321"
 
 
 def _header(table: str) -> list[str]:
-    """The table's labels, the column the missing-column case drops first. An evaluation's year can
-    come from the title or the file name, so for that table the member column is dropped instead."""
+    """The table's labels, the column the missing-column case drops first: the first required column
+    nothing else can give — no other column stands in for it (a roster without 党员编号 is keyed by
+    its 学工号, see test_identity.py), it is not derived, and it is not a year (from the title or
+    file name) or a dues or points month (from a month range)."""
     columns = list(CONTRACT.tables[table].columns.values())
-    first = next(c for c in columns if c.name != "year")
+    implied = {"year", *(["month"] if table in ("dues", "points") else [])}
+    first = next(c for c in columns if c.required and not c.stand_ins and not c.derive and c.name not in implied)
     return [first.label, *(c.label for c in columns if c is not first)]
 
 

@@ -290,14 +290,15 @@ def test_person_category_of_staffing_alone_leaves_member_type_missing(tmp_path: 
     )
 
 
-def test_roster_keyed_by_personnel_number_names_what_is_missing(tmp_path: Path):
+def test_roster_keyed_by_personnel_number_is_keyed_by_it(tmp_path: Path):
+    """Real exports II (identity): a roster without 党员编号 is keyed by its 工作证号, no longer refused;
+    its branch, missing from the (absent) branch list, is created with a notice."""
     header = ["工作证号", "姓名", "所在党支部编码", "党籍状态", "入党时间"]
     write_csv(tmp_path / "党员花名册.csv", [header, ["20010001", "张伟", "B01", "正式党员", "2005-07-01"]])
     result = ingest(tmp_path)
+    assert result.tables["members"]["member_id"].to_list() == ["20010001"]
     [problem] = result.problems
-    assert problem.message == (
-        "缺少必填列「党员编号」（member_id），本表 1 行均未导入；表中的「工作证号」（学工号）、「姓名」（姓名）不能代替党员编号"
-    )
+    assert (problem.reason, problem.action) == (Reason.BRANCH_CREATED, Action.NOTE)
 
 
 # --- value forms ---------------------------------------------------------------------------------
@@ -678,7 +679,9 @@ def test_register_direction_default_and_column(tmp_path: Path):
     assert plain.columns[-1] == ColumnMap("转出", "direction", "未注明，按默认值「转出」")
 
 
-def test_register_keyed_by_personnel_number_is_refused_naming_member_id(tmp_path: Path):
+def test_register_keyed_by_personnel_number_without_a_roster_names_what_is_missing(tmp_path: Path):
+    """Real exports II (identity): the 学工号 stands in for 党员编号, but with no roster to link to
+    the row is quarantined saying so, instead of the whole sheet being refused."""
     header = REAL_HEADERS["transfers"][0].split(" | ")
     write_csv(
         tmp_path / "组织关系转出.csv",
@@ -686,10 +689,17 @@ def test_register_keyed_by_personnel_number_is_refused_naming_member_id(tmp_path
     )
     result = ingest(tmp_path)
     [problem] = result.problems
-    assert problem.message == (
-        "缺少必填列「党员编号」（member_id），本表 1 行均未导入；表中的「学工号」（学工号）、「姓名」（姓名）不能代替党员编号"
+    assert (problem.reason, problem.action, problem.column, problem.value) == (
+        Reason.MEMBER_NO_SHARED_KEY,
+        Action.ROW,
+        "学工号",
+        "20010003",
+    )
+    assert (
+        problem.message == "本行的学工号、姓名在党员名册中都没有对应的列（名册有：批次中没有可用的党员名册），无法确定是哪名党员"
     )
     [source] = result.sources
+    assert (source.rows_read, source.rows_accepted, source.rows_quarantined) == (1, 0, 1)
     assert None not in [c.column for c in source.columns]
 
 

@@ -37,6 +37,10 @@ _BRACKETED = re.compile(r"[(\[【〔《<][^()\[\]【】〔〕《》<>]*[)\]】�
 _UNIT_TAIL = re.compile(r"[,，、/;；]?单位[:：].*$")
 _TRAILING_COLON = re.compile(r"[:：]+$")
 HOW_CANONICAL, HOW_ALIAS, HOW_UNIT = "标准列名", "别名", "去掉单位后匹配"
+# Kinds of an `identity` group (see contract.yaml): identifier kinds, in the order a member's key
+# takes them after the column itself, and context kinds that identify nothing on their own.
+IDENTIFIER_KINDS = ("personnel_no", "id_number", "name")
+CONTEXT_KINDS = ("branch", "parent")
 
 
 def normalize_header(text: str) -> str:
@@ -71,7 +75,13 @@ class Column:
     month_precision: bool = False  # a membership-history date: `2005.07` is read as 2005-07-01
     info: bool = False  # recognised and kept, read by no rule
     derive: dict[str, Any] | None = None  # how a sheet without this column implies its value
+    identity: dict[str, str] | None = None  # kind -> column of the same table that may stand in for this one
     doc: str = ""
+
+    @property
+    def stand_ins(self) -> tuple[str, ...]:
+        """The columns that identify the same member or branch instead of this one (`identity`)."""
+        return tuple(self.identity[k] for k in IDENTIFIER_KINDS if self.identity and k in self.identity)
 
     @property
     def dtype(self) -> pl.DataType:
@@ -144,6 +154,11 @@ class Table:
         found = self.match(header)
         return found[0] if found else None
 
+    def stood_in(self, named: set[str | None]) -> set[str]:
+        """The identity columns (member or branch keys and references) that ``named`` — columns a
+        header has — stands in for through one of their identifier columns (`identity`)."""
+        return {c.name for c in self.columns.values() if c.stand_ins and named.intersection(c.stand_ins)}
+
     def columns_if_values_fit(self, header: str) -> tuple[str, ...]:
         """Columns this header names only when its values fit them (tried before `column_for`)."""
         lookup = self.guarded_lookup()
@@ -183,6 +198,16 @@ def _names(text: str, spelled: str, *, ascii_name: bool) -> bool:
     return re.search(rf"(?<![a-z]){re.escape(spelled)}(?![a-z])", text) is not None
 
 
+def _identity(table: str, column: str, spec: Any, columns: dict[str, Any]) -> dict[str, str] | None:
+    """A column's `identity` group, checked: known kinds, columns of the same table."""
+    if spec is None:
+        return None
+    for kind, other in spec.items():
+        if kind not in (*IDENTIFIER_KINDS, *CONTEXT_KINDS) or other not in columns:
+            raise ValueError(f"contract.yaml: {table}.{column}: identity {kind}: {other} is not a kind and column of the table")
+    return dict(spec)
+
+
 @cache
 def load_contract() -> Contract:
     raw: dict[str, Any] = yaml.safe_load(files("audit").joinpath("contract.yaml").read_text(encoding="utf-8"))
@@ -204,6 +229,7 @@ def load_contract() -> Contract:
                 month_precision=c.get("month_precision", False),
                 info=c.get("info", False),
                 derive=c.get("derive"),
+                identity=_identity(name, col, c.get("identity"), spec["columns"]),
                 doc=c.get("doc", ""),
             )
             for col, c in spec["columns"].items()

@@ -54,6 +54,13 @@ WPS 的 `.et`；按文件内容而不是扩展名判断格式，所以系统导�
 身份证号和电话是个人信息：导入时即校验并脱敏（如 `371402********123X`），任何输出中都不会出现完整号码。
 被 Excel 转成科学计数法（`3.70102E+17`）或丢失末位 `X` 的身份证号无法恢复，会在数据问题中列出。
 
+**没有党员编号、支部编号的导出**（详见 [`identity.md`](identity.md)）：下表中注明“可由 … 代替”的列，表中没有或某行为空时，
+可由同表的其他列识别同一党员或支部。党员以党员编号、学工号（学号、工号、工作证号、人员编号）、身份证号、所在支部+姓名中
+最先有的一项为键（只有身份证号时，键是用本机密钥计算的假名 `ID-…`，显示为脱敏号码）；其他表的行按它与党员名册
+共有的第一种标识关联，只凭姓名关联的记一条提示，同一支部同名的不猜测、整行隔离。支部以编号为键，没有编号时按
+规范化的名称（全半角、空格、`中共` 前缀、`支部委员会`/`党支部`/`支部` 结尾、上级党组织名称前缀都不影响）识别；
+不能确定的名称整行隔离，由映射文件 `branches` 指定；支部信息中没有的支部按引用新建并提示。
+
 每个输入行要么导入，要么连同原因进入隔离清单（`quarantine.csv`），要么作为非数据行跳过，不会被悄悄丢弃。
 
 **非数据行**：表头下方、数据中间或末尾的下列各行不是记录，跳过并计入导入报告的 `rows_skipped`
@@ -105,7 +112,7 @@ def _mapping_section() -> str:
 
 导出文件的表名、表头或取值工具不认识时，审核人员可以写一个 YAML 映射文件，用 `--mapping 文件` 交给
 `audit inspect`、`ingest`、`validate` 和 `run`（工具只读取，从不修改它；`ingest_meta.json` 和
-`manifest.json` 记录它的路径和 SHA-256）。四个部分都可省略：
+`manifest.json` 记录它的路径和 SHA-256）。五个部分都可省略：
 
 - `tables`：文件名（和工作表名）模式对应的表。`file` 与批次中的路径、文件名或去掉扩展名的文件名比较，
   `sheet` 与工作表名比较（`*` 任意个字符，`?` 一个字符，不分大小写和全半角）；映射文件优先于文件名和工作表名。
@@ -115,6 +122,7 @@ def _mapping_section() -> str:
 - `fixed`：某些文件（和工作表）每一行都取的值：列 → 值；表中有这一列时以表中为准。`year` 也用作宽表、
   起止月份和民主评议的年份。
 - `values`：每张表中取值固定的列的取值别名：取值 → 标准取值。
+- `branches`：工具不能确定的支部名称 → 支部编号（`audit inspect` 列出这些名称和可能的支部）。
 
 表（英文名或中文名）、列、键、取值写错，或 YAML 格式有误，命令以退出码 2 停止并指出映射文件的行号，不读取任何
 导出文件。`audit inspect` 显示每个文件用到了映射文件的哪一行，并在末尾给出还需要写入的内容。完整示例：
@@ -173,9 +181,15 @@ def render_dictionary() -> str:
                 notes.append(f"表头 {'、'.join(column.aliases_if_values_fit)} 仅在取值相符时读作本列")
             if column.derive:
                 notes.append(_derive_note(table, column.derive))
+            if column.stand_ins:
+                labels = "、".join(table.columns[c].label for c in column.stand_ins)
+                notes.append(f"可由 {labels} 代替（见 identity.md）")
             if column.doc:
                 notes.append(column.doc)
-            if column.info:
+            used = [c.label for c in table.columns.values() if c.stand_ins and column.name in (c.identity or {}).values()]
+            if column.info and used:
+                notes.append(f"不参与审核，用于识别{'、'.join(used)}")
+            elif column.info:
                 notes.append("仅记录（不参与审核）")
             headers = "、".join(dict.fromkeys([column.label, *column.aliases, *column.aliases_if_values_fit]))
             parts.append(

@@ -1,7 +1,8 @@
 """Ingest a batch of exports into typed canonical polars tables.
 
 raw sheets (readers) -> recognise table and header -> parse every value -> accepted rows or
-quarantine -> duplicate keys and references across tables -> ``Ingested``.
+quarantine -> identities (``audit.identity``: member and branch keys from what the exports carry)
+-> duplicate keys and references across tables -> ``Ingested``.
 
 Every row below a header is accepted, quarantined with a reason, or skipped as not data
 (template instructions, footers, notes blocks) with a reason, so
@@ -38,11 +39,12 @@ from audit.contract import (
     strip_unit,
 )
 from audit.errors import AuditError
+from audit.identity import ID_COLUMN, IdentityReport, normalise_id_number, resolve_identities
 from audit.io import write_csv, write_table
 from audit.layouts import Reshaped, Unresolved, YearHint, implied_columns, merge_columns, reshape
 from audit.limits import Limits
 from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping, fixed_for
-from audit.privacy import mask_personal, shown, visible
+from audit.privacy import SecretError, installation_secret, mask_personal, shown, visible
 from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
 from audit.reasons import Action, Reason
 from audit.values import (
@@ -76,6 +78,11 @@ COLUMN_MAP_COLUMNS = ["file", "sheet", "table", "header_row", "source_header", "
 
 class BatchNotFoundError(AuditError):
     """The batch folder does not exist or is not a folder."""
+
+
+class PseudonymKeyError(BatchNotFoundError):
+    """The pseudonym secret a batch keyed by ID numbers needs cannot be read or made (a subclass of
+    BatchNotFoundError, so every command reports it as unusable input: exit 2, a Chinese message)."""
 
 
 @dataclass
@@ -163,6 +170,7 @@ class Ingested:
     files: dict[str, str]  # relative path (masked, see `input_files`) -> sha256
     mapping: ReviewerMapping | None = None  # the reviewer's mapping file, if one was given
     recognised: dict[tuple[str, str], str] = field(default_factory=dict)  # (file, sheet) -> how (`_assign_tables`)
+    identities: IdentityReport = field(default_factory=IdentityReport)  # branches and keys resolved (`audit inspect`)
 
     @property
     def report(self) -> pl.DataFrame:
@@ -358,6 +366,7 @@ def _find_header(sheet: RawSheet, table: Table) -> int | None:
             named.add(table.column_for(text))
             named.update(table.columns_if_values_fit(text))
         named.update(implied_columns(table, cells))  # layouts (C): month columns name the month and its value
+        named.update(table.stood_in(named))  # identities: 姓名 or 学工号 stands in for 党员编号
         if len(named & required) >= need:
             return index
     return None
@@ -409,8 +418,6 @@ TEXT_SHOWN = 40  # characters of a skipped row's text its entry shows
 # Headers that number the rows of a template and carry nothing: recognised, not kept.
 ROW_NUMBER_HEADERS = frozenset({"序号", "行号", "no", "no."})
 VALUES_FIT = 0.8  # share of a column's non-blank values that must fit for a value-aware header
-# For a missing id column, the columns that name the same thing in another way (said in the message).
-STAND_INS = {"member_id": ("personnel_no", "name", "member_name"), "branch_id": ("branch_name",), "person_id": ("name",)}
 
 
 class _SheetIngester:
@@ -631,15 +638,16 @@ class _SheetIngester:
             else:
                 assign(index, canonical, how, as_written)
         extras = self._fixed_and_derived(header_cells, written, mapping)
+        stood_in = table.stood_in(set(written))  # a member or branch given by 学工号, 身份证号, 姓名, …
         for column in table.required:
-            if column.name not in written:
+            if column.name not in written and column.name not in stood_in:
                 self.file_problem(
                     Reason.FILE_MISSING_COLUMN,
                     column.label,
                     label=column.label,
                     column=column.name,
                     rows=rows,
-                    hint=self._stand_in_hint(column, written),
+                    hint="",
                 )
                 broken = True
         self.stats.headers = written
@@ -712,14 +720,6 @@ class _SheetIngester:
         default = derive.get("default")
         return default, f"未注明，按默认值「{default}」" if default is not None else ""
 
-    def _stand_in_hint(self, missing: Column, written: dict[str, str]) -> str:
-        """For a missing id column, the columns present that name the same thing another way."""
-        present = [(written[c], self.table.columns[c].label) for c in STAND_INS.get(missing.name, ()) if c in written]
-        if not present:
-            return ""
-        which = "、".join(f"「{header}」（{label}）" for header, label in present)
-        return f"；表中的{which}不能代替{missing.label}"
-
     # --- values ----------------------------------------------------------------------------------
 
     def _parse(self, name: str, raw: Any) -> Parsed:
@@ -746,10 +746,19 @@ class _SheetIngester:
         present = [*mapping.values(), *self.fixed, *self.derived_from]
         has_id = any(columns[name].type == "id_number" for name in present if name in columns)
         derived = [c.precision_column for name in present if name in columns and (c := columns[name]).precision_column]
-        # only the columns this sheet has are filled row by row; the others are added as nulls
-        out: dict[str, list[Any]] = {
-            name: [] for name in [*present, *(["id_number_status"] if has_id else []), *derived, *SOURCE_COLUMNS]
+        # identities: a required key or reference the sheet may give by another identifier instead
+        stand_ins = {
+            c.name: [s for s in c.stand_ins if s in present]
+            for c in table.required
+            if c.stand_ins and any(s in present for s in c.stand_ins)
         }
+        # only the columns this sheet has are filled row by row; the others are added as nulls
+        private = [ID_COLUMN] if has_id else []  # the ID number as a key, for audit.identity only
+        out: dict[str, list[Any]] = {
+            name: [] for name in [*present, *(["id_number_status"] if has_id else []), *derived, *private, *SOURCE_COLUMNS]
+        }
+        if has_id:
+            schema[ID_COLUMN] = pl.String()
         # (cell index or -1 for a fixed value, column name, contract column or None, header, fixed raw)
         plan = [(i, name, columns.get(name), stats.headers.get(name, name), None) for i, name in mapping.items()]
         plan += [(-1, name, columns[name], columns[name].label, raw) for name, raw in self.fixed.items()]
@@ -775,6 +784,7 @@ class _SheetIngester:
                     if column.type == "id_number":
                         check = check_id_number(raw)
                         values[name], values["id_number_status"] = check.masked, check.status
+                        values[ID_COLUMN] = None if check.status in ("mangled", "bad_length") else normalise_id_number(raw)
                         if check.reason is not None:
                             problem = self._row_problem(
                                 number, header, check.masked, check.reason, value=check.masked, length=len(cell_text(raw))
@@ -800,6 +810,8 @@ class _SheetIngester:
                             found[-1].action = Action.VALUE
                         continue
                 # blank, or a placeholder for blank
+                if name in stand_ins:
+                    continue  # checked below, once the row's other identifiers are read
                 if column.required and column.blank_as_zero:
                     values[name] = 0.0
                 elif column.required:
@@ -808,6 +820,16 @@ class _SheetIngester:
                     reject = True
             if has_id and values.get("id_number") is None:
                 values["id_number_status"] = "missing"
+            for name, others in stand_ins.items():
+                # an ID number identifies only when it is one (not `3.70102E+17`)
+                usable = [values.get(ID_COLUMN if columns[o].type == "id_number" else o) for o in others]
+                if values.get(name) is None and all(v is None for v in usable):
+                    labels = "、".join(columns[o].label for o in others)
+                    label = f"{columns[name].label}（或{labels}）"
+                    found.append(
+                        self._row_problem(number, stats.headers.get(name, label), "", Reason.REQUIRED_BLANK, label=label)
+                    )
+                    reject = True
             if not reject:
                 values.update({"_file": sheet.file, "_sheet": sheet.sheet, "_row": number})
             parsed_rows.append((number, None if reject else values, found))
@@ -938,6 +960,7 @@ def _table_by_header(sheet: RawSheet, contract: Contract) -> str | None:
         if header is None:
             continue
         named = {table.column_for(text) for text in header} - {None}
+        named |= table.stood_in(named)  # 姓名 or 学工号 stands in for 党员编号
         if all(column.name in named for column in table.required):
             fits.append((len(named), table.name))
     fits.sort(reverse=True)
@@ -953,7 +976,7 @@ def _unlike(sheet: RawSheet, table: Table) -> str | None:
     header = _header_texts(sheet, table)
     if header is None:
         return None
-    columns = {table.column_for(text) for text in header}
+    columns = {table.column_for(text) for text in header}  # (a name standing in for a code does not count)
     ours = [text for text in header if table.column_for(text)]
     identity = [table.columns[k] for k in table.key if table.columns[k].required and table.columns[k].type == "text"]
     missing = [c.label for c in identity if c.name not in columns and c.name not in sheet.fixed]
@@ -1050,12 +1073,49 @@ def ingest(
         name: pl.concat(frames[name], how="diagonal_relaxed") if frames[name] else pl.DataFrame(schema=table.schema())
         for name, table in contract.tables.items()
     }
+    tables, identities = _resolve_identities(contract, tables, sources, problems, quarantined_keys, mapping, batch)
     checker = _CrossTableChecker(contract, tables, sources, problems, quarantined_keys)
     tables = checker.run()
     problems.sort(key=lambda p: (p.file, p.sheet, p.row if p.row is not None else -1))
     sources.sort(key=lambda s: (s.file, s.sheet))
     files = {name: sha256_file(path) for name, path in names.files.items()}
-    return Ingested(batch, tables, sources, problems, skipped, contract.version, files, mapping, recognised)
+    return Ingested(batch, tables, sources, problems, skipped, contract.version, files, mapping, recognised, identities)
+
+
+def _resolve_identities(
+    contract: Contract,
+    tables: dict[str, pl.DataFrame],
+    sources: list[SourceStats],
+    problems: list[Problem],
+    quarantined_keys: dict[str, set[str]],
+    mapping: ReviewerMapping | None,
+    batch: Path,
+) -> tuple[dict[str, pl.DataFrame], IdentityReport]:
+    """Member and branch keys from what the exports carry (``audit.identity``), its issues added as
+    problems: a quarantined source row moves from accepted to quarantined in its source's counts."""
+
+    def secret() -> bytes:
+        try:
+            return installation_secret(batch)
+        except SecretError as exc:
+            raise PseudonymKeyError(str(exc)) from None
+
+    resolution = resolve_identities(contract, tables, quarantined_keys=quarantined_keys, mapping=mapping, secret=secret)
+    stats = {(s.file, s.sheet, s.table): s for s in sources}
+    for issue in resolution.issues:
+        source = stats.get((issue.file, issue.sheet, issue.table))
+        column = contract.tables[issue.table].columns.get(issue.column) if issue.table else None
+        header = source.headers.get(issue.column) if source is not None else None
+        shown_as = header or (column.label if column is not None else issue.column)
+        problems.append(
+            Problem(
+                issue.file, issue.sheet, issue.row, shown_as, issue.value, issue.reason, issue.message, issue.table, issue.action
+            )
+        )
+        if issue.action is Action.ROW and source is not None:
+            source.rows_accepted -= 1
+            source.rows_quarantined += 1
+    return resolution.tables, resolution.report
 
 
 def input_files(batch: Path) -> dict[str, Path]:

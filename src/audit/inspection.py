@@ -4,8 +4,11 @@ file to fix what was not.
 Runs ingestion (no rules) and renders, per file and sheet: the table recognised and why, the header
 row, each source column and the canonical column it became (and how) or 未使用, required columns
 missing, rows read / accepted / quarantined / skipped, and values taken from titles, names or the
-mapping file. Then one mapping-file fragment covering everything that could not be read, so a
-reviewer fixes an unreadable file in one step. Lines are plain text (batch text included as is):
+mapping file. Then the identities resolved (``audit.identity``): the branch table — every code and
+name spelling the batch uses and the branch key it became, the branches created because the
+branch list lacks them, the names not guessed — and how members were keyed and linked. Then one
+mapping-file fragment covering everything that could not be read, so a reviewer fixes an
+unreadable file in one step. Lines are plain text (batch text included as is):
 print them through ``audit.readers.printable``.
 """
 
@@ -18,6 +21,7 @@ from pathlib import PurePosixPath
 from rich.cells import cell_len
 
 from audit.contract import Contract, Table
+from audit.identity import KIND_LABELS, IdentityReport
 from audit.ingest import Ingested, Problem, SourceStats
 from audit.privacy import visible
 from audit.reasons import Action, Reason
@@ -34,9 +38,10 @@ class Suggestions:
     headers: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     fixed: list[str] = field(default_factory=list)
     values: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    branches: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.tables or self.headers or self.fixed or self.values)
+        return bool(self.tables or self.headers or self.fixed or self.values or self.branches)
 
     def yaml(self) -> list[str]:
         lines: list[str] = []
@@ -54,6 +59,8 @@ class Suggestions:
                 lines.append(f"  {table}:")
                 for column, entries in columns.items():
                     lines += [f"    {column}:", *dict.fromkeys(entries)]
+        if self.branches:
+            lines += ["branches:", *dict.fromkeys(self.branches)]
         return lines
 
 
@@ -116,6 +123,7 @@ def render_inspection(ingested: Ingested, contract: Contract) -> list[str]:
         entries.append((skipped.file, skipped.sheet, block))
     for _, _, block in sorted(entries, key=lambda e: (e[0], e[1])):
         lines += ["", *block]
+    lines += ["", *_identity_block(ingested.identities, contract, suggestions)]
     lines.append("")
     if suggestions:
         lines.append("建议写入映射文件的内容（把「表名」「四位年份」「？」等处改成实际内容，保存为 mapping.yaml，")
@@ -123,6 +131,51 @@ def render_inspection(ingested: Ingested, contract: Contract) -> list[str]:
         lines += ["", *suggestions.yaml()]
     else:
         lines.append("所有文件都已识别，没有需要写入映射文件的内容。")
+    return lines
+
+
+KEY_KINDS = {
+    "member_id": "党员编号",
+    "personnel_no": "学工号（学号、工号、工作证号、人员编号）",
+    "id_number": "身份证号（以假名为键，显示为脱敏号码）",
+    "name": "所在支部+姓名",
+}
+
+
+def _identity_block(report: IdentityReport, contract: Contract, suggestions: Suggestions) -> list[str]:
+    """The branch table (spellings → key), names not guessed, and how members were keyed and linked."""
+    lines = ["支部（各表中的编号和名称写法 → 支部键）："]
+    if not report.branches:
+        lines.append("  （批次中没有支部）")
+    for entry in report.branches:
+        title = f"{entry.key}（{entry.name}）" if entry.name and entry.name != entry.key else entry.key
+        status = "［支部信息中没有，已新建］" if entry.created else ""
+        spelled = "、".join(f"{s.text if s.how == '编号' else f'「{s.text}」'}（{s.how}，{s.rows} 行）" for s in entry.spellings)
+        lines.append(f"  {title}{status} ← {spelled}")
+    if report.unresolved:
+        lines += ["", "未能确定的支部名称（未猜测，相关行已隔离；请在映射文件 branches 中写明它对应的支部编号，见文末）："]
+        for entry in report.unresolved:
+            which = "同时对应" if entry.ambiguous else "与以下支部相近"
+            lines.append(
+                f"  「{entry.text}」：{which} {'、'.join(entry.candidates)}；首次出现在 {entry.where}，共 {entry.rows} 行"
+            )
+            suggestions.branches.append(f"  {quoted(entry.text)}: ？  # 可选：{'、'.join(entry.candidates)}")
+    keyed = [(table, kinds) for table, kinds in report.keys.items() if any(kinds.values())]
+    if keyed or report.links:
+        lines += ["", "党员识别（党员编号，或学工号、身份证号、所在支部+姓名中最先有的一项）："]
+    for table, kinds in keyed:
+        counts = "，".join(
+            f"{n} 人按{'人员编号' if table == 'development' and k == 'member_id' else KEY_KINDS[k]}"
+            for k, n in kinds.items()
+            if n
+        )
+        lines.append(f"  {contract.tables[table].title}：{counts}")
+    for where_to, kinds in report.links.items():
+        table, column = where_to.split(".")
+        counts = "，".join(f"{n} 行按{KIND_LABELS[k]}" for k, n in kinds.items() if n)
+        if counts:
+            label = contract.tables[table].columns[column].label
+            lines.append(f"  {contract.tables[table].title}的{label}由其他列关联到党员名册：{counts}")
     return lines
 
 
@@ -155,6 +208,7 @@ def _source_block(
             lines.append("    " + _column_line(column, table, width))
     if table is not None:
         mapped = {c.column for c in columns if c.column}
+        mapped |= table.stood_in(mapped)  # 学工号, 身份证号 or 姓名 in place of 党员编号 (identities)
         missing = [c for c in table.required if c.name not in mapped]
         if header_row is not None or columns:
             lines.append("  缺少的必填列：" + ("、".join(f"{c.label}（{c.name}）" for c in missing) if missing else "无"))

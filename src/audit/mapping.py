@@ -1,12 +1,14 @@
 """The reviewer's mapping file: what a reviewer tells the toolkit about exports it cannot recognise.
 
 A small YAML file the reviewer owns (``--mapping FILE`` on ``inspect``, ``ingest``, ``validate`` and
-``run``; read, never written). Four optional sections:
+``run``; read, never written). Five optional sections:
 
 - ``tables``: file (and sheet) name patterns → the table they hold;
 - ``headers``: per table, header spellings → canonical column (or ``未使用`` to leave one out);
 - ``fixed``: per file (and sheet) pattern, values every row of that file takes (``year: 2019``);
-- ``values``: per table and column, value spellings → canonical value (``支委会议: 支部委员会``).
+- ``values``: per table and column, value spellings → canonical value (``支委会议: 支部委员会``);
+- ``branches``: branch names the toolkit could not resolve by itself → the branch's key, its code
+  (``联兴党支部: XH01``; see ``audit.identity`` and docs/identity.md).
 
 Everything is checked against the contract when the file is read: an unknown section, key, table,
 column or value is a ``MappingError`` naming the file and line, before any export is read.
@@ -30,7 +32,7 @@ from audit.values import fold
 
 MAX_MAPPING_BYTES = 1_000_000  # a mapping file is a few dozen lines; anything this large is a mistake
 UNUSED = "未使用"  # header target that leaves a column out
-SECTIONS = ("tables", "headers", "fixed", "values")
+SECTIONS = ("tables", "headers", "fixed", "values", "branches")
 RULE_KEYS = {"tables": ("file", "sheet", "table"), "fixed": ("file", "sheet", "values")}
 YEAR_KEYS = ("year", "年度", "年份")  # a fixed year also serves tables without a year column (layouts)
 
@@ -66,6 +68,8 @@ values:                                   # 取值 → 标准取值
     会议类型:
       支委会议: 支部委员会
       主题党日活动日: 主题党日
+branches:                                 # 工具不能确定的支部名称 → 支部编号
+  联兴党支部: XH01
 """
 
 
@@ -130,6 +134,13 @@ class ValueAlias:
 
 
 @dataclass(frozen=True)
+class BranchAlias:
+    spelling: str  # a branch name as the exports write it
+    key: str  # the branch it means: its code (or the key `audit inspect` shows)
+    line: int
+
+
+@dataclass(frozen=True)
 class ReviewerMapping:
     """A parsed, checked mapping file; ``path`` and ``sha256`` go into the manifest."""
 
@@ -139,6 +150,7 @@ class ReviewerMapping:
     headers: dict[str, tuple[HeaderAlias, ...]] = field(default_factory=dict)  # table -> aliases
     fixed: tuple[FixedRule, ...] = ()
     values: dict[tuple[str, str], tuple[ValueAlias, ...]] = field(default_factory=dict)  # (table, column) -> aliases
+    branches: tuple[BranchAlias, ...] = ()  # branch names -> branch keys (audit.identity)
 
     def table_rule(self, file: str, sheet: str, *, sheet_only: bool = False) -> TableRule | None:
         """The first ``tables`` entry meant for this source; with ``sheet_only``, entries naming a sheet."""
@@ -262,6 +274,7 @@ class _Reader:
             headers=self.headers(found["headers"]) if "headers" in found else {},
             fixed=self.fixed(found["fixed"]) if "fixed" in found else (),
             values=self.values(found["values"]) if "values" in found else {},
+            branches=self.branches(found["branches"]) if "branches" in found else (),
         )
 
     def compose(self, text: str) -> yaml.Node | None:
@@ -433,6 +446,22 @@ class _Reader:
                     aliases.append(ValueAlias(spelling, canonical, spelling_node.start_mark.line + 1))
                 result[(table.name, column.name)] = tuple(aliases)
         return result
+
+    def branches(self, node: yaml.Node) -> tuple[BranchAlias, ...]:
+        """``branches``: branch name → branch key, both plain text; a name at most once."""
+        aliases = []
+        seen: dict[str, int] = {}
+        for name_node, key_node in self.mapping(node, "branches"):
+            spelling = self.text(name_node, "支部名称")
+            key = self.text(key_node, f"支部名称「{spelling}」对应的支部编号")
+            folded = spelling.replace(" ", "")
+            if folded in seen:
+                raise self.error(name_node, f"支部名称「{spelling}」在 branches 中出现了两次（第一次在第 {seen[folded]} 行）")
+            if len(key) > 64 or not key.isprintable():
+                raise self.error(key_node, f"「{key[:24]}」不能作为支部编号（最多 64 个字符，不能有控制字符）")
+            seen[folded] = name_node.start_mark.line + 1
+            aliases.append(BranchAlias(spelling, key, name_node.start_mark.line + 1))
+        return tuple(aliases)
 
     def canonical_value(self, column: Column, node: yaml.Node) -> str:
         text = self.text(node, "标准取值")

@@ -15,13 +15,26 @@ Legitimate data is left alone: a candidate must start and end on a digit group b
 run inside a longer number is never cut out), and a number split by separators is masked only in a
 writing people use for it (an ID whose birth date is a real date, a mobile number grouped 3-4-4,
 4-3-4, 3-8 or 7-4), so dates, amounts, row numbers and short codes never match.
+
+Pseudonyms: where an ID number is a member's only key, the key is ``pseudonym(number, secret)``,
+an HMAC-SHA-256 of the number under a secret made once per installation (``installation_secret``:
+32 random bytes, hex, in a 0600 file under ``$XDG_CONFIG_HOME/audit/`` or ``~/.config/audit/``,
+``$AUDIT_PSEUDONYM_KEY`` naming another file for tests), so the same person has the same key in
+every run and quarter, and no output holds the number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import os
 import re
+import secrets
+import stat
+import tempfile
 import unicodedata
+from pathlib import Path
 
 MIN_DIGITS = 11  # the shortest number masked (a mobile number)
 _LONGEST = 18  # the longest (an ID); candidates never span more characters of digits
@@ -232,3 +245,94 @@ def _born(digits: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- pseudonyms ------------------------------------------------------------------------------------
+
+SECRET_ENV = "AUDIT_PSEUDONYM_KEY"  # a path: another secret file (tests); never inside a batch or report
+SECRET_NAME = "pseudonym.key"
+PSEUDONYM_PREFIX = "ID-"
+_SECRET_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class SecretError(Exception):
+    """The pseudonym secret cannot be read or made; the message says where and why (in Chinese)."""
+
+
+def secret_path() -> Path:
+    """Where the installation's pseudonym secret lives: ``$AUDIT_PSEUDONYM_KEY``, else
+    ``$XDG_CONFIG_HOME/audit/pseudonym.key`` (an absolute XDG path only), else ``~/.config/audit/``."""
+    override = os.environ.get(SECRET_ENV)
+    if override:
+        return Path(override)
+    config = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(config) if config and Path(config).is_absolute() else Path.home() / ".config"
+    return base / "audit" / SECRET_NAME
+
+
+def installation_secret(batch: Path | None = None) -> bytes:
+    """The installation's pseudonym secret, made on first use: written to a private temporary file
+    and hard-linked into place, so two processes starting at once agree on one secret and no reader
+    ever sees half a file. Refused (``SecretError``) inside the batch being read or inside a folder
+    an audit command wrote (a report must never carry the key to its own pseudonyms)."""
+    path = secret_path()
+    _check_place(path, batch)
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".pseudonym-", suffix=".tmp", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)  # fails when another process made it first: theirs is used
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(temporary)
+        return _read_secret(path)
+    except OSError as exc:
+        raise SecretError(
+            f"无法创建假名密钥文件 {path}：{exc.strerror or exc}（可设置环境变量 {SECRET_ENV} 指定其他位置）"
+        ) from None
+
+
+def pseudonym(number: str, secret: bytes) -> str:
+    """The key of a member known only by an ID number: ``ID-`` and 16 hex digits (upper case) of
+    HMAC-SHA-256(secret, number); the same number and secret always give the same pseudonym."""
+    digest = hmac.new(secret, number.encode("ascii"), hashlib.sha256).hexdigest()
+    return PSEUDONYM_PREFIX + digest[:16].upper()
+
+
+def _read_secret(path: Path) -> bytes:
+    """The secret in ``path`` (never through a symlink); FileNotFoundError when there is none yet."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise SecretError(f"无法读取假名密钥文件 {path}：{exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise SecretError(f"假名密钥文件 {path} 不是普通文件")
+        text = handle.read(200).decode("ascii", "replace").strip()
+    if not _SECRET_HEX.fullmatch(text):
+        raise SecretError(f"假名密钥文件 {path} 内容不是工具生成的密钥；请勿修改它（删除后会生成新密钥，已有假名将全部改变）")
+    return bytes.fromhex(text)
+
+
+def _check_place(path: Path, batch: Path | None) -> None:
+    """Refuse a secret inside the batch being read or inside an audit output folder (its marker)."""
+    where = path.absolute().parent
+    if batch is not None:
+        inside = batch.absolute()
+        if where == inside or inside in where.parents:
+            raise SecretError(f"假名密钥文件 {path} 不能放在数据批次文件夹中（请设置 {SECRET_ENV} 指向其他位置）")
+    for folder in (where, *where.parents):
+        if (folder / ".audit-output.json").is_file():
+            raise SecretError(f"假名密钥文件 {path} 不能放在报告或输出文件夹 {folder} 中（请设置 {SECRET_ENV} 指向其他位置）")

@@ -58,6 +58,22 @@ class Reason(Enum):
     DUPLICATE = "重复记录（与 {first} 重复，键：{key}）"
     DANGLING_REF = "引用了不存在的{label} {value}"
     REF_QUARANTINED = "引用的{label} {value} 所在行已被隔离（见该行的数据问题）"
+    # between tables: identities (audit.identity) — members and branches without our ids
+    MEMBER_NAME_KEY = (
+        "本表 {count} 名{who}没有{ids}，按所在支部和姓名识别（{rows}）；同一支部中同名的将无法区分，请尽量补充学工号或身份证号"
+    )
+    MEMBER_NAME_LINK = (
+        "本表 {count} 行的{label}只有姓名，按姓名{scope}对应到党员名册（{rows}）；请尽量补充党员编号、学工号或身份证号"
+    )
+    MEMBER_HOMONYM = "支部 {branch} 有 {count} 名{who}都叫「{value}」（{where}），且都没有{ids}，无法区分"
+    MEMBER_AMBIGUOUS = "{kind}「{value}」{scope}对应 {count} 名党员：{keys}，无法确定是哪一位；请补充能区分的编号"
+    MEMBER_NO_SHARED_KEY = "本行的{have}在党员名册中都没有对应的列（名册有：{roster}），无法确定是哪名党员"
+    BRANCH_CREATED = "支部信息中没有{what}，已按其他表中的引用新建该支部（键 {key}；首次出现在 {where}，共 {rows} 行引用）"
+    BRANCH_AMBIGUOUS = "支部名称「{value}」同时对应 {keys}，无法确定是哪个支部；请在映射文件 branches 中写明它对应的支部编号"
+    BRANCH_UNRESOLVED = (
+        "支部名称「{value}」与 {keys} 相近，但不能确定是同一支部，未猜测；请在映射文件 branches 中写明它对应的支部编号"
+    )
+    BRANCH_NAME_CONFLICT = "支部名称「{value}」对应两个不同的支部编号：{codes}（{where}）；本行按所写编号 {code} 读取，请核实"
     # file level
     FILE_BROKEN_XLSX = "工作簿已损坏或不完整，无法打开（{detail}）"
     FILE_ENCRYPTED = (
