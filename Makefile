@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SAMPLE := data/raw/xinhua-2019
+PLATFORM_SAMPLE := data/raw/xinhua-2019-platform
 PROCESSED := data/processed/xinhua-2019
 export GX_ANALYTICS_ENABLED := False
 
@@ -41,9 +42,10 @@ format: $(STAMP) ## ruff format in place
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-sample: $(STAMP) ## Regenerate the bundled sample batch from its seed
-	rm -rf $(SAMPLE) $(SAMPLE).truth
+sample: $(STAMP) ## Regenerate the bundled sample batches (contract and platform style) from their seed
+	rm -rf $(SAMPLE) $(SAMPLE).truth $(PLATFORM_SAMPLE) $(PLATFORM_SAMPLE).truth
 	$(BIN)/audit synth --out $(SAMPLE) --seed 2019
+	$(BIN)/audit synth --out $(PLATFORM_SAMPLE) --seed 2019 --style platform
 
 lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration notebook
 	@test -f notebooks/explore.ipynb || $(BIN)/jupytext --to ipynb notebooks/explore.py -o notebooks/explore.ipynb

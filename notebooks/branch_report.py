@@ -21,10 +21,12 @@ output = "."
 import polars as pl
 
 import audit
+from audit.coverage import not_evaluated
 from audit.decisions import annotate, read_applied
 from audit.display import (
     arrears_html,
     branch_header_html,
+    coverage_html,
     findings_html,
     followup_html,
     note_html,
@@ -54,6 +56,15 @@ show(branch_header_html(branch, ds.quarter.zh, ds.standard.version))
 
 # %%
 show(rating_html(rating, dimensions, false_alarms=int((~found["counted"]).sum())))
+
+# %% [markdown]
+# ## 评估范围
+#
+# 缺少规则所需的数据（如没有积分表、积分没有公示日期、会议只记录人数没有参会名单）的规则本季度**无法评估**：
+# 既不算通过也不算问题，所在维度显示为“部分评估”，本支部不能获得最高评定。补齐数据后重新审核即可评估。
+
+# %%
+show(coverage_html(not_evaluated(ds.unevaluable_for(branch_id), ds.standard)))
 
 # %% [markdown]
 # ## 需要整改的问题

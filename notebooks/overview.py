@@ -33,6 +33,7 @@ from audit.display import (
     ranking_html,
     show,
 )
+from audit.views import age_buckets
 
 ds = audit.load(processed)
 status_file = Path(processed) / "run_status.json"
@@ -50,6 +51,19 @@ show(overview_header_html(title, ds.branches.height, ds.standard.name, ds.standa
 # %%
 show(charts["ratings"])
 show(ranking_html(ds.scorecard, ds.standard.dimensions, status))
+
+# %% [markdown]
+# ## 评估范围
+#
+# 支部缺少某条规则所需的数据（如没有积分表、积分没有公示日期、会议只记录人数没有参会名单）时，该规则在该支部、该期间
+# **无法评估**：既不算通过也不算问题，所在维度显示为“部分评估”，该支部不能获得最高评定。下表是各支部无法评估的项数
+# （规则×期间），明细见各支部页面的“评估范围”和 findings.xlsx 的“评估范围”工作表。
+
+# %%
+from audit.coverage import unevaluable_counts
+from audit.display import coverage_counts_html
+
+show(coverage_counts_html(unevaluable_counts(ds.coverage, ds.branches)))
 
 # %% [markdown]
 # ## 各支部各月的问题分布
@@ -89,8 +103,11 @@ if applied is not None and not applied.is_empty():
 
 # %%
 show(charts["arrears"])
-owing = ds.arrears().filter(pl.col("unpaid_months") >= 3)
-show(arrears_html(owing, empty="季度末没有连续欠缴3个月及以上的党员。", with_branch=True))
+# listed from the middle bucket of the chart on: from half of SM-8's max_months (3 for 6)
+buckets = age_buckets(ds.standard)
+_, first = buckets[min(1, len(buckets) - 1)]
+owing = ds.arrears().filter(pl.col("unpaid_months") >= first)
+show(arrears_html(owing, empty=f"季度末没有连续欠缴{first}个月及以上的党员。", with_branch=True))
 
 # %% [markdown]
 # ## 严重问题

@@ -142,11 +142,21 @@ def test_overview_charts():
     assert overview["comparison"].reading.startswith("问题总数从2019年第一季度的")
 
 
+def test_the_ratings_chart_shows_the_standards_rating_words():
+    """The words come from the standard (`rating:`), the colours from the rating's code."""
+    words = {"best": "优秀", "pass": "合格", "fail": "不合格"}
+    chart = charts.ratings(pl.DataFrame({"rating": ["优秀", "不合格", "不合格"]}), words)
+    [bar] = chart.figure.data
+    assert list(bar.x) == ["优秀", "合格", "不合格"] and list(bar.y) == [1, 0, 2]
+    assert list(bar.marker.color) == [charts.RATING_COLORS[code] for code in ("best", "pass", "fail")]
+    assert chart.reading == "优秀1个，合格0个，不合格2个（共3个支部）。"
+
+
 def test_html_fragments_escape_export_text():
     frame = pl.DataFrame({"topic": ["<script>alert(1)</script>", '=HYPERLINK("x")']})
     fragment = table_html(frame, {"topic": "主题"})
     assert "<script>" not in fragment and "&lt;script&gt;" in fragment
-    chart = charts.ratings(pl.DataFrame({"rating": ["过硬", "未达标"]}))
+    chart = charts.ratings(pl.DataFrame({"rating": ["过硬", "未达标"]}), STANDARD.ratings)
     html = chart_html(chart, element_id="chart-x")
     assert 'id="chart-x"' in html and "cdn.plot.ly" not in html and "<figcaption>过硬1个" in html
 

@@ -229,7 +229,7 @@ def test_pages_show_decisions_and_the_follow_up(run):
 
 def test_the_workbook_lists_follow_up_and_decisions(run):
     book = openpyxl.load_workbook(run["out"] / "findings.xlsx")
-    assert book.sheetnames == ["问题清单", "评定结果", "整改台账", "审核决定", "抽查样本", "数据问题"]
+    assert book.sheetnames == ["问题清单", "评定结果", "评估范围", "整改台账", "审核决定", "抽查样本", "数据问题"]
     listed = [[c.value for c in row] for row in book["问题清单"].iter_rows()]
     header = listed[0]
     assert header[:4] == ["问题编号", "级别", "支部编号", "支部名称"] and header[-2:] == ["整改情况", "审核决定"]

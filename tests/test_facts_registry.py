@@ -47,17 +47,7 @@ def test_half_year_and_year_facts_exist_only_in_the_quarter_that_ends_them(sampl
         assert set(facts.tables) >= {name for name, spec in FACTS.items() if spec.when is None}, quarter
 
 
-def test_every_checked_column_is_labelled_by_its_fact_and_every_label_is_checked():
-    """The rule catalogue names a checked column by the label its fact module registers (there is
-    no other list to update): a check on an unlabelled column, or a label left behind when its
-    check goes, fails here and names the fact."""
-    checked: dict[str, set[str]] = {name: set() for name in FACTS}
-    for rule in load_standard().rules.values():
-        for part in rule.parts.values():
-            for check in part.checks:
-                checked[check.fact].update(check.columns)
-    for name, spec in FACTS.items():
-        assert spec.title, f"{name}: no Chinese title"
-        assert checked[name] - spec.labels.keys() == set(), f"{name}: checked columns without a label in its @fact"
-        assert spec.labels.keys() - checked[name] == set(), f"{name}: labels of columns no check reads"
-        assert all(label.strip() for label in spec.labels.values()), name
+def test_every_fact_has_a_chinese_title():
+    """The rule catalogue names a check's fact table by its registered title (the checked column by
+    the check's own `label` in the standard file: tests/test_standard.py)."""
+    assert {name for name, spec in FACTS.items() if not spec.title.strip()} == set()

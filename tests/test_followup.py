@@ -30,6 +30,7 @@ from audit.periods import Quarter
 from audit.standard import load_standard
 from audit.validate import validate_tables
 from conftest import SAMPLE
+from worlds import quarter_of
 
 QUARTERS = ["2019Q1", "2019Q2", "2019Q3", "2019Q4"]
 SUPPLIED_MEMBER, SUPPLIED_MONTH = "M00255", "2019-02"  # XH14's member whose February points were missing
@@ -40,20 +41,8 @@ def _truth() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _quarter_of(period: str) -> str:
-    """The quarter a finding's period is judged in (a half-year or year: the one it ends in)."""
-    year = period[:4]
-    if "-" in period:
-        return f"{year}Q{(int(period[5:]) - 1) // 3 + 1}"
-    if "Q" in period:
-        return period
-    if "H" in period:
-        return f"{year}Q{2 if period.endswith('1') else 4}"
-    return f"{year}Q4"
-
-
 TRUTH = {
-    q: {(r["rule_id"], r["branch_id"], r["subject_id"], r["period"]) for r in _truth() if _quarter_of(r["period"]) == q}
+    q: {(r["rule_id"], r["branch_id"], r["subject_id"], r["period"]) for r in _truth() if quarter_of(r["period"]) == q}
     for q in QUARTERS
 }
 

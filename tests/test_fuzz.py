@@ -1,10 +1,13 @@
 """Property-based: mutated export files never crash ingestion and every row is accounted for:
-accepted, quarantined, or skipped as not data (template instructions, footers, notes)."""
+accepted, quarantined, or skipped as not data (template instructions, footers, notes); every table
+row is an accepted source row of its table or a row derived from another table's (a branch created
+from a reference, attendance from a 缺席人员 text), counted in that source's rows_derived."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +18,19 @@ from audit.contract import load_contract
 from audit.ingest import ingest
 from conftest import ATTENDANCE, BRANCHES, DUES, MEETINGS, MEMBERS, write_csv, write_xlsx
 
-TABLES = {"支部信息": BRANCHES, "党员名册": MEMBERS, "会议活动": MEETINGS, "参会明细": ATTENDANCE, "党费收缴": DUES}
+# a meeting without an attendance list whose 缺席人员 text names members: attendance rows derived from it
+MEETINGS_WITH_ABSENTEES = [
+    [*MEETINGS[0], "缺席人员"],
+    *[[*row, ""] for row in MEETINGS[1:]],
+    ["HD4", "B01", "党员大会", "2019-03-12", "学习党章", "2", "0", "是", "张伟（出差）、李娜（病假）"],
+]
+TABLES = {
+    "支部信息": BRANCHES,
+    "党员名册": MEMBERS,
+    "会议活动": MEETINGS_WITH_ABSENTEES,
+    "参会明细": ATTENDANCE,
+    "党费收缴": DUES,
+}
 CELL = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=30),
     st.sampled_from(
@@ -93,7 +108,7 @@ def test_mutated_files_never_crash_and_rows_are_conserved(files):
         result = ingest(folder)
         for source in result.sources:
             assert source.rows_read == source.rows_accepted + source.rows_quarantined + source.rows_skipped
-        assert sum(s.rows_accepted for s in result.sources) == sum(t.height for t in result.tables.values())
+        _assert_table_rows_traced(result)
         for problem in result.problems:
             assert problem.file and problem.message
         whole_files = {(p.file, p.sheet) for p in result.problems if p.row is None}
@@ -109,6 +124,38 @@ def test_mutated_files_never_crash_and_rows_are_conserved(files):
             assert not rows & skipped
     finally:
         shutil.rmtree(folder)
+
+
+def _assert_table_rows_traced(result) -> None:
+    """Every table row names (_file, _sheet, _row) a source row: read from an accepted row of a sheet
+    of its own table (each accepted row giving one table row: no layout here reads several from one),
+    or derived from a data row — accepted or quarantined, never skipped — of a sheet of another
+    table, counted in that source's rows_derived."""
+    sources = {(s.file, s.sheet): s for s in result.sources}
+    quarantined = {(p.file, p.sheet, p.row) for p in result.problems if p.action.value == "整行隔离"}
+    read: dict[tuple[str, str], list[int]] = defaultdict(list)
+    derived: Counter[tuple[str, str]] = Counter()
+    provenance = {}
+    for name, frame in result.tables.items():
+        for file, sheet, row in frame.select("_file", "_sheet", "_row").iter_rows():
+            source = sources[(file, sheet)]
+            if source.table == name:
+                read[(file, sheet)].append(row)
+            else:
+                derived[(file, sheet)] += 1
+                provenance[(name, file, sheet, row)] = source.table
+    for (file, sheet), rows in read.items():
+        assert len(rows) == len(set(rows)) == sources[(file, sheet)].rows_accepted, (file, sheet)
+        assert not {(file, sheet, r) for r in rows} & quarantined
+    for source in result.sources:
+        assert len(read.get((source.file, source.sheet), [])) == source.rows_accepted, source
+        assert derived[(source.file, source.sheet)] == source.rows_derived, source
+    for (name, file, sheet, row), table in provenance.items():
+        accepted = row in read[(file, sheet)]
+        assert accepted or (file, sheet, row) in quarantined, (name, file, sheet, row)
+        assert (name, table) in {("branches", t) for t in result.tables} | {("attendance", "meetings")}
+    heights = sum(t.height for t in result.tables.values())
+    assert heights == sum(s.rows_accepted + s.rows_derived for s in result.sources)
 
 
 @settings(max_examples=15, deadline=None)

@@ -1,6 +1,7 @@
 """Branch ids are data, not paths, markup or format strings: a run over hostile ids writes every
 page inside the report under a name derived from the id, links every page correctly, and no page
-(the GX Data Docs included) runs anything in a real browser."""
+(the GX Data Docs included) runs anything in a real browser. A branch without a code is keyed by
+its name (issue 13): the key its name gives is held to the same limits as a written code."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import polars as pl
 import pytest
 
 from audit.display import branch_page_href, branch_page_name
+from audit.identity import branch_name
 from audit.synth import write_world
 from worlds import world
 
@@ -41,6 +43,8 @@ EXTRA = [
 TOO_LONG = "长" * 300
 PLACEHOLDER = "\\"  # a blank written as `\`: a missing required id, not an id
 CONTROL = "B\x1b[31mX"
+# branch-list rows without a code, keyed by their name when it can be a key: (code, name)
+WITHOUT_CODE = [(PLACEHOLDER, ""), ("", TOO_LONG + "党支部"), ("", CONTROL + "党支部")]
 
 
 def _tree(root: Path, skip: Path) -> dict[str, str]:
@@ -70,6 +74,10 @@ def hostile(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
     for n, branch_id in enumerate([*EXTRA, TOO_LONG, CONTROL, PLACEHOLDER]):
         row = list(rows[1])
         row[0], row[1] = branch_id, f"测试{n}支部<b>"
+        rows.append(row)
+    for code, name in WITHOUT_CODE:
+        row = list(rows[1])
+        row[0], row[1] = code, name
         rows.append(row)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows([header, *rows[1:]])
@@ -106,13 +114,23 @@ def test_page_names_are_derived_safely_and_without_collisions():
     assert branch_page_href("支部") == "branches/" + "%E6%94%AF%E9%83%A8_" + branch_page_name("支部")[3:]
 
 
+def _branch_rows(batch: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the branch list the fixture wrote."""
+    header, *rows = csv.reader(io.StringIO((batch / "支部信息.csv").read_bytes().decode("gb18030")))
+    return header, rows
+
+
 def test_a_run_over_hostile_ids_builds_every_page_inside_the_report(hostile):
-    _, out, done = hostile
+    batch, out, done = hostile
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     scorecard = pl.read_parquet(out / "scorecard.parquet")
     ids = scorecard["branch_id"].to_list()
-    assert set(ids) == {*RENAMED.values(), *EXTRA}, "every usable id has its row; unusable ids are data problems"
+    # the code written as `\` beside a name: keyed by that name (`新华街道测试14支部<b>`), markup and all
+    _, rows = _branch_rows(batch)
+    by_name = {branch_name(row[1], row[2]).key for row in rows if row[0] == PLACEHOLDER and row[1]}
+    assert len(by_name) == 1 and all("<b>" in key for key in by_name)
+    assert set(ids) == {*RENAMED.values(), *EXTRA, *by_name}, "every usable id has its row; unusable ids are data problems"
     pages = sorted(p.name for p in (out / "branches").iterdir())
     assert pages == sorted(branch_page_name(i) for i in ids)
     status = (out / "run_status.json").read_text(encoding="utf-8")
@@ -120,15 +138,27 @@ def test_a_run_over_hostile_ids_builds_every_page_inside_the_report(hostile):
 
 
 def test_unusable_ids_are_reported_as_data_problems_naming_file_and_row(hostile):
-    _, out, _ = hostile
+    """A code too long or with control characters, and a name that would give such a key to a
+    branch without a code, are quarantined naming the file, row and the column as written; a row
+    with neither code nor name lacks its required id; a backslash for a code beside a name: that name's."""
+    batch, out, _ = hostile
     quarantine = pl.read_parquet(out / "quarantine.parquet").filter(pl.col("file") == "支部信息.csv")
-    rows = quarantine.filter(pl.col("code") == "BAD_KEY")
-    assert rows.height == 2, quarantine
-    assert rows["row"].to_list() == sorted(rows["row"].to_list()) and all(r > 1 for r in rows["row"])
-    batch = hostile[0]
-    header = next(csv.reader(io.StringIO((batch / "支部信息.csv").read_bytes().decode("gb18030"))))
-    assert set(rows["column"]) == {header[0]}  # the header as the export writes it
-    assert quarantine.filter(pl.col("code") == "REQUIRED_BLANK", pl.col("column") == header[0]).height == 1
+    header, written = _branch_rows(batch)
+    at = {tuple(row[:2]): n for n, row in enumerate(written, 2)}  # (code, name) -> Excel row number
+    rows = quarantine.filter(pl.col("code") == "BAD_KEY").sort("row")
+    expected = [
+        (at[(TOO_LONG, f"测试{len(EXTRA)}支部<b>")], header[0]),
+        (at[(CONTROL, f"测试{len(EXTRA) + 1}支部<b>")], header[0]),
+        (at[WITHOUT_CODE[1]], header[1]),  # the header as the export writes it
+        (at[WITHOUT_CODE[2]], header[1]),
+    ]
+    assert list(zip(rows["row"], rows["column"], strict=True)) == expected, quarantine
+    assert all(r["action"] == "整行隔离" for r in rows.iter_rows(named=True))
+    assert not any("\x1b" in text for text in [*quarantine["value"], *quarantine["reason"]])
+    blank = quarantine.filter(pl.col("code") == "REQUIRED_BLANK", pl.col("column") == header[0])
+    assert blank["row"].to_list() == [at[WITHOUT_CODE[0]]]
+    keyed_by_name = at[(PLACEHOLDER, f"测试{len(EXTRA) + 2}支部<b>")]
+    assert quarantine.filter(pl.col("row") == keyed_by_name).is_empty()
 
 
 class _Links(HTMLParser):

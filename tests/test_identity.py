@@ -638,3 +638,14 @@ def test_two_processes_making_the_secret_at_once_agree_on_it(tmp_path: Path):
     assert keys[0] == keys[1]
     assert [p.name for p in (tmp_path / "fresh" / "audit").iterdir()] == ["pseudonym.key"]  # no temporary file left
     assert stat.S_IMODE((tmp_path / "fresh" / "audit" / "pseudonym.key").stat().st_mode) == 0o600
+
+
+def test_a_venue_check_gives_its_branch_by_党支部编码(tmp_path: Path):
+    """The code header the issue names (`党支部编码`) keys a venue check's branch as it does the
+    other tables' (a platform's 阵地建设 sheet), so the check is read and linked to the branch."""
+    folder = batch_dir(tmp_path)
+    write_csv(folder / "阵地建设.csv", [["党支部编码", "检查日期", "有场所", "有制度"], ["B02", "2019-03-05", "√", "×"]])
+    result = ingest(folder)
+    assert (source(result, "阵地建设.csv").rows_accepted, result.problems) == (1, [])
+    venues = result.tables["venues"]
+    assert venues.select("branch_id", "has_space", "has_rules").rows() == [("B02", True, False)]

@@ -122,6 +122,9 @@ def test_missing_large_and_undecodable_files_are_refused(tmp_path: Path):
     gbk = tmp_path / "gbk.yaml"
     gbk.write_bytes("headers:\n  members:\n    人员编码: member_id\n".encode("gb18030"))
     assert load_mapping(gbk, load_contract()).headers["members"][0].column == "member_id"
+    utf16 = tmp_path / "utf16.yaml"  # Notepad's "Unicode": decoded as the exports are
+    utf16.write_bytes("headers:\n  members:\n    人员编码: member_id\n".encode("utf-16"))
+    assert load_mapping(utf16, load_contract()).headers["members"][0].column == "member_id"
 
 
 def test_empty_file_maps_nothing(tmp_path: Path):

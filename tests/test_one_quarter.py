@@ -17,22 +17,10 @@ import pytest
 from audit.ingest import ingest
 from audit.validate import validate_tables
 from conftest import SAMPLE
+from worlds import quarter_of
 
 QUARTERS = ["2019Q1", "2019Q2", "2019Q3", "2019Q4"]
 Key = tuple[str, str, str, str]  # rule, branch, subject, period
-
-
-def _quarter_of(period: str) -> str:
-    """The quarter whose audit must report a period's breach: a month's or a quarter's own, a
-    half-year's or year's last."""
-    year = period[:4]
-    if "-" in period:
-        return f"{year}Q{(int(period[5:]) - 1) // 3 + 1}"
-    if "Q" in period:
-        return period
-    if "H" in period:
-        return f"{year}Q{2 if period.endswith('1') else 4}"
-    return f"{year}Q4"
 
 
 def _truth_2019() -> set[Key]:
@@ -51,14 +39,14 @@ def findings() -> dict[str, pl.DataFrame]:
 
 def test_every_planted_violation_of_2019_is_reported_once_in_the_quarter_of_its_period(findings):
     truth = _truth_2019()
-    assert {_quarter_of(period) for *_, period in truth} == set(QUARTERS)  # every quarter has planted breaches
+    assert {quarter_of(period) for *_, period in truth} == set(QUARTERS)  # every quarter has planted breaches
     reported: dict[Key, set[str]] = defaultdict(set)
     for quarter, frame in findings.items():
         for r in frame.iter_rows(named=True):
             reported[(r["rule_id"], r["branch_id"], r["subject_id"], r["period"])].add(quarter)
     assert sorted(truth - reported.keys()) == [], "planted but never reported"
     assert {k: q for k, q in reported.items() if len(q) > 1} == {}, "reported in more than one quarter"
-    assert {k: q for k, q in reported.items() if q != {_quarter_of(k[3])}} == {}, "reported outside its period's quarter"
+    assert {k: q for k, q in reported.items() if q != {quarter_of(k[3])}} == {}, "reported outside its period's quarter"
     assert sorted(reported.keys() - truth) == [], "reported but not planted"
     ids = Counter(i for frame in findings.values() for i in frame["finding_id"])
     assert {i: n for i, n in ids.items() if n > 1} == {}, "the same finding id in two quarters"

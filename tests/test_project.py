@@ -36,6 +36,7 @@ def test_core_packages_present():
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     names = {_name(s) for s in project["dependencies"]}
     assert {"jupyterlab", "pandas", "polars", "plotly", "great-expectations", "papermill", "chinesecalendar", "openpyxl"} <= names
+    assert "xlwt" in names  # `audit synth --style platform` writes .xls files
 
 
 def test_generated_docs_are_up_to_date():

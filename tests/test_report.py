@@ -81,7 +81,7 @@ def test_hostile_export_text_is_escaped(report: Path):
 
 def test_workbook_sheets_headers_and_no_formulas(report: Path):
     book = openpyxl.load_workbook(report / "findings.xlsx")
-    assert book.sheetnames == ["问题清单", "评定结果", "整改台账", "审核决定", "抽查样本", "数据问题"]
+    assert book.sheetnames == ["问题清单", "评定结果", "评估范围", "整改台账", "审核决定", "抽查样本", "数据问题"]
     sample = book["抽查样本"]
     assert [c.value for c in sample[1]][:5] == ["支部编号", "支部名称", "活动编号", "活动类型", "活动日期"]
     assert sample.freeze_panes == "A2" and sample.auto_filter.ref

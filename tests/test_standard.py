@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from audit.catalogue import render_catalogue
 from audit.contract import load_contract
 from audit.facts import FACTS, compute_facts
 from audit.ingest import ingest
@@ -277,6 +278,41 @@ def test_messages_name_only_known_placeholders(sample_columns):
     assert _unknown_placeholders(typo, _message_names(rule, rule.part(None), sample_columns)) == {"secretary_sesions"}
 
 
+def test_every_check_has_a_label_and_the_catalogue_names_its_column_by_it(tmp_path: Path):
+    """A checked column's Chinese meaning is declared with its check (`label:`), so adding a rule
+    touches no separate list of labels: each check's line in docs/rules.md shows its label, an
+    edited label shows up there, and a pair labels both of its columns."""
+    catalogue = render_catalogue(STANDARD)
+    for rule in STANDARD.rules.values():
+        section = catalogue.split(f"### {rule.id} ", 1)[1].split("\n### ", 1)[0]
+        for part in rule.parts.values():
+            for check in part.checks:
+                assert check.label.strip() and check.label != check.column, (rule.id, part.name)
+                assert f"）：{check.label}：" in section, (rule.id, part.name, check.label)
+
+    def edit(d):
+        d["rules"]["OL-2"]["check"]["label"] = "支部委员会会议次数（改）"
+        d["rules"]["SM-6"]["check"] = {
+            "pair": {"a": "amount_paid", "at_least": "amount_due"},
+            "label": {"amount_paid": "实交金额", "amount_due": "应交金额"},
+        }
+
+    edited = render_catalogue(load_standard(_edited(tmp_path, edit)))
+    assert "：支部委员会会议次数（改）：不少于 1（阈值 `OL2_min_meetings`）。" in edited
+    assert "：实交金额 不小于 应交金额。GX 比较两列" in edited
+
+
+def _without(path: list[Any], key: str):
+    """An edit of the standard's data: remove `key` from the mapping at a path of keys."""
+
+    def edit(data):
+        for step in path:
+            data = data[step]
+        del data[key]
+
+    return edit
+
+
 # --- mistakes in the standard file -------------------------------------------------------------------
 
 
@@ -333,7 +369,7 @@ def _set(path: list[Any], value: Any):
             "TM-1：check 的 ignore_row_if 只用于 pair",
         ),
         (
-            _set(["rules", "SM-2", "check", 1], {"column": "points_unpublished", "at_least": 0}),
+            _set(["rules", "SM-2", "check", 1], {"column": "points_unpublished", "label": "未公示数", "at_least": 0}),
             "SM-2：同一事实表的同一列重复声明了同类检查",
         ),
         (
@@ -344,6 +380,19 @@ def _set(path: list[Any], value: Any):
             _set(["rules", "SM-9", "parts", "talk", "check", "fact_applies"], ["talk_months"]),
             "SM-9（talk）：check 的 fact_applies 引用的阈值「talk_months」",
         ),
+        (_without(["rules", "OL-2", "check"], "label"), "OL-2：check 缺少 label（列 committee_meetings 的中文含义"),
+        (
+            _set(["rules", "OL-5", "parts", "on_day", "check", "label"], " "),
+            "OL-5（on_day）：check 的 label 应为列 theme_day_on_day 的中文含义",
+        ),
+        (
+            _set(
+                ["rules", "SM-6", "check"],
+                {"pair": {"a": "amount_paid", "at_least": "amount_due"}, "label": "实交金额"},
+            ),
+            "SM-6：pair 检查的 label 应写成",
+        ),
+        (_set(["rating", "pass"], "过硬"), "rating 应为 best、pass、fail 各给出一个不同的评定用语"),
     ],
 )
 def test_mistakes_in_checks_are_named_by_rule_part_and_field(tmp_path: Path, edit, message):
@@ -354,7 +403,8 @@ def test_mistakes_in_checks_are_named_by_rule_part_and_field(tmp_path: Path, edi
 def test_an_unquoted_yes_is_explained(tmp_path: Path):
     text = STANDARD_FILE.read_text(encoding="utf-8")
     path = tmp_path / "standard.yaml"
-    path.write_text(text.replace("column: venue_ok, is: true", "column: venue_ok, yes: true"), encoding="utf-8")
+    assert text.count("is: true, evidence: ev_venue}") == 1  # BG-1's check
+    path.write_text(text.replace("is: true, evidence: ev_venue}", "yes: true, evidence: ev_venue}"), encoding="utf-8")
     with pytest.raises(StandardError, match="BG-1：check 中的「yes」被 YAML 读作 true，是/否的观察请写 is: true"):
         load_standard(path)
 

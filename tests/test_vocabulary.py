@@ -228,12 +228,15 @@ def test_meeting_template_every_column_typed_and_kept(tmp_path: Path):
     assert result.problems == []
 
 
-def test_template_without_our_ids_is_refused_naming_the_column(tmp_path: Path):
-    write_csv(tmp_path / "三会一课.csv", [TEMPLATE, _template_row(会议类型="党课", 实际会议时间="2019-03-01")])
+def test_template_without_our_ids_is_read_with_a_derived_meeting_id(tmp_path: Path):
+    """Real exports II: a template without 活动编号 is read, the meeting keyed from its branch, type,
+    date and topic (audit.meetings), with notices only."""
+    row = _template_row(所在党支部编码="B01", 会议类型="党课", 实际会议时间="2019-03-01")
+    write_csv(tmp_path / "三会一课.csv", [TEMPLATE, row])
     result = ingest(tmp_path)
-    [problem] = result.problems
-    assert problem.reason is Reason.FILE_MISSING_COLUMN
-    assert problem.message == "缺少必填列「活动编号」（meeting_id），本表 1 行均未导入"
+    assert result.tables["meetings"]["meeting_id"].item().startswith("B01-20190301-DK-")
+    assert {p.reason for p in result.problems} == {Reason.BRANCH_CREATED, Reason.MEETING_ID_DERIVED}
+    assert {p.action for p in result.problems} == {Action.NOTE}
     [source] = result.sources
     assert [c.column for c in source.columns] == [contract().tables["meetings"].column_for(h) for h in TEMPLATE]
     assert None not in [c.column for c in source.columns]

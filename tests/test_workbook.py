@@ -3,6 +3,7 @@ messages, branch names, severity order, colours, data problems with the branch t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -18,12 +19,13 @@ from audit.followup import classify
 from audit.ingest import ingest
 from audit.notices import convert, find_soffice
 from audit.periods import Quarter
+from audit.standard import load_standard
 from audit.validate import validate_tables
 from audit.views import meeting_sample
-from audit.workbook import SEVERITY_RANK, display_width, report_sheets, write_workbook
+from audit.workbook import SEVERITY_RANK, Sheet, display_width, rating_styles, report_sheets, write_workbook
 from conftest import SAMPLE
 
-SHEETS = ["问题清单", "评定结果", "整改台账", "审核决定", "抽查样本", "数据问题"]
+SHEETS = ["问题清单", "评定结果", "评估范围", "整改台账", "审核决定", "抽查样本", "数据问题"]
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,19 @@ def test_severities_and_ratings_are_coloured(workbook):
         cell = row[header.index("评定")]
         ratings.setdefault(cell.value, cell.fill.fgColor.rgb)
     assert ratings["未达标"].endswith("F5B7B1") and ratings["过硬"].endswith("ABEBC6")
+
+
+def test_ratings_are_coloured_in_the_standards_own_words(tmp_path: Path):
+    """A standard that calls its ratings 优秀 / 合格 / 不合格 (`rating:`) has them coloured as the
+    default standard's 过硬 / 达标 / 未达标 are: the colour goes with the rating, not the word."""
+    words = {"best": "优秀", "pass": "合格", "fail": "不合格", "dimension_fails_at": "error"}
+    standard = dataclasses.replace(load_standard(), rating=words)
+    card = pl.DataFrame({"branch_id": ["B1", "B2", "B3"], "rating": ["优秀", "合格", "不合格"]})
+    path = tmp_path / "card.xlsx"
+    sheet = Sheet("评定结果", card, {"branch_id": "支部编号", "rating": "评定"}, ("rating",), styles=rating_styles(standard))
+    write_workbook(path, [sheet])
+    fills = {row[1].value: row[1].fill.fgColor.rgb for row in openpyxl.load_workbook(path)["评定结果"].iter_rows(min_row=2)}
+    assert fills["优秀"].endswith("ABEBC6") and fills["合格"].endswith("FCF3CF") and fills["不合格"].endswith("F5B7B1")
 
 
 def test_data_problems_name_the_table_in_chinese_and_the_branch_to_re_export(workbook):

@@ -88,3 +88,16 @@ def row(w: World, table: str, member_id: str, ym: str) -> dict[str, Any]:
 
 def secretary(w: World, branch: str) -> str:
     return next(b for b in w.tables["branches"] if b["branch_id"] == branch)["secretary_id"]
+
+
+def quarter_of(period: str) -> str:
+    """The quarter whose audit reports a finding of this period: a month's or a quarter's own, a
+    half-year's or a year's last."""
+    year = period[:4]
+    if "-" in period:
+        return f"{year}Q{(int(period[5:]) - 1) // 3 + 1}"
+    if "Q" in period:
+        return period
+    if "H" in period:
+        return f"{year}Q{2 if period.endswith('1') else 4}"
+    return f"{year}Q4"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from audit.coverage import need_zh
 from audit.facts import FACTS
-from audit.labels import SEVERITY_ZH
+from audit.labels import SEVERITY_ZH, STATUS_PARTIAL
 from audit.standard import Check, Rule, Standard, load_standard
 from audit.suites import check_expectation
 
@@ -24,10 +26,9 @@ def _value(value: Any, params: dict[str, Any]) -> str:
     return str(value)
 
 
-def describe(expectation: dict[str, Any], params: dict[str, Any], fact: str) -> str:
-    """What one GX expectation on fact table `fact` requires, in Chinese, with each threshold's
-    value and parameter name; columns are named by the labels their fact module registers."""
-    labels = FACTS[fact].labels
+def describe(expectation: dict[str, Any], params: dict[str, Any], labels: Mapping[str, str]) -> str:
+    """What one GX expectation requires, in Chinese, with each threshold's value and parameter
+    name; columns are named by `labels`, the Chinese meaning their check declares (`Check.labels`)."""
     kwargs = expectation["kwargs"]
     kind = expectation["type"]
     if kind == "expect_column_values_to_be_between":
@@ -68,6 +69,7 @@ def judged_by(rule: Rule, check: Check, params: dict[str, Any]) -> str:
 def render_catalogue(standard: Standard | None = None) -> str:
     standard = standard or load_standard()
     params = standard.parameters()
+    best, passed, failed = (f"**{word}**" for word in standard.ratings.values())
     lines = [
         "# 规则目录",
         "",
@@ -79,8 +81,14 @@ def render_catalogue(standard: Standard | None = None) -> str:
         "每条规则在审核季度内按下表的“审核粒度”逐行检查；不满足的每一行生成一条问题（问题清单 findings.csv），"
         "注明规则编号、条款、严重程度和证据（来源文件和行号）。修改阈值、停用规则或调整严重程度只需编辑 `expectations/standard.yaml`。",
         "",
-        "评定：各维度没有“错误”或“严重”问题即为通过；全部已评估维度通过且没有“提示”为**过硬**，没有“错误”或“严重”问题为**达标**，否则**未达标**。"
+        f"评定：各维度没有“错误”或“严重”问题即为通过；全部已评估维度通过且没有“提示”为{best}，没有“错误”或“严重”问题为{passed}，否则{failed}。"
         "“作用发挥”维度原文没有规则，始终显示为**未评估**。",
+        "",
+        "所需数据：规则（或其某一部分）列出的“所需数据”是判断它所必需的导出表和列（名称同数据字典）。"
+        "某支部缺少这些数据时，该部分在该支部、该期间为**无法评估**：既不算通过也不算问题，列在 coverage.csv 和 "
+        f"findings.xlsx 的“评估范围”工作表中并注明缺少什么；所在维度显示为“{STATUS_PARTIAL}”（有问题时仍为“未通过”，"
+        "整个维度都无法评估时为“未评估”），"
+        f"该支部不能评为{best}。没有列出所需数据的规则按已有记录判断（例如没有会议记录即召开次数为 0）。",
     ]
     for dimension in standard.dimensions:
         lines += ["", f"## {dimension}", ""]
@@ -95,10 +103,14 @@ def render_catalogue(standard: Standard | None = None) -> str:
                 label = "" if part.name == "main" else f"{part.name}；"
                 for check in part.checks:
                     kind, kwargs = check_expectation(rule, check)
-                    what = describe({"type": kind, "kwargs": kwargs}, params, check.fact)
+                    what = describe({"type": kind, "kwargs": kwargs}, params, check.labels)
                     lines.append(
                         f"- 检查（{label}{FACTS[check.fact].title}，{SEVERITY_ZH[part.severity]}）：{what}。{judged_by(rule, check, params)}"
                     )
+            for part in rule.parts.values():
+                if part.needs:
+                    label = "" if part.name == "main" else f"（{part.name}）"
+                    lines.append(f"- 所需数据{label}：{'；'.join(need_zh(need) for need in part.needs)}")
             for part in rule.parts.values():
                 label = "" if part.name == "main" else f"（{part.name}）"
                 lines.append(f"- 问题描述模板{label}：{part.message}")

@@ -3,13 +3,16 @@ Chinese reading of what it shows. No kernel needed: tests call them directly."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
 from audit.facts.meeting_types import APPRAISAL, ASSEMBLY, COMMITTEE, GROUP_MEETING, LECTURE, LIFE_MEETING, STUDY, THEME_DAY
+from audit.standard import RATINGS
 
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, SimHei, sans-serif"
 # one colour per meeting type of the contract (`audit.facts.meeting_types`)
@@ -24,7 +27,8 @@ COLORS = {
     APPRAISAL: "#5d6d7e",
 }
 _TEMPLATE = pio.templates["plotly_white"]
-RATING_COLORS = {"过硬": "#1e8449", "达标": "#d4ac0d", "未达标": "#c0392b"}
+# one colour per rating, by its code (`audit.standard.RATINGS`); the words are the standard's
+RATING_COLORS = {"best": "#1e8449", "pass": "#d4ac0d", "fail": "#c0392b"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,16 @@ def _figure(*args, **kwargs) -> go.Figure:
     return fig
 
 
+def _bars(fig: go.Figure, x: list[Any], y: list[Any], name: str, color: str | None, hover: str, **style: Any) -> None:
+    """Adds one named bar series: its legend name, colour and hover text (`hovertemplate`)."""
+    fig.add_bar(x=x, y=y, name=name, marker_color=color, hovertemplate=hover, **style)
+
+
+def _line(fig: go.Figure, x: list[Any], y: list[Any], name: str, color: str, hover: str, **style: Any) -> None:
+    """Adds one named line with markers: its legend name, colour and hover text."""
+    fig.add_scatter(x=x, y=y, name=name, mode="lines+markers", line={"color": color}, hovertemplate=hover, **style)
+
+
 def _layout(fig: go.Figure, title: str, **axes) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 16}},
@@ -67,14 +81,8 @@ def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与�
         rows = counts.filter(pl.col("meeting_type") == kind)
         if rows["count"].sum() == 0 and rows["required"].fill_null(0).sum() == 0:
             continue
-        fig.add_bar(
-            x=rows["month_label"].to_list(),
-            y=rows["count"].to_list(),
-            name=kind,
-            marker_color=COLORS.get(kind),
-            offsetgroup=kind,
-            hovertemplate=f"{kind}<br>%{{x}}：%{{y}}次<extra></extra>",
-        )
+        hover = f"{kind}<br>%{{x}}：%{{y}}次<extra></extra>"
+        _bars(fig, rows["month_label"].to_list(), rows["count"].to_list(), kind, COLORS.get(kind), hover, offsetgroup=kind)
         required = rows.filter(pl.col("required").is_not_null() & (pl.col("required") > 0))
         if not required.is_empty():  # a bar-wide tick at the minimum, drawn over this type's bar
             fig.add_scatter(
@@ -138,13 +146,14 @@ def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Cha
     fig = _figure()
     for kind in rates["meeting_type"].unique(maintain_order=True):
         rows = rates.filter(pl.col("meeting_type") == kind)
-        fig.add_bar(
-            x=[f"{d:%m-%d}" for d in rows["held_on"]],
-            y=(rows["rate"].fill_null(0) * 100).round(1).to_list(),
-            name=kind,
-            marker_color=COLORS.get(kind),
+        _bars(
+            fig,
+            [f"{d:%m-%d}" for d in rows["held_on"]],
+            (rows["rate"].fill_null(0) * 100).round(1).to_list(),
+            kind,
+            COLORS.get(kind),
+            f"{kind} %{{x}}<br>出席 %{{customdata[0]}}/%{{customdata[1]}}人（%{{y}}%）<extra></extra>",
             customdata=list(zip(rows["present"].to_list(), rows["listed"].to_list(), strict=True)),
-            hovertemplate=f"{kind} %{{x}}<br>出席 %{{customdata[0]}}/%{{customdata[1]}}人（%{{y}}%）<extra></extra>",
         )
     fig.add_hline(
         y=50, line_dash="dot", line_color="#8e44ad", annotation_text="党员大会须超过半数", annotation_position="bottom right"
@@ -175,14 +184,7 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党�
         name="最低～最高",
         hovertemplate="%{x}最低：%{y}<extra></extra>",
     )
-    fig.add_scatter(
-        x=labels,
-        y=trend["average"].round(1).to_list(),
-        mode="lines+markers",
-        name="平均分",
-        line={"color": "#c0392b"},
-        hovertemplate="%{x}平均：%{y}分<extra></extra>",
-    )
+    _line(fig, labels, trend["average"].round(1).to_list(), "平均分", "#c0392b", "%{x}平均：%{y}分<extra></extra>")
     gaps = trend.filter(pl.col("missing") > 0)
     if not gaps.is_empty():
         fig.add_scatter(
@@ -211,29 +213,10 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党�
 def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交") -> Chart:
     fig = _figure()
     labels = monthly["month_label"].to_list()
-    fig.add_bar(
-        x=labels,
-        y=monthly["due"].round(2).to_list(),
-        name="应交（元）",
-        marker_color="#aab7b8",
-        hovertemplate="%{x}应交：%{y}元<extra></extra>",
-    )
-    fig.add_bar(
-        x=labels,
-        y=monthly["paid"].round(2).to_list(),
-        name="实交（元）",
-        marker_color="#c0392b",
-        hovertemplate="%{x}实交：%{y}元<extra></extra>",
-    )
-    fig.add_scatter(
-        x=labels,
-        y=(monthly["completion"] * 100).round(1).to_list(),
-        name="足额交纳人数比例（%）",
-        yaxis="y2",
-        mode="lines+markers",
-        line={"color": "#1e8449"},
-        hovertemplate="%{x}足额交纳：%{y}%<extra></extra>",
-    )
+    _bars(fig, labels, monthly["due"].round(2).to_list(), "应交（元）", "#aab7b8", "%{x}应交：%{y}元<extra></extra>")
+    _bars(fig, labels, monthly["paid"].round(2).to_list(), "实交（元）", "#c0392b", "%{x}实交：%{y}元<extra></extra>")
+    completion = (monthly["completion"] * 100).round(1).to_list()
+    _line(fig, labels, completion, "足额交纳人数比例（%）", "#1e8449", "%{x}足额交纳：%{y}%<extra></extra>", yaxis="y2")
     low = monthly.filter(pl.col("completion") < 1)
     if monthly.is_empty():
         reading = "本季度没有党费记录。"
@@ -310,14 +293,15 @@ def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题
     return Chart(layout, reading)
 
 
-def ratings(scorecard: pl.DataFrame, title: str = "各支部评定结果") -> Chart:
-    order = ["过硬", "达标", "未达标"]
+def ratings(scorecard: pl.DataFrame, words: Mapping[str, str], title: str = "各支部评定结果") -> Chart:
+    """Branches per rating, best first; `words`: the standard's rating words by code (`Standard.ratings`)."""
+    order = [words[code] for code in RATINGS]
     counts = {r: scorecard.filter(pl.col("rating") == r).height for r in order}
     fig = _figure(
         go.Bar(
             x=order,
             y=[counts[r] for r in order],
-            marker_color=[RATING_COLORS[r] for r in order],
+            marker_color=[RATING_COLORS[code] for code in RATINGS],
             text=[f"{counts[r]}个" for r in order],
             textposition="outside",
             hovertemplate="%{x}：%{y}个支部<extra></extra>",
@@ -333,20 +317,10 @@ def quarter_comparison(
     fig = _figure()
     labels = comparison["branch_id"].to_list()
     if comparison["previous_findings"].null_count() < comparison.height:
-        fig.add_bar(
-            x=labels,
-            y=comparison["previous_findings"].to_list(),
-            name=previous_zh,
-            marker_color="#aab7b8",
-            hovertemplate=f"%{{x}} {previous_zh}：%{{y}}个问题<extra></extra>",
-        )
-    fig.add_bar(
-        x=labels,
-        y=comparison["findings"].to_list(),
-        name=quarter_zh,
-        marker_color="#c0392b",
-        hovertemplate=f"%{{x}} {quarter_zh}：%{{y}}个问题<extra></extra>",
-    )
+        previous = comparison["previous_findings"].to_list()
+        _bars(fig, labels, previous, previous_zh, "#aab7b8", f"%{{x}} {previous_zh}：%{{y}}个问题<extra></extra>")
+    findings = comparison["findings"].to_list()
+    _bars(fig, labels, findings, quarter_zh, "#c0392b", f"%{{x}} {quarter_zh}：%{{y}}个问题<extra></extra>")
     if comparison["previous_findings"].null_count() == comparison.height:
         reading = f"数据中没有{previous_zh}，无法对比。"
     else:

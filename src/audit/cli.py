@@ -257,6 +257,7 @@ def validate(
 def _print_validation_summary(result, out: Path) -> None:
     import polars as pl
 
+    from audit.coverage import unevaluable
     from audit.readers import printable
 
     findings = result.findings
@@ -275,9 +276,17 @@ def _print_validation_summary(result, out: Path) -> None:
         cells = (row["branch_id"], row["branch_name"], *(row[d] for d in result.standard.dimensions), row["rating"])
         table.add_row(*(printable(c) for c in cells))
     console.print(table)
+    missing = unevaluable(result.coverage)
+    if missing.height:
+        console.print(
+            f"[yellow]无法评估[/yellow] {missing.select('branch_id').n_unique()} 个支部共 {missing.height} 项"
+            "（缺少规则所需的数据，既不算通过也不算问题），明细见 coverage.csv"
+        )
     for warning in result.warnings:
         console.print(f"[yellow]注意[/yellow] {printable(warning)}")
-    console.print(f"输出目录：{printable(out)}（findings.csv、scorecard.csv、data_quality.csv、data-docs/index.html）")
+    console.print(
+        f"输出目录：{printable(out)}（findings.csv、scorecard.csv、coverage.csv、data_quality.csv、data-docs/index.html）"
+    )
 
 
 @app.command()
@@ -484,21 +493,28 @@ def synth(
     name: Annotated[str, typer.Option(help="街道名称")] = "新华街道",
     parquet: Annotated[bool, typer.Option("--parquet", help="直接写规范化 Parquet（省级规模用）")] = False,
     clean: Annotated[bool, typer.Option("--clean", help="不植入违规和数据缺陷")] = False,
+    style: Annotated[
+        str, typer.Option("--style", help="导出样式：contract（导出约定的各种写法）或 platform（平台和手工台账的写法）")
+    ] = "contract",
 ) -> None:
     """生成一个逼真的模拟街道数据批次（含植入的违规和数据缺陷，以及真值清单）。"""
     from audit.outputs import check_synth_output, synth_folder
-    from audit.synth import SynthConfig, generate, write_world
+    from audit.synth import STYLES, SynthConfig, generate, write_world
 
+    if style not in STYLES:
+        raise UsageError(f"未知的导出样式「{style}」（--style 可选：{'、'.join(STYLES)}）")
+    if style == "platform" and parquet:
+        raise UsageError("--parquet 只写规范化表，不能与 --style platform 同时使用")
     config = SynthConfig(seed=seed, branches=branches, members=members, start=start, end=end, subdistrict=name, plant=not clean)
     fields = {"seed": seed, "branches": branches, "members": members, "start": start, "end": end}
-    fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet}
+    fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet, "style": style}
     check_synth_output(out)  # a new or empty folder, or an earlier synthetic batch: refused before any work
     try:
         world = generate(config)
     except ValueError as exc:  # a setting the generator cannot use (months, counts)
         raise UsageError(str(exc)) from None
     with synth_folder(out, fields) as target:
-        written = write_world(world, target, parquet=parquet)
+        written = write_world(world, target, parquet=parquet, style=style)
     console.print(
         f"已生成 {written.files} 个文件到 {out}：{written.branches} 个支部、{written.members} 名党员；真值清单 {written.truth}"
     )

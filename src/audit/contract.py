@@ -41,6 +41,8 @@ HOW_CANONICAL, HOW_ALIAS, HOW_UNIT = "标准列名", "别名", "去掉单位后�
 # takes them after the column itself, and context kinds that identify nothing on their own.
 IDENTIFIER_KINDS = ("personnel_no", "id_number", "name")
 CONTEXT_KINDS = ("branch", "parent")
+# Parts of a derived meeting key (`key_from`, see contract.yaml); `date` is the one a sheet must have.
+KEY_PARTS = ("branch", "date", "type", "topic", "title", "group")
 
 
 def normalize_header(text: str) -> str:
@@ -76,11 +78,16 @@ class Column:
     info: bool = False  # recognised and kept, read by no rule
     derive: dict[str, Any] | None = None  # how a sheet without this column implies its value
     identity: dict[str, str] | None = None  # kind -> column of the same table that may stand in for this one
+    key_from: dict[str, str] | None = None  # part -> column a meeting key is made from when none is given
+    codes: dict[str, str] | None = None  # enum value -> its code in a derived key
     doc: str = ""
 
     @property
     def stand_ins(self) -> tuple[str, ...]:
-        """The columns that identify the same member or branch instead of this one (`identity`)."""
+        """The columns that identify the same member or branch instead of this one (`identity`), or
+        from which the meeting is known (the `date` of `key_from`)."""
+        if self.key_from:
+            return (self.key_from["date"],)
         return tuple(self.identity[k] for k in IDENTIFIER_KINDS if self.identity and k in self.identity)
 
     @property
@@ -105,6 +112,12 @@ class Table:
     key: tuple[str, ...]
     columns: dict[str, Column] = field(default_factory=dict)
     doc: str = ""  # a note for the data dictionary
+    computed: dict[str, str] = field(default_factory=dict)  # columns ingestion adds (name -> type), never read
+
+    @property
+    def computed_schema(self) -> dict[str, pl.DataType]:
+        """The columns ingestion computes from other columns and tables (`computed`), typed."""
+        return {name: POLARS_TYPES[kind] for name, kind in self.computed.items()}
 
     @property
     def required(self) -> list[Column]:
@@ -113,7 +126,8 @@ class Table:
     def schema(self) -> dict[str, pl.DataType]:
         extra = {"id_number_status": pl.String()} if any(c.type == "id_number" for c in self.columns.values()) else {}
         precision = {c.precision_column: pl.String() for c in self.columns.values() if c.precision_column}
-        return {**{c.name: c.dtype for c in self.columns.values()}, **extra, **precision, **SOURCE_COLUMNS}
+        columns = {c.name: c.dtype for c in self.columns.values()}
+        return {**columns, **extra, **precision, **self.computed_schema, **SOURCE_COLUMNS}
 
     @cache  # noqa: B019 - tables are immutable and few
     def header_lookup(self) -> dict[str, tuple[str, str]]:
@@ -208,6 +222,23 @@ def _identity(table: str, column: str, spec: Any, columns: dict[str, Any]) -> di
     return dict(spec)
 
 
+def _key_from(table: str, column: str, spec: Any, columns: dict[str, Any]) -> dict[str, str] | None:
+    """A column's `key_from` parts, checked: known parts, a `date`, columns of the same table, and a
+    code for every value of the enum column that is the `type` part."""
+    if spec is None:
+        return None
+    for part, other in spec.items():
+        if part not in KEY_PARTS or other not in columns:
+            raise ValueError(f"contract.yaml: {table}.{column}: key_from {part}: {other} is not a part and column of the table")
+    if "date" not in spec:
+        raise ValueError(f"contract.yaml: {table}.{column}: key_from needs a date")
+    kind = columns.get(spec.get("type", ""), {})
+    codes = kind.get("codes") or {}
+    if "codes" in kind and set(codes) != set(kind.get("values") or {}):
+        raise ValueError(f"contract.yaml: {table}.{spec['type']}: codes must name every value")
+    return dict(spec)
+
+
 @cache
 def load_contract() -> Contract:
     raw: dict[str, Any] = yaml.safe_load(files("audit").joinpath("contract.yaml").read_text(encoding="utf-8"))
@@ -230,9 +261,19 @@ def load_contract() -> Contract:
                 info=c.get("info", False),
                 derive=c.get("derive"),
                 identity=_identity(name, col, c.get("identity"), spec["columns"]),
+                key_from=_key_from(name, col, c.get("key_from"), spec["columns"]),
+                codes=c.get("codes"),
                 doc=c.get("doc", ""),
             )
             for col, c in spec["columns"].items()
         }
-        tables[name] = Table(name, spec["title"], tuple(spec["names"]), tuple(spec["key"]), columns, spec.get("doc", ""))
+        tables[name] = Table(
+            name,
+            spec["title"],
+            tuple(spec["names"]),
+            tuple(spec["key"]),
+            columns,
+            spec.get("doc", ""),
+            dict(spec.get("computed") or {}),
+        )
     return Contract(str(raw["version"]), tables)

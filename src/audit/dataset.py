@@ -19,6 +19,7 @@ import polars as pl
 
 from audit import charts, views
 from audit.charts import Chart
+from audit.coverage import empty_coverage, unevaluable
 from audit.ingest import branch_tables, load_tables
 from audit.io import read_table
 from audit.paths import STANDARD_FILE
@@ -43,6 +44,7 @@ class Dataset:
     quality: pl.DataFrame = field(default_factory=pl.DataFrame)
     quarantine: pl.DataFrame = field(default_factory=pl.DataFrame)
     progress: pl.DataFrame = field(default_factory=pl.DataFrame)
+    coverage: pl.DataFrame = field(default_factory=empty_coverage)  # what each rule part could judge (`audit.coverage`)
     previous_scorecard: pl.DataFrame | None = None
     sample: pl.DataFrame | None = None
     root: Path | None = None
@@ -64,6 +66,10 @@ class Dataset:
     def findings_for(self, branch_id: str) -> pl.DataFrame:
         """The branch's findings of the quarter."""
         return self.findings.filter(pl.col("branch_id") == branch_id)
+
+    def unevaluable_for(self, branch_id: str) -> pl.DataFrame:
+        """The branch's rule parts the data did not allow to judge this quarter (无法评估), by period, with why."""
+        return unevaluable(self.coverage).filter(pl.col("branch_id") == branch_id)
 
     def rating(self, branch_id: str) -> dict[str, Any]:
         """The branch's scorecard row: each dimension's status, counts by severity and the rating."""
@@ -104,7 +110,7 @@ class Dataset:
         comparison = views.quarter_comparison(self.scorecard, self.previous_scorecard)
         return {
             "heatmap": charts.compliance_heatmap(views.compliance_matrix(self.findings, self.branches, self.quarter)),
-            "ratings": charts.ratings(self.scorecard),
+            "ratings": charts.ratings(self.scorecard, self.standard.ratings),
             "comparison": charts.quarter_comparison(comparison, self.quarter.zh, self.quarter.previous.zh),
             "arrears": charts.arrears_ageing(views.arrears_buckets(self.arrears(), self.standard), title="全街道欠缴党费账龄"),
         }
@@ -115,6 +121,11 @@ def _typed_scorecard(frame: pl.DataFrame | None) -> pl.DataFrame | None:
     if frame is None or frame.is_empty():
         return frame
     return frame.with_columns(pl.col("warnings", "errors", "critical").cast(pl.Int64))
+
+
+def _coverage(frame: pl.DataFrame | None) -> pl.DataFrame:
+    """The run's coverage table; a folder written before coverage existed has none (all rows judged)."""
+    return empty_coverage() if frame is None else frame
 
 
 def _or_empty(frame: pl.DataFrame | None) -> pl.DataFrame:
@@ -171,6 +182,7 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
         quality=_or_empty(read_table(root, "data_quality")),
         quarantine=_or_empty(read_table(root, "quarantine")),
         progress=_or_empty(read_table(root, "progress")),
+        coverage=_coverage(read_table(root, "coverage")),
         previous_scorecard=_typed_scorecard(read_table(root, "previous_scorecard")),
         sample=read_table(root, "sample"),
         root=root,
@@ -200,4 +212,5 @@ def from_batch(
         quality=result.quality,
         quarantine=ingested.quarantine,
         progress=result.facts.progress,
+        coverage=result.coverage,
     )

@@ -27,6 +27,7 @@ from audit.errors import AuditError
 from audit.io import read_table
 from audit.periods import Quarter
 from audit.privacy import mask_personal, shown
+from audit.readers import decode
 
 VERIFIED, FALSE_ALARM, RECTIFIED, DEADLINE = "已核实", "误报", "已整改", "限期整改"
 DECISIONS = (VERIFIED, FALSE_ALARM, RECTIFIED, DEADLINE)
@@ -112,14 +113,11 @@ def load_decisions(path: Path | None, batch: Path, *, given: bool) -> Decisions:
 
 
 def _decode(raw: bytes, path: Path) -> str:
-    """The text of a CSV as Excel and WPS save it: UTF-8 (with or without BOM), UTF-16, GB18030."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+    """The text of a CSV as Excel and WPS save it, decoded as the exports are (`readers.decode`:
+    UTF-8 with or without BOM, UTF-16, GB18030)."""
+    decoded = decode(raw)
+    if decoded is not None:
+        return decoded[0]
     raise DecisionsError(f"审核决定文件 {path} 无法识别编码：请在 Excel 或 WPS 中另存为“CSV UTF-8”")
 
 

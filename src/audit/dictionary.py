@@ -181,12 +181,18 @@ def render_dictionary() -> str:
                 notes.append(f"表头 {'、'.join(column.aliases_if_values_fit)} 仅在取值相符时读作本列")
             if column.derive:
                 notes.append(_derive_note(table, column.derive))
-            if column.stand_ins:
+            if column.codes:
+                notes.append("生成活动编号时的代码：" + "、".join(f"{v} `{c}`" for v, c in column.codes.items()))
+            if column.stand_ins and not column.key_from:
                 labels = "、".join(table.columns[c].label for c in column.stand_ins)
                 notes.append(f"可由 {labels} 代替（见 identity.md）")
             if column.doc:
                 notes.append(column.doc)
-            used = [c.label for c in table.columns.values() if c.stand_ins and column.name in (c.identity or {}).values()]
+            used = [
+                c.label
+                for c in table.columns.values()
+                if c.stand_ins and column.name in {**(c.identity or {}), **(c.key_from or {})}.values()
+            ]
             if column.info and used:
                 notes.append(f"不参与审核，用于识别{'、'.join(used)}")
             elif column.info:

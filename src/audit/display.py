@@ -136,6 +136,24 @@ def sample_html(sample: pl.DataFrame) -> str:
     return table_html(sample, columns, empty="本季度没有会议记录可抽查。")
 
 
+COVERAGE_HEADERS = headers("rule_id", "rule_title", "part", "period", "reason", reason="原因（缺少的数据）")
+COVERAGE_COUNT_HEADERS = headers("branch_id", "branch_name", "unevaluable", "rule_ids", rule_ids="涉及规则")
+
+
+def coverage_html(rows: pl.DataFrame) -> str:
+    """A branch's rule parts the data did not allow to judge (`audit.coverage.not_evaluated`), by
+    period, and what was missing."""
+    return table_html(rows, COVERAGE_HEADERS, empty="本季度各项规则所需的数据齐全，全部已评估。", classes="data coverage")
+
+
+def coverage_counts_html(counts: pl.DataFrame) -> str:
+    """How many rule parts × periods each branch could not have judged (`audit.coverage.unevaluable_counts`);
+    one sentence when every branch had everything judged."""
+    if counts.is_empty() or not (counts["unevaluable"] > 0).any():
+        return '<p class="empty">所有支部的各项规则所需数据齐全，全部已评估。</p>'
+    return table_html(counts, COVERAGE_COUNT_HEADERS, classes="data coverage-counts")
+
+
 def quarantine_html(quarantine: pl.DataFrame) -> str:
     """Rows quarantined at import, counted by file and reason; rows skipped as not data (template
     instructions, footers) are not problems and are left out."""
@@ -212,7 +230,7 @@ def ranking_html(scorecard: pl.DataFrame, dimensions: Sequence[str], status: Map
 
 
 def _status_cell(result: str) -> str:
-    """A dimension's result (通过 / 未通过 / 未评估) as a cell coloured by the page's style."""
+    """A dimension's result (通过 / 未通过 / 部分评估 / 未评估) as a cell coloured by the page's style."""
     return f'<td class="status s-{html.escape(result)}">{html.escape(result)}</td>'
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import string
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import polars as pl
 
-from audit.labels import STATUS_FAIL, STATUS_NA, STATUS_PASS
+from audit.labels import STATUS_FAIL, STATUS_NA, STATUS_PARTIAL, STATUS_PASS
 from audit.periods import period_zh
 from audit.standard import SEVERITIES, Standard
 from audit.suites import SuiteRun
@@ -145,44 +146,70 @@ def assessed_rules(runs: list[SuiteRun]) -> pl.DataFrame:
 
 
 def scorecard(
-    findings: pl.DataFrame, assessed: pl.DataFrame, branches: pl.DataFrame, standard: Standard, quarter: str
+    findings: pl.DataFrame,
+    assessed: pl.DataFrame,
+    branches: pl.DataFrame,
+    standard: Standard,
+    quarter: str,
+    coverage: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Per branch: each dimension passed / failed / not assessed, and the rating."""
+    """Per branch: each dimension passed / failed / partly assessed / not assessed, and the rating;
+    `coverage` (`audit.coverage`): a dimension with a 无法评估 rule part of the branch is 部分评估
+    unless it fails (未评估 when nothing of it could be judged), and such a branch never gets the
+    best rating."""
+    from audit.coverage import unevaluable_dimensions
+
     dimension_of = {rule.id: rule.dimension for rule in standard.rules.values()}
+    partial = unevaluable_dimensions(coverage, standard)
     rows = []
     for branch in branches.sort("branch_id").iter_rows(named=True):
         branch_id = branch["branch_id"]
         judged = {dimension_of[r] for r in assessed.filter(pl.col("branch_id") == branch_id)["rule_id"]}
         judged -= set(standard.not_assessed)
         row = {"branch_id": branch_id, "branch_name": branch.get("branch_name") or "", "quarter": quarter}
-        rows.append(_score(row, findings.filter(pl.col("branch_id") == branch_id), judged, standard))
+        mine = findings.filter(pl.col("branch_id") == branch_id)
+        rows.append(_score(row, mine, judged, standard, partial.get(branch_id, set())))
     return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
 
 
-def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard) -> pl.DataFrame:
+def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, coverage: pl.DataFrame | None = None) -> pl.DataFrame:
     """The scorecard again when some findings no longer count (a reviewer judged them 误报): a
     dimension judged before is judged again on the findings that still count; one not assessed
-    stays not assessed. Branches, columns and order are unchanged."""
+    stays not assessed; one with a 无法评估 part (in `coverage`, or shown 部分评估) stays partly
+    assessed unless it still fails. Branches, columns and order are unchanged."""
+    from audit.coverage import unevaluable_dimensions
+
+    partial = unevaluable_dimensions(coverage, standard)
     rows = []
     for row in card.iter_rows(named=True):
         judged = {d for d in standard.dimensions if row[d] != STATUS_NA}
+        unjudged = partial.get(row["branch_id"], set()) | {d for d in standard.dimensions if row[d] == STATUS_PARTIAL}
         base = {"branch_id": row["branch_id"], "branch_name": row["branch_name"], "quarter": row["quarter"]}
-        rows.append(_score(base, counted.filter(pl.col("branch_id") == row["branch_id"]), judged, standard))
+        rows.append(_score(base, counted.filter(pl.col("branch_id") == row["branch_id"]), judged, standard, unjudged))
     return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
 
 
-def _score(row: dict[str, Any], mine: pl.DataFrame, judged: set[str], standard: Standard) -> dict[str, Any]:
+def _score(
+    row: dict[str, Any], mine: pl.DataFrame, judged: set[str], standard: Standard, partial: AbstractSet[str] = frozenset()
+) -> dict[str, Any]:
     """One branch's dimensions, counts by severity and rating from its findings; `judged`: the
-    dimensions some rule checked (a dimension with a failing finding counts as judged too)."""
+    dimensions some rule checked (a dimension with a failing finding counts as judged too);
+    `partial`: the dimensions with a rule part the data did not allow to judge (部分评估 unless
+    failing, or 未评估 when nothing of the dimension was judged; either way the branch cannot get
+    the best rating)."""
     fails_at = SEVERITIES.index(standard.rating.get("dimension_fails_at", "error"))
     failing_levels = [s for s in SEVERITIES if SEVERITIES.index(s) >= fails_at]
     severities = mine["severity"].to_list()
     for dimension in standard.dimensions:
         failing = mine.filter((pl.col("dimension") == dimension) & pl.col("severity").is_in(failing_levels))
-        if dimension in standard.not_assessed or (dimension not in judged and failing.is_empty()):
+        if dimension in standard.not_assessed:
+            row[dimension] = STATUS_NA
+        elif failing.height:
+            row[dimension] = STATUS_FAIL
+        elif dimension not in judged:  # nothing of it judged, for want of a rule, of records or of data
             row[dimension] = STATUS_NA
         else:
-            row[dimension] = STATUS_FAIL if failing.height else STATUS_PASS
+            row[dimension] = STATUS_PARTIAL if dimension in partial else STATUS_PASS
     row.update(
         warnings=severities.count("warning"),
         errors=severities.count("error"),
@@ -191,7 +218,7 @@ def _score(row: dict[str, Any], mine: pl.DataFrame, judged: set[str], standard: 
     assessed_statuses = [row[d] for d in standard.dimensions if row[d] != STATUS_NA]
     if row["errors"] or row["critical"]:
         rating = standard.rating["fail"]
-    elif all(s == STATUS_PASS for s in assessed_statuses) and not row["warnings"]:
+    elif all(s == STATUS_PASS for s in assessed_statuses) and not row["warnings"] and not partial:
         rating = standard.rating["best"]
     else:
         rating = standard.rating["pass"]

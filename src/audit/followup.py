@@ -284,11 +284,11 @@ def write_follow_up(
     applied = apply_decisions(result.findings, reviewed, quarter, followup)
     write_table(applied.table, tmp, "decisions_applied")
     if not applied.findings["counted"].all():
-        result.scorecard = rescore(result.scorecard, applied.counted, standard)
+        result.scorecard = rescore(result.scorecard, applied.counted, standard, result.coverage)
         write_table(result.scorecard, tmp, "scorecard")
     if checked is not None:
         then = apply_decisions(checked.findings, reviewed, before)
-        write_table(rescore(checked.scorecard, then.counted, standard), tmp, "previous_scorecard")
+        write_table(rescore(checked.scorecard, then.counted, standard, checked.coverage), tmp, "previous_scorecard")
     if reviewed.path is not None:
         counted = applied.findings.height - applied.counted.height
         notes.append(f"审核决定：{reviewed.path}（{reviewed.table.height} 条；{counted} 条误报不计入评定）")
@@ -314,6 +314,7 @@ def write_follow_up(
         quality=result.quality,
         tables=tables,
         titles=titles,
+        coverage=result.coverage,
     )
     write_workbook(tmp / "findings.xlsx", sheets)
 

@@ -20,6 +20,9 @@ notice). A row of another table links to the roster by the first identifier kind
 share (a dues sheet with 姓名 | 身份证号 links to a roster keyed by 工作证号 that also has 身份证号码);
 a link by name alone gets a notice, and a name two members of one branch share is ambiguous: the
 row is quarantined naming both, never guessed. 发展党员 (not yet members) are keyed the same way.
+
+Between the two, meetings (``audit.meetings``): a meeting without 活动编号 is keyed from its branch,
+type, date and topic, and an attendance row without one finds its meeting by the parts it gives.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import polars as pl
 
 from audit.contract import Column, Contract, Table
 from audit.mapping import ReviewerMapping
-from audit.privacy import mask_id, mask_personal, pseudonym
+from audit.privacy import mask_id, mask_personal, pseudonym, shown, visible
 from audit.reasons import Action, Reason
 from audit.values import cell_text, fold, id_check_char
 
@@ -43,6 +46,8 @@ ID_COLUMN = "_id_full"  # private: a row's ID number, normalised; dropped before
 MEMBER_KINDS = ("member_id", "personnel_no", "id_number", "name")  # a member's key: the first present
 KIND_LABELS = {"member_id": "党员编号", "personnel_no": "学工号", "id_number": "身份证号", "name": "姓名"}
 ROWS_SHOWN = 10  # row numbers a notice lists
+MAX_KEY_LENGTH = 64  # an identifier longer than this is not an id (and would not fit a page name)
+KEY_SHOWN = 24  # characters of a refused identifier a message shows
 _CPC_PREFIXES = ("中国共产党", "中共")
 _BRANCH_ENDINGS = ("党支部委员会", "支部委员会", "党支部", "支部")  # longest first
 _PARENT_ENDINGS = tuple(
@@ -128,6 +133,16 @@ class BranchName:
         return (self.parent + self.stripped if self.parent else self.core) + ("党支部" if self.ending else "")
 
 
+def key_problem(text: str) -> str | None:
+    """Why a (folded) text cannot serve as an identifier — a code as written, or the key a branch's
+    name gives it — or None when it can."""
+    if len(text) > MAX_KEY_LENGTH:
+        return f"长度为 {len(text)} 个字符，超过上限 {MAX_KEY_LENGTH}"
+    if not text.isprintable() and visible(text) != text:
+        return "含有控制字符或不可见字符"
+    return None
+
+
 def branch_name(name: str, parent: str | None = None) -> BranchName:
     """Read a branch name (and its parent organisation's, when known) for matching."""
     core, ending = _without(squeeze(name), _CPC_PREFIXES, _BRANCH_ENDINGS)
@@ -211,6 +226,22 @@ class IdentityReport:
     unresolved: list[UnresolvedBranch] = field(default_factory=list)
     keys: dict[str, dict[str, int]] = field(default_factory=dict)  # members/development -> key kind -> rows
     links: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> identifier kind -> rows it linked
+    meetings: dict[str, int] = field(default_factory=dict)  # given / derived / matched ids, attendance rows linked
+    attendance: dict[str, int] = field(default_factory=dict)  # attendance_source -> meetings; rows_from_text
+    offices: dict[str, dict[str, int]] = field(default_factory=dict)  # office -> source (or "") -> branches
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A row a stage added to ``table`` that no sheet of that table holds: a branch created from the
+    first reference to it, an attendance row from a meeting's 缺席人员 text. It keeps the
+    ``_file``/``_sheet``/``_row`` of the source row it came from (a sheet of another table), so
+    every table row stays traceable and the ingest report counts it in that source's ``rows_derived``."""
+
+    table: str
+    file: str
+    sheet: str
+    row: int | None
 
 
 @dataclass
@@ -218,6 +249,7 @@ class Resolution:
     tables: dict[str, pl.DataFrame]
     issues: list[Issue]
     report: IdentityReport
+    derived: list[Derived] = field(default_factory=list)  # the branches created
 
 
 def where(file: str, sheet: str, row: int | None) -> str:
@@ -246,12 +278,13 @@ def resolve_identities(
     ID number. Rows that cannot be resolved without guessing are removed, each with an ``Issue``."""
     resolver = _Resolver(contract, dict(tables), quarantined_keys or {}, mapping, secret)
     resolver.branches()
+    resolver.meetings()
     resolver.members()
     for table, column in resolver.member_columns():
         resolver.reference(table, column)
     resolver.development()
     out = {name: frame.drop(ID_COLUMN, strict=False) for name, frame in resolver.tables.items()}
-    return Resolution(out, resolver.issues, resolver.report)
+    return Resolution(out, resolver.issues, resolver.report, resolver.derived)
 
 
 @dataclass
@@ -305,6 +338,7 @@ class _Resolver:
         self._secret_source: Callable[[], bytes] = secret
         self._secret: bytes | None = None
         self.issues: list[Issue] = []
+        self.derived: list[Derived] = []  # rows added to a table from another table's row
         self.report = IdentityReport()
         # branches
         self.registry: dict[str, _Branch] = {}
@@ -490,8 +524,11 @@ class _Resolver:
             key = self.resolved_names[key_of]
             if key is not None:
                 self.spell(key, spot.name, self.resolved_how[key_of], spot)
-            else:
-                next(u for u in self.report.unresolved if u.text == spot.name).rows += spot.rows
+            else:  # not guessed (listed by `audit inspect`), or no usable key (quarantined only)
+                for entry in self.report.unresolved:
+                    if entry.text == spot.name:
+                        entry.rows += spot.rows
+                        break
             return
         name = branch_name(spot.name, spot.parent)
         listed = spot.table == "branches"
@@ -519,6 +556,12 @@ class _Resolver:
             self.not_guessed(key_of, spot, similar, Reason.BRANCH_UNRESOLVED)
             return
         key = name.key
+        why = key_problem(key)
+        if why is not None:  # a hostile or garbled name is no key: its rows are quarantined
+            self.resolved_names[key_of] = None
+            message = Reason.BAD_KEY.render(label="按支部名称生成的编号", value=shown(key, KEY_SHOWN), why=why)
+            self.unresolved_reason[key_of] = (Reason.BAD_KEY, message)
+            return
         branch = self.register(key, name, listed=listed, title=spot.name)
         if listed:
             self.resolved(key_of, key, "支部信息（无编号，按名称）", spot)
@@ -573,9 +616,9 @@ class _Resolver:
             entry = self.registry[key].entry
             total = sum(s.rows for s in entry.spellings if s.how not in _BESIDE_CODE)  # a row counted once
             message = Reason.BRANCH_CREATED.render(what=what, key=key, where=spot.place, rows=total)
-            column, value = (spot.name_column, spot.name or key) if by_name else ("branch_id", key)
+            where, value = (spot.name_column, spot.name or key) if by_name else ("branch_id", key)
             self.issues.append(
-                Issue(spot.table, spot.file, spot.sheet, spot.row, column, value, Reason.BRANCH_CREATED, message, Action.NOTE)
+                Issue(spot.table, spot.file, spot.sheet, spot.row, where, value, Reason.BRANCH_CREATED, message, Action.NOTE)
             )
             rows.append(
                 {
@@ -587,6 +630,7 @@ class _Resolver:
                     "_row": spot.row,
                 }
             )
+            self.derived.append(Derived("branches", spot.file, spot.sheet, spot.row))
         if rows:
             branches = self.tables["branches"]
             added = pl.DataFrame(rows, schema={c: branches.schema[c] for c in rows[0]})
@@ -605,6 +649,30 @@ class _Resolver:
                 key = found[0] if len(found) == 1 and found[0] in self.registry else None
             self.context_names[name] = key
         return self.context_names[name]
+
+    # --- meetings ---------------------------------------------------------------------------------
+
+    def meetings(self) -> None:
+        """Meeting rows without 活动编号 keyed from branch, type, date and topic; attendance rows
+        without one linked to the meeting they name (``audit.meetings``)."""
+        from audit.meetings import derive_meeting_ids, link_attendance  # audit.meetings builds on this module
+
+        if "meetings" not in self.tables:
+            return
+        meetings, issues, counts = derive_meeting_ids(self.contract.tables["meetings"], self.tables["meetings"])
+        self.tables["meetings"] = meetings
+        self.issues += issues
+        if "attendance" in self.tables:
+            table = self.contract.tables["attendance"]
+            attendance, found, linked = link_attendance(table, self.tables["attendance"], meetings, self.branch_of_name)
+            gone = [(i.file, i.sheet, i.row) for i in found if i.action is Action.ROW]
+            if gone:
+                rows = pl.DataFrame(gone, schema={"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64}, orient="row")
+                attendance = _without_rows(attendance, rows)
+            self.tables["attendance"] = attendance
+            self.issues += found
+            counts["attendance_linked"] = linked
+        self.report.meetings = {k: v for k, v in counts.items() if v}
 
     # --- members ----------------------------------------------------------------------------------
 
@@ -798,6 +866,10 @@ class _Resolver:
             keys = self.by_name.get(value, [])
         else:
             keys = self.roster[kind].get(value, [])
+        if not keys and kind == "name":  # a number in a name column (`授课人` 20010001)
+            for other in ("member_id", "personnel_no"):
+                if len(found := self.roster[other].get(value, [])) == 1:
+                    return other, found[0], None
         if len(keys) == 1:
             return kind, keys[0], None
         shown = _shown_value(kind, row)
@@ -843,6 +915,41 @@ class _Resolver:
             return
         frame = frame.with_columns(pl.Series("person_id", keys, dtype=pl.String))
         self.tables["development"] = self.named_keys("development", frame, records)
+
+
+def members_by_name(members: pl.DataFrame) -> dict[tuple[str | None, str], list[str]]:
+    """The roster's member keys by (branch, 姓名): how names in free text (缺席人员) are matched
+    within a branch once the tables are final; several keys for one pair are homonyms."""
+    found: dict[tuple[str | None, str], list[str]] = defaultdict(list)
+    if members.is_empty():
+        return found
+    for key, branch, name in members.select("member_id", "branch_id", "name").iter_rows():
+        if name is not None and key not in found[(branch, name)]:
+            found[(branch, name)].append(key)
+    return found
+
+
+def member_labels(members: pl.DataFrame) -> Callable[[str], str]:
+    """How messages show a roster key once the tables are final: `学工号 20010001`,
+    `身份证号 110105********002X` (the pseudonym never), `张伟（XH01）`, `党员编号 M001`."""
+    shown: dict[str, str] = {}
+    if not members.is_empty():
+        cols = [c for c in ("member_id", "personnel_no", "id_number", "name", "branch_id") if c in members.columns]
+        for row in members.select(cols).iter_rows(named=True):
+            key = row["member_id"]
+            if key == row.get("personnel_no"):
+                shown[key] = f"{KIND_LABELS['personnel_no']} {key}"
+            elif key.startswith("ID-") and row.get("id_number"):
+                shown[key] = f"{KIND_LABELS['id_number']} {row['id_number']}"
+            elif key == f"{row.get('branch_id')}/{row.get('name')}":
+                shown[key] = f"{row['name']}（{row['branch_id']}）"
+            else:
+                shown[key] = f"{KIND_LABELS['member_id']} {key}"
+
+    def label(key: str) -> str:
+        return shown.get(key, mask_personal(key))
+
+    return label
 
 
 def _shown_value(kind: str, row: dict[str, Any]) -> str:

@@ -1,13 +1,19 @@
 """Ingest a batch of exports into typed canonical polars tables.
 
 raw sheets (readers) -> recognise table and header -> parse every value -> accepted rows or
-quarantine -> identities (``audit.identity``: member and branch keys from what the exports carry)
--> duplicate keys and references across tables -> ``Ingested``.
+quarantine -> identities (``audit.identity``: member, branch and meeting keys from what the exports
+carry) -> duplicate keys and references across tables -> how each meeting's attendance is known
+(``audit.meetings``) and who holds each branch's offices (``audit.offices``) -> ``Ingested``.
 
 Every row below a header is accepted, quarantined with a reason, or skipped as not data
 (template instructions, footers, notes blocks) with a reason, so
 ``rows_read = rows_accepted + rows_quarantined + rows_skipped`` holds for every source file and
-sheet, counted by distinct source row (a layout may read several rows from one).
+sheet, counted by distinct source row (a layout may read several rows from one). Rows a table gains
+from another table's source row — a branch created from a reference to it, attendance from a
+meeting's 缺席人员 text (``identity.Derived``) — are not rows read: they keep that source row's
+``_file``/``_sheet``/``_row`` and are counted in its ``rows_derived``. So every row of every table
+is either read from an accepted row of a sheet of that table or derived from a data row of a sheet
+of another, and each source's ``rows_derived`` is the number of rows derived from it.
 
 ID and mobile numbers are masked (``audit.privacy``) on the way in: in every text cell, every
 problem's value and message, and every file, sheet and extra-column name, so no later stage ever
@@ -39,11 +45,25 @@ from audit.contract import (
     strip_unit,
 )
 from audit.errors import AuditError
-from audit.identity import ID_COLUMN, IdentityReport, normalise_id_number, resolve_identities
+from audit.identity import (
+    ID_COLUMN,
+    KEY_SHOWN,
+    Derived,
+    IdentityReport,
+    Issue,
+    key_problem,
+    member_labels,
+    members_by_name,
+    normalise_id_number,
+    resolve_identities,
+)
+from audit.identity import MAX_KEY_LENGTH as MAX_KEY_LENGTH  # (tests and callers read it here)
 from audit.io import write_csv, write_table
 from audit.layouts import Reshaped, Unresolved, YearHint, implied_columns, merge_columns, reshape
 from audit.limits import Limits
 from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping, fixed_for
+from audit.meetings import attendance_shapes
+from audit.offices import fill_offices
 from audit.privacy import SecretError, installation_secret, mask_personal, shown, visible
 from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
 from audit.reasons import Action, Reason
@@ -69,9 +89,10 @@ from audit.values import (
 )
 
 HEADER_SCAN_ROWS = 30
-MAX_KEY_LENGTH = 64  # an identifier longer than this is not an id (and would not fit a page name)
-KEY_SHOWN = 24  # characters of a refused identifier a message shows
-REPORT_COLUMNS = ["file", "sheet", "table", "rows_read", "rows_accepted", "rows_quarantined", "rows_skipped"]
+REPORT_COLUMNS = [
+    *("file", "sheet", "table"),
+    *("rows_read", "rows_accepted", "rows_quarantined", "rows_skipped", "rows_derived"),
+]
 QUARANTINE_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "table", "action", "code"]
 COLUMN_MAP_COLUMNS = ["file", "sheet", "table", "header_row", "source_header", "column", "how"]
 
@@ -141,7 +162,8 @@ HOW_UNUSED = "未使用"
 class SourceStats:
     """The accounting of one source file or sheet (a row of ingest_report.csv) and how its columns
     were read. Rows count distinct source rows: ``rows_read = rows_accepted + rows_quarantined +
-    rows_skipped``."""
+    rows_skipped``; ``rows_derived`` counts the rows other tables gained from this source's rows
+    (a branch created from a reference in it, attendance from its 缺席人员 text), not in that sum."""
 
     file: str
     sheet: str
@@ -150,6 +172,7 @@ class SourceStats:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     rows_skipped: int = 0  # rows that are not data: template instructions, footers, notes blocks
+    rows_derived: int = 0  # rows of other tables derived from this source's rows (``identity.Derived``)
     headers: dict[str, str] = field(default_factory=dict)  # canonical column -> header as written
     hidden: bool = False
     encoding: str = ""
@@ -277,15 +300,6 @@ def _is_identifier(table: Table, column: Column) -> bool:
     return column.type == "text" and (column.ref is not None or table.key == (column.name,))
 
 
-def _key_problem(text: str) -> str | None:
-    """Why a (folded) cell cannot serve as an identifier, or None when it can."""
-    if len(text) > MAX_KEY_LENGTH:
-        return f"长度为 {len(text)} 个字符，超过上限 {MAX_KEY_LENGTH}"
-    if not text.isprintable() and visible(text) != text:
-        return "含有控制字符或不可见字符"
-    return None
-
-
 def _parser_for(column: Column, identifier: bool = False) -> Callable[[Any], Parsed]:
     """The parser of one column; a placeholder for blank (`无`, `—`, `/`) parses to None in every
     column but a yes/no one (where `无` means no), so the caller treats it as a blank cell."""
@@ -307,7 +321,7 @@ def _base_parser(column: Column, identifier: bool) -> Callable[[Any], Parsed]:
 
         def parse_identifier(raw: Any) -> Parsed:
             text = cell_text(raw)
-            why = _key_problem(text)
+            why = key_problem(text)
             if why is not None:
                 return fail(Reason.BAD_KEY, label=column.label, value=shown(text, KEY_SHOWN), why=why)
             return parse_text(raw)
@@ -978,8 +992,13 @@ def _unlike(sheet: RawSheet, table: Table) -> str | None:
         return None
     columns = {table.column_for(text) for text in header}  # (a name standing in for a code does not count)
     ours = [text for text in header if table.column_for(text)]
+    if implied_columns(table, header):  # a wide sheet's month columns (`1月` … `12月`) are the table's too
+        from audit.layouts import month_header
+
+        ours += [text for text in header if month_header(text) is not None]
     identity = [table.columns[k] for k in table.key if table.columns[k].required and table.columns[k].type == "text"]
-    missing = [c.label for c in identity if c.name not in columns and c.name not in sheet.fixed]
+    derivable = {c.name for c in identity if c.key_from and c.key_from["date"] in columns}  # a meeting known by its date
+    missing = [c.label for c in identity if c.name not in columns and c.name not in sheet.fixed and c.name not in derivable]
     if not missing or len(ours) * 2 > len(header):
         return None
     shown = visible(mask_personal("、".join(ours) or "无"))
@@ -1076,6 +1095,7 @@ def ingest(
     tables, identities = _resolve_identities(contract, tables, sources, problems, quarantined_keys, mapping, batch)
     checker = _CrossTableChecker(contract, tables, sources, problems, quarantined_keys)
     tables = checker.run()
+    tables = _attendance_and_offices(contract, tables, sources, problems, identities)
     problems.sort(key=lambda p: (p.file, p.sheet, p.row if p.row is not None else -1))
     sources.sort(key=lambda s: (s.file, s.sheet))
     files = {name: sha256_file(path) for name, path in names.files.items()}
@@ -1101,8 +1121,44 @@ def _resolve_identities(
             raise PseudonymKeyError(str(exc)) from None
 
     resolution = resolve_identities(contract, tables, quarantined_keys=quarantined_keys, mapping=mapping, secret=secret)
+    _add_issues(contract, resolution.issues, sources, problems)
+    _add_derived(resolution.derived, sources)
+    return resolution.tables, resolution.report
+
+
+def _attendance_and_offices(
+    contract: Contract,
+    tables: dict[str, pl.DataFrame],
+    sources: list[SourceStats],
+    problems: list[Problem],
+    identities: IdentityReport,
+) -> dict[str, pl.DataFrame]:
+    """On the checked tables: how each meeting's attendance is known and the attendance rows its
+    缺席人员 / 请假人员 text gives (``audit.meetings``), then each branch's secretary and organizer
+    from the branch list, the committee list or the roster (``audit.offices``). Notices only: no
+    source row is removed here; the attendance rows a text gives are counted as derived."""
+    columns_of = {(s.file, s.sheet): set(s.headers) for s in sources if s.table == "meetings"}
+    members = tables["members"]
+    shown = member_labels(members)
+    tables, issues, identities.attendance, derived = attendance_shapes(tables, columns_of, members_by_name(members), shown)
+    tables, more, identities.offices = fill_offices(tables, shown)
+    _add_issues(contract, [*issues, *more], sources, problems)
+    _add_derived(derived, sources)
+    return tables
+
+
+def _add_derived(derived: Iterable[Derived], sources: list[SourceStats]) -> None:
+    """Count each derived row in the ``rows_derived`` of the source row it came from."""
+    stats = {(s.file, s.sheet): s for s in sources}
+    for row in derived:
+        stats[(row.file, row.sheet)].rows_derived += 1
+
+
+def _add_issues(contract: Contract, issues: Iterable[Issue], sources: list[SourceStats], problems: list[Problem]) -> None:
+    """Issues of the identity, meeting and office stages as problems, each showing the header as the
+    sheet wrote it; a quarantined source row moves from accepted to quarantined in its counts."""
     stats = {(s.file, s.sheet, s.table): s for s in sources}
-    for issue in resolution.issues:
+    for issue in issues:
         source = stats.get((issue.file, issue.sheet, issue.table))
         column = contract.tables[issue.table].columns.get(issue.column) if issue.table else None
         header = source.headers.get(issue.column) if source is not None else None
@@ -1115,7 +1171,6 @@ def _resolve_identities(
         if issue.action is Action.ROW and source is not None:
             source.rows_accepted -= 1
             source.rows_quarantined += 1
-    return resolution.tables, resolution.report
 
 
 def input_files(batch: Path) -> dict[str, Path]:
@@ -1272,16 +1327,25 @@ class _CrossTableChecker:
                 filled.append(pl.when(refine).then(None).otherwise(precision).alias(column.precision_column))
             self.tables["members"] = members = joined.with_columns(filled).drop("_handled", "_reg_file", "_reg_sheet", "_reg_row")
 
-    def _header(self, row: dict[str, Any], table: str, column: Column) -> str:
-        stats = self.stats[(row["_file"], row["_sheet"], table)]
-        return stats.headers.get(column.name, column.label)
+    def _stored_row_problem(
+        self, row: dict[str, Any], table: str, column: Column, value: str, reason: Reason, message: str, action: Action
+    ) -> Problem:
+        """The quarantine entry of a stored row: its file, sheet and row, and `column` named by the
+        header its export gave it (the contract's label when the export had none)."""
+        header = self.stats[(row["_file"], row["_sheet"], table)].headers.get(column.name, column.label)
+        return Problem(row["_file"], row["_sheet"], row["_row"], header, value, reason, message, table, action)
 
     def _quarantine(self, table: str, rows: pl.DataFrame, make: Callable[[dict[str, Any]], Problem]) -> None:
         key = self.contract.tables[table].key
+        # a layout reads several rows from one source row (a wide sheet's months): it counts once
+        counted = {(p.file, p.sheet, p.row) for p in self.problems if p.table == table and p.action is Action.ROW}
         for row in rows.iter_rows(named=True):
             self.problems.append(make(row))
             if len(key) == 1 and row[key[0]] is not None:
                 self.quarantined_keys[table].add(str(row[key[0]]))
+            if (row["_file"], row["_sheet"], row["_row"]) in counted:
+                continue
+            counted.add((row["_file"], row["_sheet"], row["_row"]))
             stats = self.stats[(row["_file"], row["_sheet"], table)]
             stats.rows_accepted -= 1
             stats.rows_quarantined += 1
@@ -1303,19 +1367,8 @@ class _CrossTableChecker:
 
         def make(row: dict[str, Any]) -> Problem:
             value = "/".join("" if row[k] is None else str(row[k]) for k in key)
-            reason = Reason.DUPLICATE
-            message = reason.render(first=row["_first_at"], key=key_text)
-            return Problem(
-                row["_file"],
-                row["_sheet"],
-                row["_row"],
-                self._header(row, table.name, label_column),
-                value,
-                reason,
-                message,
-                table.name,
-                Action.ROW,
-            )
+            message = Reason.DUPLICATE.render(first=row["_first_at"], key=key_text)
+            return self._stored_row_problem(row, table.name, label_column, value, Reason.DUPLICATE, message, Action.ROW)
 
         self._quarantine(table.name, dupes, make)
         self.tables[table.name] = frame.filter(pl.col("_first")).drop("_first")
@@ -1336,17 +1389,9 @@ class _CrossTableChecker:
         def make(row: dict[str, Any]) -> Problem:
             value = row[column.name]
             reason = Reason.REF_QUARANTINED if value in known_bad else Reason.DANGLING_REF
-            return Problem(
-                row["_file"],
-                row["_sheet"],
-                row["_row"],
-                self._header(row, table.name, column),
-                value,
-                reason,
-                reason.render(label=target_label, value=value),
-                table.name,
-                Action.ROW if column.required else Action.VALUE,
-            )
+            message = reason.render(label=target_label, value=value)
+            action = Action.ROW if column.required else Action.VALUE
+            return self._stored_row_problem(row, table.name, column, value, reason, message, action)
 
         if column.required:
             self._quarantine(table.name, dangling, make)

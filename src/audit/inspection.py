@@ -154,12 +154,11 @@ def _identity_block(report: IdentityReport, contract: Contract, suggestions: Sug
         lines.append(f"  {title}{status} ← {spelled}")
     if report.unresolved:
         lines += ["", "未能确定的支部名称（未猜测，相关行已隔离；请在映射文件 branches 中写明它对应的支部编号，见文末）："]
-        for entry in report.unresolved:
-            which = "同时对应" if entry.ambiguous else "与以下支部相近"
-            lines.append(
-                f"  「{entry.text}」：{which} {'、'.join(entry.candidates)}；首次出现在 {entry.where}，共 {entry.rows} 行"
-            )
-            suggestions.branches.append(f"  {quoted(entry.text)}: ？  # 可选：{'、'.join(entry.candidates)}")
+        for unresolved in report.unresolved:
+            which = "同时对应" if unresolved.ambiguous else "与以下支部相近"
+            candidates = "、".join(unresolved.candidates)
+            lines.append(f"  「{unresolved.text}」：{which} {candidates}；首次出现在 {unresolved.where}，共 {unresolved.rows} 行")
+            suggestions.branches.append(f"  {quoted(unresolved.text)}: ？  # 可选：{candidates}")
     keyed = [(table, kinds) for table, kinds in report.keys.items() if any(kinds.values())]
     if keyed or report.links:
         lines += ["", "党员识别（党员编号，或学工号、身份证号、所在支部+姓名中最先有的一项）："]
@@ -176,6 +175,39 @@ def _identity_block(report: IdentityReport, contract: Contract, suggestions: Sug
         if counts:
             label = contract.tables[table].columns[column].label
             lines.append(f"  {contract.tables[table].title}的{label}由其他列关联到党员名册：{counts}")
+    return lines + _meetings_and_offices(report)
+
+
+ATTENDANCE_SOURCES = {"list": "有参会明细", "absentees": "按缺席、请假人员名单", "counts": "只有人数", "none": "没有出勤记录"}
+OFFICE_SOURCES = {
+    "branches": "支部信息",
+    "committee": "支部委员会成员表",
+    "members": "党员名册的党内职务",
+    "": "没有（无法评估）",
+}
+
+
+def _meetings_and_offices(report: IdentityReport) -> list[str]:
+    """How meetings were keyed, how their attendance is known, where each office came from."""
+    lines: list[str] = []
+    meetings, attendance = report.meetings, report.attendance
+    if meetings.get("derived") or meetings.get("matched") or meetings.get("attendance_linked"):
+        lines += ["", "会议编号（没有活动编号的按支部、活动类型、活动日期和主题生成，见 docs/identity.md）："]
+        said = [f"{meetings.get('given', 0)} 条有活动编号", f"{meetings.get('derived', 0)} 条生成编号"]
+        said += [f"{meetings['matched']} 条与写有编号的会议相同、采用其编号"] if meetings.get("matched") else []
+        said += [f"参会明细 {meetings['attendance_linked']} 行按日期等对应到会议"] if meetings.get("attendance_linked") else []
+        lines.append("  " + "，".join(said))
+    if any(attendance.get(k) for k in ATTENDANCE_SOURCES if k != "list"):
+        lines += ["", "会议出勤从哪里得知（attendance_source）："]
+        said = [f"{label} {attendance[k]} 条" for k, label in ATTENDANCE_SOURCES.items() if attendance.get(k)]
+        rows = attendance.get("rows_from_text", 0)
+        lines.append("  " + "，".join(said) + (f"；从名单读出参会明细 {rows} 行" if rows else ""))
+    offices = {office: counts for office, counts in report.offices.items() if set(counts) - {"branches"}}
+    if offices:
+        lines += ["", "书记、组织委员取自（secretary_source、organizer_source）："]
+        for office, counts in offices.items():
+            sources = "，".join(f"{label} {counts[k]} 个支部" for k, label in OFFICE_SOURCES.items() if counts.get(k))
+            lines.append(f"  {'书记' if office == 'secretary' else '组织委员'}：{sources}")
     return lines
 
 

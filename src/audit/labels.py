@@ -10,8 +10,12 @@ from __future__ import annotations
 
 SEVERITY_ZH = {"warning": "提示", "error": "错误", "critical": "严重"}
 
-# A dimension's result on the scorecard (五个过硬)
-STATUS_PASS, STATUS_FAIL, STATUS_NA = "通过", "未通过", "未评估"
+# A dimension's result on the scorecard (五个过硬); 部分评估: no failure, but some rule part of the
+# dimension could not be judged for want of data (`audit.coverage`)
+STATUS_PASS, STATUS_FAIL, STATUS_NA, STATUS_PARTIAL = "通过", "未通过", "未评估", "部分评估"
+
+# Whether a rule part could be judged for a branch and period (coverage.csv, `audit.coverage`)
+EVALUATED, UNEVALUABLE = "已评估", "无法评估"
 
 # A finding's follow-up status against the previous quarter (`audit.followup`)
 NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING = "新增", "持续", "已整改", "已补正", "待复查"
@@ -49,6 +53,9 @@ COLUMNS = {
     "warnings": SEVERITY_ZH["warning"],
     "false_alarms": "误报（不计入）",
     "rating": "评定",
+    # what could be judged (coverage.csv)
+    "part": "检查部分",
+    "unevaluable": UNEVALUABLE,
     # members and meetings
     "member_id": "党员编号",
     "name": "姓名",

@@ -28,6 +28,7 @@ import yaml
 
 from audit.contract import Column, Contract, Table, normalize_header, strip_unit
 from audit.errors import AuditError
+from audit.readers import decode
 from audit.values import fold
 
 MAX_MAPPING_BYTES = 1_000_000  # a mapping file is a few dozen lines; anything this large is a mistake
@@ -236,11 +237,11 @@ def load_mapping(path: Path | str, contract: Contract) -> ReviewerMapping:
 
 
 def _decode(data: bytes, path: Path) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+    """The mapping file's text, decoded as the exports are (`readers.decode`: UTF-8 with or without
+    BOM, UTF-16, GB18030)."""
+    decoded = decode(data)
+    if decoded is not None:
+        return decoded[0]
     raise MappingError(f"映射文件 {path} 的编码无法识别，请存为 UTF-8")
 
 

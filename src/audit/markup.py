@@ -252,6 +252,16 @@ class _Builder:
         cells[column] = value
 
 
+def _add_text(text: list[str], length: int, data: str, limits: Limits, number: int) -> int:
+    """Appends a piece of a cell's text (a parser hands it over in pieces) and returns the text's
+    length so far; a text longer than the field limit is refused before it is all held."""
+    text.append(data)
+    length += len(data)
+    if length > limits.field:
+        raise over(Reason.FILE_FIELD_TOO_LONG, "", limits.field, where=where(number), unit="字符")
+    return length
+
+
 # --- HTML tables ---------------------------------------------------------------------------------
 
 
@@ -310,10 +320,7 @@ class _HtmlTables(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self.text is not None:
-            self.text.append(data)
-            self.length += len(data)
-            if self.length > self.limits.field:
-                raise over(Reason.FILE_FIELD_TOO_LONG, "", self.limits.field, where=where(self.number), unit="字符")
+            self.length = _add_text(self.text, self.length, data, self.limits, self.number)
 
     def _end_cell(self) -> None:
         if self.text is None or self.cells is None or self.builder is None:
@@ -460,10 +467,7 @@ class _SpreadsheetML:
 
     def chars(self, data: str) -> None:
         if self.text is not None:
-            self.text.append(data)
-            self.length += len(data)
-            if self.length > self.limits.field:
-                raise over(Reason.FILE_FIELD_TOO_LONG, "", self.limits.field, where=where(self.number), unit="字符")
+            self.length = _add_text(self.text, self.length, data, self.limits, self.number)
         elif self.options is not None:
             self.options.append(data)
 

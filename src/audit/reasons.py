@@ -74,6 +74,20 @@ class Reason(Enum):
         "支部名称「{value}」与 {keys} 相近，但不能确定是同一支部，未猜测；请在映射文件 branches 中写明它对应的支部编号"
     )
     BRANCH_NAME_CONFLICT = "支部名称「{value}」对应两个不同的支部编号：{codes}（{where}）；本行按所写编号 {code} 读取，请核实"
+    # between tables: meetings without ids and attendance from names (audit.meetings), offices (audit.offices)
+    MEETING_ID_DERIVED = (
+        "本表 {count} 条会议没有活动编号，已按支部、活动类型、活动日期和主题生成编号{example}{matched}（{rows}）；"
+        "同一次会议在两份文件中的记录得到同一编号，按重复记录处理"
+    )
+    MEETING_NOT_FOUND = "本行没有活动编号，按 {parts} 找不到对应的会议"
+    MEETING_AMBIGUOUS = (
+        "本行没有活动编号，按 {parts} 对应 {count} 条会议：{ids}，无法确定是哪一次；请补充活动编号、活动类型或主题"
+    )
+    ABSENTEE_UNMATCHED = "{status}人员「{value}」在支部 {branch} 的党员名册中找不到，未计入出勤"
+    ABSENTEE_AMBIGUOUS = "{status}人员「{value}」在支部 {branch} 对应 {count} 名党员：{keys}，无法确定是哪一位，未计入出勤"
+    OFFICE_AMBIGUOUS = "{source}中支部 {branch} 有 {count} 名{office}：{keys}，无法确定是哪一位，未采用"
+    OFFICE_CONFLICT = "{source}中支部 {branch} 的{office}是 {found}，与{chosen_source}中的 {chosen} 不一致；以{chosen_source}为准"
+    TERM_UNPARSED = "无法识别的任职起止「{value}」（可用：2017.03-2020.03、2017年3月至今），未用于确定现任委员"
     # file level
     FILE_BROKEN_XLSX = "工作簿已损坏或不完整，无法打开（{detail}）"
     FILE_ENCRYPTED = (

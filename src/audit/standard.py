@@ -19,6 +19,7 @@ from audit.paths import STANDARD_FILE
 
 SEVERITIES = ("warning", "error", "critical")
 PERIODS = ("month", "quarter", "half", "year")
+RATINGS = ("best", "pass", "fail")  # a branch's rating, best first; the words are the standard's (`rating:`)
 
 
 class StandardError(AuditError, ValueError):
@@ -29,7 +30,19 @@ class StandardError(AuditError, ValueError):
 LOWER = {"at_least": False, "more_than": True}  # word -> strict
 UPPER = {"at_most": False, "less_than": True}
 PAIR_IGNORE = ("either_value_is_missing", "both_values_are_missing", "neither")
-CHECK_FIELDS = ("fact", "column", *LOWER, *UPPER, "is", "pair", "ignore_row_if", "evidence", "period_column", "fact_applies")
+CHECK_FIELDS = (
+    "fact",
+    "column",
+    "label",
+    *LOWER,
+    *UPPER,
+    "is",
+    "pair",
+    "ignore_row_if",
+    "evidence",
+    "period_column",
+    "fact_applies",
+)
 
 
 @dataclass(frozen=True)
@@ -51,13 +64,16 @@ class Check:
 
     Exactly one form: bounds (`low` and/or `high`: the column lies between them), a yes/no
     observation (`is_true`: the column must be true), or a pair (`column` at least, or more than,
-    the column `than`). `fact_applies` names thresholds the fact computation applies itself
-    (GX then only sees its outcome); `period_column` names the column holding the finding's period
-    when it is not `period`."""
+    the column `than`). `label` says in Chinese what the column means (`than_label`: the column
+    `than`), so the rule catalogue (docs/rules.md) names it where it is declared. `fact_applies`
+    names thresholds the fact computation applies itself (GX then only sees its outcome);
+    `period_column` names the column holding the finding's period when it is not `period`."""
 
     fact: str
     column: str
     evidence: str
+    label: str
+    than_label: str | None = None
     low: Bound | None = None
     high: Bound | None = None
     is_true: bool = False
@@ -73,9 +89,36 @@ class Check:
         return (self.column, self.than) if self.than else (self.column,)
 
     @property
+    def labels(self) -> dict[str, str]:
+        """The Chinese meaning of each column GX reads, by column."""
+        if self.than is None or self.than_label is None:
+            return {self.column: self.label}
+        return {self.column: self.label, self.than: self.than_label}
+
+    @property
     def thresholds(self) -> tuple[str, ...]:
         """The names of the rule's thresholds GX judges in this check."""
         return tuple(b.threshold for b in (self.low, self.high) if b is not None and b.threshold is not None)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a rule part cannot be judged without (`needs:` in standard.yaml; `audit.coverage`
+    judges it per branch and period): rows of the export table `table` for the branch, or, with
+    `column`, a value in that column among the branch's rows; `meetings` narrows it to meetings of
+    those types. A table whose rows belong to meetings (参会明细) is needed per meeting: each
+    meeting of the branch held in the judged period (with `since_window`: from the data window's
+    start to the period's end) has rows in it."""
+
+    table: str
+    column: str | None = None
+    meetings: tuple[str, ...] = ()
+    since_window: bool = False
+
+    @property
+    def name(self) -> str:
+        """`table` or `table.column`, as the standard file writes it."""
+        return f"{self.table}.{self.column}" if self.column else self.table
 
 
 @dataclass(frozen=True)
@@ -84,6 +127,7 @@ class Part:
     severity: str
     message: str
     checks: tuple[Check, ...] = ()
+    needs: tuple[Need, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +167,11 @@ class Standard:
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
+
+    @property
+    def ratings(self) -> dict[str, str]:
+        """The rating words by code (`RATINGS`), best first: charts, workbook and pages show these."""
+        return {code: self.rating[code] for code in RATINGS}
 
     def enabled(self, rule_id: str) -> bool:
         return self.rules[rule_id].enabled
@@ -192,6 +241,26 @@ def _one_side(where: str, spec: dict[str, Any], words: dict[str, bool], threshol
     return _parse_bound(where, used[0], spec[used[0]], thresholds, words[used[0]]) if used else None
 
 
+def _parse_labels(where: str, value: Any, columns: tuple[str, ...]) -> tuple[str, str | None]:
+    """A check's `label`: what its column means in Chinese (a pair: `{column: meaning}` for both
+    columns), which the rule catalogue shows; required, so no checked column is shown bare."""
+    if value is None:
+        raise StandardError(
+            f"{where}：check 缺少 label（列 {'、'.join(columns)} 的中文含义，规则目录 docs/rules.md 用它说明检查）"
+        )
+    if len(columns) == 1:
+        if not isinstance(value, str) or not value.strip():
+            raise StandardError(f"{where}：check 的 label 应为列 {columns[0]} 的中文含义，不是「{value}」")
+        return value, None
+    if (
+        not isinstance(value, dict)
+        or set(value) != set(columns)
+        or not all(isinstance(text, str) and text.strip() for text in value.values())
+    ):
+        raise StandardError(f"{where}：pair 检查的 label 应写成 {{{columns[0]}: 中文含义, {columns[1]}: 中文含义}}")
+    return value[columns[0]], value[columns[1]]
+
+
 def _parse_check(where: str, spec: Any, defaults: dict[str, Any], thresholds: dict[str, Any], facts: tuple[str, ...]) -> Check:
     """One `check:` entry as a `Check`; every mistake is named by rule, part and field."""
     if not isinstance(spec, dict):
@@ -237,16 +306,19 @@ def _parse_check(where: str, spec: Any, defaults: dict[str, Any], thresholds: di
             raise StandardError(f"{where}：check 的 pair 应写成 {{a: 列, at_least: 列}} 或 {{a: 列, more_than: 列}}")
         if not isinstance(pair[sides[0]], str):
             raise StandardError(f"{where}：check 的 pair.{sides[0]} 应为列名")
-        return Check(column=pair["a"], than=pair[sides[0]], than_strict=LOWER[sides[0]], **common)
+        label, than_label = _parse_labels(where, spec.get("label"), (pair["a"], pair[sides[0]]))
+        return Check(
+            column=pair["a"], than=pair[sides[0]], than_strict=LOWER[sides[0]], label=label, than_label=than_label, **common
+        )
     column = spec.get("column")
     if not isinstance(column, str) or not column:
         raise StandardError(f"{where}：check 缺少 column（事实表的列）")
     if "is" in spec:
         if spec["is"] is not True:
             raise StandardError(f"{where}：check 的 is 只能是 true（事实本身是“是/否”的观察）")
-        return Check(column=column, is_true=True, **common)
+        return Check(column=column, is_true=True, label=_parse_labels(where, spec.get("label"), (column,))[0], **common)
     low, high = _one_side(where, spec, LOWER, thresholds), _one_side(where, spec, UPPER, thresholds)
-    return Check(column=column, low=low, high=high, **common)
+    return Check(column=column, low=low, high=high, label=_parse_labels(where, spec.get("label"), (column,))[0], **common)
 
 
 def _parse_checks(
@@ -261,6 +333,107 @@ def _parse_checks(
     if len(set(kinds)) < len(kinds):  # one expectation per fact, columns and kind: their ids would clash
         raise StandardError(f"{where}：同一事实表的同一列重复声明了同类检查（上下限请写在同一个检查中）")
     return checks
+
+
+NEED_FIELDS = ("need", "meetings", "since")
+
+
+def branch_link(table: str) -> str | None:
+    """How a row of export table `table` belongs to a branch: its own `branch_id` ("branch"), its
+    meeting's ("meeting": a column referencing meetings.meeting_id) or its member's ("member");
+    None when it does not (from the contract's `ref` declarations)."""
+    from audit.contract import load_contract
+
+    columns = load_contract().tables[table].columns
+    if "branch_id" in columns:
+        return "branch"
+    refs = {column.ref for column in columns.values()}
+    if "meetings.meeting_id" in refs:
+        return "meeting"
+    if "members.member_id" in refs:
+        return "member"
+    return None
+
+
+def _parse_need(where: str, item: Any, meeting_types: tuple[str, ...]) -> Need:
+    """One entry of `needs:` (`table`, `table.column`, or a mapping with `need`, `meetings` and
+    `since`), checked against the export contract (src/audit/contract.yaml)."""
+    from audit.contract import load_contract
+
+    tables = load_contract().tables
+    if isinstance(item, dict):
+        unknown = [str(k) for k in item if k not in NEED_FIELDS]
+        if unknown:
+            raise StandardError(f"{where}：needs 中有未知的字段「{unknown[0]}」（可用：{'、'.join(NEED_FIELDS)}）")
+        text, meetings, since = item.get("need"), item.get("meetings") or [], item.get("since")
+    else:
+        text, meetings, since = item, [], None
+    if not isinstance(text, str) or not text.strip():
+        raise StandardError(f"{where}：needs 的每一项应为“表”或“表.列”（如 points、points.published_on），不是「{text}」")
+    table, _, column = text.strip().partition(".")
+    if table not in tables:
+        known = "、".join(f"{name}（{spec.title}）" for name, spec in tables.items())
+        raise StandardError(f"{where}：needs 中的表「{table}」不在导出规范 contract.yaml 中（可用：{known}）")
+    spec = tables[table]
+    if column and column not in spec.columns:
+        raise StandardError(
+            f"{where}：needs 中的「{text}」：“{spec.title}”（{table}）没有列「{column}」（可用：{'、'.join(spec.columns)}）"
+        )
+    link = branch_link(table)
+    if link is None:
+        raise StandardError(f"{where}：needs 中的“{spec.title}”（{table}）的行不属于任何支部，无法按支部判断")
+    if not isinstance(meetings, list) or not all(isinstance(m, str) for m in meetings):
+        raise StandardError(f"{where}：needs 中「{text}」的 meetings 应为会议类型的列表，如 [党课, 集中学习]")
+    if meetings and table != "meetings" and link != "meeting":
+        raise StandardError(f"{where}：needs 中「{text}」的 meetings 只用于组织生活记录或按会议登记的表（如参会明细）")
+    for kind in meetings:
+        if kind not in meeting_types:
+            raise StandardError(
+                f"{where}：needs 中的会议类型「{kind}」不是导出规范中的活动类型（可用：{'、'.join(meeting_types)}）"
+            )
+    if since is not None and (since != "window" or link != "meeting"):
+        raise StandardError(f"{where}：needs 中「{text}」的 since 只能是 window，且只用于按会议登记的表（如参会明细）")
+    return Need(table, column or None, tuple(meetings), since == "window")
+
+
+def _parse_needs(where: str, spec: Any, inherited: tuple[Need, ...] = ()) -> tuple[Need, ...]:
+    """A part's `needs:` (one entry or a list), after those its rule declares for every part."""
+    from audit.contract import load_contract
+
+    if spec is None:
+        return inherited
+    meeting_types = tuple(load_contract().tables["meetings"].columns["meeting_type"].values or {})
+    items = spec if isinstance(spec, list) else [spec]
+    needs = (*inherited, *(_parse_need(where, item, meeting_types) for item in items))
+    if len(set(needs)) < len(needs):
+        raise StandardError(f"{where}：needs 中有重复的项")
+    return needs
+
+
+def _check_needs_columns(rules: dict[str, Rule]) -> None:
+    """A part with `needs` has the fact columns it reads to itself: where it cannot be judged those
+    columns are set to null before GX runs (`audit.coverage.withhold`), which must not silence
+    another part's check."""
+    readers: dict[tuple[str, str], list[str]] = {}
+    for rule in rules.values():
+        for part in rule.parts.values():
+            for key in {(check.fact, column) for check in part.checks for column in check.columns}:
+                readers.setdefault(key, []).append(part_name(rule, part))
+    for rule in rules.values():
+        for part in (p for p in rule.parts.values() if p.needs):
+            for check in part.checks:
+                for column in check.columns:
+                    others = [w for w in readers[(check.fact, column)] if w != part_name(rule, part)]
+                    if others:
+                        raise StandardError(
+                            f"{part_name(rule, part)}：检查的列「{column}」（{check.fact}）也被 {'、'.join(others)} 检查；"
+                            "声明了 needs 的部分不能与其他部分共用同一列（无法评估时该列会被置空）"
+                        )
+
+
+def part_name(rule: Rule, part: Part) -> str:
+    """A rule part as messages name it: `SM-1`, `SM-8（attendance）`."""
+    return rule.id if part.name == "main" else f"{rule.id}（{part.name}）"
 
 
 def load_standard(path: Path | str | None = None) -> Standard:
@@ -290,6 +463,7 @@ def load_standard(path: Path | str | None = None) -> Standard:
                 raise StandardError(f"{rule_id}：有 parts 时 check 写在各部分下")
             parts_spec = spec.get("parts") or {"main": {"message": spec.get("message", ""), "check": spec.get("check")}}
             defaults = {k: spec[k] for k in ("fact", "evidence") if k in spec}
+            rule_needs = _parse_needs(rule_id, spec.get("needs"))  # a one-check rule's, or every part's
             parts = {}
             for name, part in parts_spec.items():
                 part_severity = part.get("severity", severity)
@@ -297,7 +471,8 @@ def load_standard(path: Path | str | None = None) -> Standard:
                     raise StandardError(f"{rule_id}：severity 应为 {'/'.join(SEVERITIES)}，不是「{part_severity}」")
                 where = rule_id if name == "main" else f"{rule_id}（{name}）"
                 checks = _parse_checks(where, part.get("check"), defaults, thresholds, facts)
-                parts[name] = Part(name, part_severity, part.get("message") or spec.get("message", ""), checks)
+                needs = _parse_needs(where, part.get("needs"), rule_needs)
+                parts[name] = Part(name, part_severity, part.get("message") or spec.get("message", ""), checks, needs)
             rules[rule_id] = Rule(
                 id=rule_id,
                 title=spec["title"],
@@ -309,6 +484,10 @@ def load_standard(path: Path | str | None = None) -> Standard:
                 thresholds=thresholds,
                 parts=parts,
             )
+        _check_needs_columns(rules)
+        words = [raw["rating"].get(code) if isinstance(raw["rating"], dict) else None for code in RATINGS]
+        if not all(isinstance(word, str) and word.strip() for word in words) or len(set(words)) < len(words):
+            raise StandardError(f"rating 应为 {'、'.join(RATINGS)} 各给出一个不同的评定用语（如 过硬、达标、未达标）")
         standard = Standard(
             name=raw["standard"]["name"],
             version=str(raw["standard"]["version"]),

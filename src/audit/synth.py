@@ -2,7 +2,9 @@
 data defects on top, written as exports in the contract's varied forms, with a ground-truth file.
 
 ``generate`` builds canonical rows; ``write_batch`` renders them as CSV/XLSX exports (or Parquet
-for benchmark scales) and writes ``truth/violations.csv`` and ``truth/defects.csv`` beside them.
+for benchmark scales) and writes ``truth/violations.csv`` and ``truth/defects.csv`` beside them;
+``style="platform"`` writes the same rows the way platforms and templates export them
+(``audit.synth_platform``).
 """
 
 from __future__ import annotations
@@ -99,9 +101,20 @@ class World:
     violations: list[dict[str, str]] = field(default_factory=list)
     # Data defects: rows whose raw cell is replaced when written; row dicts carry `_raw` and `_defect`.
 
-    def expect(self, rule: str, severity: str, branch: str, subject: str, period: str, note: str) -> None:
+    def expect(self, rule: str, severity: str, branch: str, subject: str, period: str, note: str, needs: str = "") -> None:
+        """Record a planted violation; ``needs`` names the data only some exports carry that the
+        violation can be seen in (``attendance``: a per-member attendance list, ``points``: the
+        points table), so a style that leaves it out marks the violation unevaluable."""
         self.violations.append(
-            {"rule_id": rule, "severity": severity, "branch_id": branch, "subject_id": subject, "period": period, "note": note}
+            {
+                "rule_id": rule,
+                "severity": severity,
+                "branch_id": branch,
+                "subject_id": subject,
+                "period": period,
+                "note": note,
+                "needs": needs,
+            }
         )
 
 
@@ -552,7 +565,9 @@ class _Planter:
             for a in self.world.tables["attendance"]
             if not (a["meeting_id"] == meeting["meeting_id"] and a["member_id"] == person["member_id"])
         ]
-        self.world.expect("OL-6", "error", b["branch_id"], "", "2019-01", f"主题党日参会名单缺少 {person['member_id']}")
+        self.world.expect(
+            "OL-6", "error", b["branch_id"], "", "2019-01", f"主题党日参会名单缺少 {person['member_id']}", needs="attendance"
+        )
 
     def ol1(self) -> None:
         b = self.branch(5)
@@ -571,7 +586,7 @@ class _Planter:
         b = self.branch(7)
         meeting = self.meetings(b, "支部党员大会", "2019-05")[0]
         meeting["present_count"] += 3
-        self.world.expect("OL-10", "error", b["branch_id"], "", "2019-05", "实到人数与参会名单不一致")
+        self.world.expect("OL-10", "error", b["branch_id"], "", "2019-05", "实到人数与参会名单不一致", needs="attendance")
 
     def ol3(self) -> None:
         b = self.branch(8)
@@ -623,7 +638,9 @@ class _Planter:
         b = self.branch(13)
         person = self.regular(b)[0]
         self.world.tables["points"].remove(self._row("points", person["member_id"], "2019-02"))
-        self.world.expect("SM-1", "error", b["branch_id"], person["member_id"], "2019-02", "缺少2019年2月积分记录")
+        self.world.expect(
+            "SM-1", "error", b["branch_id"], person["member_id"], "2019-02", "缺少2019年2月积分记录", needs="points"
+        )
 
     def sm2(self) -> None:
         b = self.branch(14)
@@ -631,13 +648,15 @@ class _Planter:
         for row in self.world.tables["points"]:
             if row["member_id"] in ids and _quarter(row["month"]) == "2019Q1":
                 row["published_on"] = None
-        self.world.expect("SM-2", "error", b["branch_id"], "", "2019Q1", "2019年第一季度积分未公示")
+        self.world.expect("SM-2", "error", b["branch_id"], "", "2019Q1", "2019年第一季度积分未公示", needs="points")
 
     def sm3(self) -> None:
         b = self.branch(15)
         person = self.regular(b)[1]
         self._row("points", person["member_id"], "2019-03")["total_points"] += 5
-        self.world.expect("SM-3", "error", b["branch_id"], person["member_id"], "2019-03", "月度积分不等于基础分+加分-扣分")
+        self.world.expect(
+            "SM-3", "error", b["branch_id"], person["member_id"], "2019-03", "月度积分不等于基础分+加分-扣分", needs="points"
+        )
 
     def sm4(self) -> None:
         b = self.branch(16)
@@ -1119,16 +1138,30 @@ def _by_branch(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str])
     yield from groups.items()
 
 
-def write_batch(config: SynthConfig, out: Path, *, parquet: bool = False) -> Written:
+STYLES = ("contract", "platform")  # how `write_world` writes the exports (`audit synth --style`)
+
+
+def write_batch(config: SynthConfig, out: Path, *, parquet: bool = False, style: str = "contract") -> Written:
     """Write the synthetic batch as exports (or canonical Parquet) plus the ground truth."""
-    return write_world(generate(config), out, parquet=parquet)
+    return write_world(generate(config), out, parquet=parquet, style=style)
 
 
-def write_world(world: World, out: Path, *, parquet: bool = False) -> Written:
-    """Write a world (generated, perhaps edited by a test) as exports plus its ground truth."""
+def write_world(world: World, out: Path, *, parquet: bool = False, style: str = "contract") -> Written:
+    """Write a world (generated, perhaps edited by a test) as exports plus its ground truth:
+    ``contract`` in the contract's varied forms, ``platform`` the way platforms and hand-kept
+    templates write it (``audit.synth_platform``)."""
+    if style not in STYLES:
+        raise ValueError(f"未知的导出样式「{style}」（可选：{'、'.join(STYLES)}）")
+    if style == "platform" and parquet:
+        raise ValueError("--parquet 只写规范化表，不能与 --style platform 同时使用")
     out.mkdir(parents=True, exist_ok=True)
     truth_dir = out.parent / f"{out.name}.truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
+    if style == "platform":
+        from audit.synth_platform import write_platform
+
+        files = write_platform(world, out, truth_dir)
+        return Written(files, len(world.tables["branches"]), len(world.tables["members"]), truth_dir)
     exporter = _Exporter(world, out)
     if parquet:
         _write_parquet(world, out, exporter)
@@ -1146,8 +1179,9 @@ def write_world(world: World, out: Path, *, parquet: bool = False) -> Written:
 
 
 def _write_truth_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A truth file: ``columns`` of ``rows`` (other keys, such as a violation's ``needs``, left out)."""
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, columns, lineterminator="\n")
+        writer = csv.DictWriter(handle, columns, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 

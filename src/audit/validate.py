@@ -1,6 +1,7 @@
 """Validation: a batch (or its canonical tables) and a quarter in, findings and scorecard out.
 
-ingest -> record-quality suites -> facts -> standard suites -> findings -> scorecard.
+ingest -> record-quality suites -> facts -> coverage (what the data lets each rule part judge;
+the checked columns of what it does not set to null) -> standard suites -> findings -> scorecard.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from audit.coverage import compute_coverage, empty_coverage, withhold
 from audit.facts import FACTS, Facts, QuarterOutOfRangeError, compute_facts, data_window
 from audit.findings import assessed_rules, collect_findings, scorecard
 from audit.ingest import Ingested, ingest
@@ -28,7 +30,11 @@ from audit.suites import Validator, build_standard_suites, offline_data_docs
 # What `Validation.write` puts in a folder: removed when a later run there has nothing to audit, so
 # no earlier findings sit beside the new ingest report as if they were current.
 VALIDATION_OUTPUTS = (
-    *(f"{stem}.{ext}" for stem in ("findings", "scorecard", "data_quality", "progress") for ext in ("csv", "parquet")),
+    *(
+        f"{stem}.{ext}"
+        for stem in ("findings", "scorecard", "coverage", "data_quality", "progress")
+        for ext in ("csv", "parquet")
+    ),
     "validation.json",
 )
 VALIDATION_FOLDERS = ("facts", "data-docs")
@@ -76,6 +82,7 @@ class Validation:
     quality: pl.DataFrame
     ingested: Ingested | None = None
     warnings: list[str] = field(default_factory=list)
+    coverage: pl.DataFrame = field(default_factory=empty_coverage)  # `audit.coverage`: what could be judged
 
     def at_or_above(self, severity: str) -> int:
         levels = SEVERITIES[SEVERITIES.index(severity) :]
@@ -87,6 +94,7 @@ class Validation:
             self.ingested.write(out)
         write_table(self.findings, out, "findings")
         write_table(self.scorecard, out, "scorecard")
+        write_table(self.coverage, out, "coverage")
         write_table(self.quality, out, "data_quality")
         write_table(self.facts.progress, out, "progress")  # also when empty: no stale copy survives a re-run
         facts_dir = out / "facts"
@@ -140,6 +148,9 @@ def validate_tables(
     validator = Validator(data_docs=data_docs)
     quality = collect_quality(run_quality(validator, tables, quality_parameters(tables, data_window(tables), standard, today)))
     facts = compute_facts(tables, standard, quarter)
+    # what the data lets each rule part judge; the rest is withheld from GX (neither passed nor failed)
+    coverage = compute_coverage(tables, standard, quarter, facts.window)
+    facts.tables = withhold(facts.tables, coverage, standard)
     parameters = standard.parameters()
     suites = build_standard_suites(standard)  # from the run's standard: its thresholds, severities, switched-off rules
     runs = []
@@ -150,8 +161,8 @@ def validate_tables(
     findings = collect_findings(runs, standard)
     if data_docs is not None and data_docs.exists():
         offline_data_docs(data_docs)
-    score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter))
-    return Validation(quarter, standard, facts, findings, score, quality, warnings=list(facts.warnings))
+    score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter), coverage)
+    return Validation(quarter, standard, facts, findings, score, quality, warnings=list(facts.warnings), coverage=coverage)
 
 
 def validate(

@@ -8,8 +8,9 @@ text (a cell starting with `=`, `+`, `-`, `@` never becomes a formula) and the f
 byte for byte for the same inputs.
 
 Sheets: 问题清单 (严重 first, then 错误, then 提示, then by branch; with follow-up status and the
-reviewer's decision), 评定结果, 整改台账 (`followup.csv`), 审核决定 (every decision and what became
-of it), 抽查样本, 数据问题 (rows quarantined at import and record-quality failures together, with the
+reviewer's decision), 评定结果, 评估范围 (the rule parts the data did not allow to judge, by branch
+and period, and what was missing: coverage.csv's 无法评估 rows), 整改台账 (`followup.csv`), 审核决定
+(every decision and what became of it), 抽查样本, 数据问题 (rows quarantined at import and record-quality failures together, with the
 table's Chinese name and the branch that must re-export).
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from audit.coverage import not_evaluated
 from audit.decisions import FALSE_ALARM, STALE
 from audit.labels import (
     CONTINUING,
@@ -33,8 +35,10 @@ from audit.labels import (
     SEVERITY_ZH,
     STATUS_FAIL,
     STATUS_NA,
+    STATUS_PARTIAL,
     STATUS_PASS,
     SUPPLIED,
+    UNEVALUABLE,
     headers,
 )
 from audit.reasons import Action
@@ -100,6 +104,20 @@ PROBLEMS_ZH = headers(
     reason="问题",
     branch_name="需重新导出的支部",
 )
+# the rule parts the data did not allow to judge (coverage.csv's 无法评估 rows)
+COVERAGE_ZH = headers(
+    "branch_id",
+    "branch_name",
+    "rule_id",
+    "rule_title",
+    "part",
+    "dimension",
+    "period",
+    "status",
+    "reason",
+    status="评估状态",
+    reason="原因（缺少的数据）",
+)
 SAMPLE_ZH = headers("branch_id", "branch_name", *(c for c in SAMPLE_COLUMNS if c != "branch_id"))
 # Widest a column may print (in Excel width units, a Chinese character counts 2); text wraps beyond
 WIDTHS = {
@@ -128,17 +146,17 @@ WIDTHS = {
 }
 DEFAULT_WIDTH = 16
 LINE_HEIGHT = 16  # points per wrapped line (11 pt text, CJK fallback fonts included)
-# Cell colours by value (a value starting with the key: 「误报（不计入评定）：…」 too)
+# Cell colours by value (a value starting with the key: 「误报（不计入评定）：…」 too); a sheet may
+# add its own (`Sheet.styles`)
 STYLES: dict[str, dict[str, Any]] = {
     SEVERITY_ZH["critical"]: {"bg_color": "#C0392B", "font_color": "#FFFFFF", "bold": True},
     SEVERITY_ZH["error"]: {"bg_color": "#F5B7B1"},
     SEVERITY_ZH["warning"]: {"bg_color": "#FCF3CF"},
-    "过硬": {"bg_color": "#ABEBC6", "bold": True},
-    "达标": {"bg_color": "#FCF3CF"},
-    "未达标": {"bg_color": "#F5B7B1", "bold": True},
     STATUS_PASS: {"font_color": "#1E8449"},
     STATUS_FAIL: {"font_color": "#C0392B", "bold": True},
     STATUS_NA: {"font_color": "#7F8C8D"},
+    STATUS_PARTIAL: {"font_color": "#B9770E", "bold": True},
+    UNEVALUABLE: {"font_color": "#B9770E"},
     NEW: {"bg_color": "#FAD7A0"},
     CONTINUING: {"bg_color": "#F5B7B1", "bold": True},
     RECTIFIED: {"bg_color": "#ABEBC6"},
@@ -147,12 +165,24 @@ STYLES: dict[str, dict[str, Any]] = {
     FALSE_ALARM: {"font_color": "#7F8C8D", "italic": True},
     STALE: {"font_color": "#7F8C8D", "italic": True},
 }
+# A rating's cell colour by its code (`audit.standard.RATINGS`); the words are the run's standard's
+RATING_STYLES: dict[str, dict[str, Any]] = {
+    "best": {"bg_color": "#ABEBC6", "bold": True},
+    "pass": {"bg_color": "#FCF3CF"},
+    "fail": {"bg_color": "#F5B7B1", "bold": True},
+}
+
+
+def rating_styles(standard: Standard) -> dict[str, dict[str, Any]]:
+    """The cell colour of each of the standard's rating words (`rating:` in the standard file)."""
+    return {standard.ratings[code]: style for code, style in RATING_STYLES.items()}
 
 
 @dataclass
 class Sheet:
     """One worksheet: its rows, the columns to show (in order, with Chinese headers), the columns
-    whose values are coloured (`STYLES`) and the title printed in its footer."""
+    whose values are coloured (`STYLES`, and this sheet's own `styles`) and the title printed in
+    its footer."""
 
     name: str
     frame: pl.DataFrame
@@ -160,6 +190,7 @@ class Sheet:
     coloured: tuple[str, ...] = ()
     title: str = ""
     widths: dict[str, int] = field(default_factory=dict)
+    styles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def display_width(text: str) -> int:
@@ -189,6 +220,7 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
     for key, style in STYLES.items():
         formats[key] = book.add_format({**base, **style})
     for spec in sheets:
+        styled = {**formats, **{key: book.add_format({**base, **style}) for key, style in spec.styles.items()}}
         sheet = book.add_worksheet(spec.name)
         columns = [c for c in spec.headers if c in spec.frame.columns]
         frame = spec.frame.select(columns)
@@ -209,7 +241,7 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
         for row, record in enumerate(frame.iter_rows(), start=1):
             lines = 1
             for col, value in enumerate(record):
-                fmt = formats[_style(value) if columns[col] in spec.coloured else ""]
+                fmt = styled[_style(value, styled) if columns[col] in spec.coloured else ""]
                 if value is None:
                     sheet.write_blank(row, col, None, fmt)
                 elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -226,10 +258,11 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
     book.close()
 
 
-def _style(value: Any) -> str:
+def _style(value: Any, styles: dict[str, Any]) -> str:
+    """The first key of `styles` the value starts with ("": none)."""
     text = _text(value)
-    for key in STYLES:
-        if text.startswith(key):
+    for key in styles:
+        if key and text.startswith(key):
             return key
     return ""
 
@@ -416,8 +449,10 @@ def report_sheets(
     quality: pl.DataFrame,
     tables: dict[str, pl.DataFrame],
     titles: dict[str, str],
+    coverage: pl.DataFrame | None = None,
 ) -> list[Sheet]:
-    """The report's sheets. `findings`: annotated with `status` (follow-up) and `decision_text`."""
+    """The report's sheets. `findings`: annotated with `status` (follow-up) and `decision_text`;
+    `coverage` (`audit.coverage`): its 无法评估 rows make the sheet 评估范围."""
     names = branch_names(tables)
     severity_zh = pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity"))
     listed = _named(by_severity(findings), names).with_columns(severity_zh)
@@ -439,7 +474,21 @@ def report_sheets(
     judged = _named(decisions, names)
     return [
         Sheet("问题清单", listed, FINDINGS_ZH, ("severity", "status", "decision_text"), f"{quarter_zh}审核问题清单"),
-        Sheet("评定结果", card, card_headers, ("rating", *standard.dimensions), f"{quarter_zh}五个过硬评定结果"),
+        Sheet(
+            "评定结果",
+            card,
+            card_headers,
+            ("rating", *standard.dimensions),
+            f"{quarter_zh}五个过硬评定结果",
+            styles=rating_styles(standard),
+        ),
+        Sheet(
+            "评估范围",
+            not_evaluated(coverage, standard, names),
+            COVERAGE_ZH,
+            ("status",),
+            f"{quarter_zh}评估范围：因缺少数据无法评估的规则",
+        ),
         Sheet("整改台账", ledger, FOLLOWUP_ZH, ("status", "decision_text"), f"{quarter_zh}整改台账"),
         Sheet("审核决定", judged, DECISIONS_ZH, ("decision", "state"), f"{quarter_zh}审核决定"),
         Sheet("抽查样本", _named(sample, names), SAMPLE_ZH, (), f"{quarter_zh}现场抽查样本"),

@@ -2,11 +2,11 @@
 
 Computed with polars from the canonical tables for one audited quarter; the GX suites
 ``expectations/standard.<fact>.json`` then judge them. One module per grain declares its facts
-with ``@fact(name, keys, title=…, labels=…)`` (`registry`; title and labels are the Chinese names
-the rule catalogue shows for the table and for each column a rule checks); each maker reads the
-quarter's prepared inputs from a `FactContext` (`context`) and builds its columns from the shared
-expressions (`expressions`) and meeting types (`meeting_types`, the contract's enum). `build`
-runs them all.
+with ``@fact(name, keys, title=…)`` (`registry`; the title is the table's Chinese name in the rule
+catalogue, and a checked column's Chinese label is declared with its check in the standard file);
+each maker reads the quarter's prepared inputs from a `FactContext` (`context`) and builds its
+columns from the shared expressions (`expressions`) and meeting types (`meeting_types`, the
+contract's enum). `build` runs them all.
 
 Conventions every fact table follows:
 

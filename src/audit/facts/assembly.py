@@ -9,22 +9,26 @@ from audit.facts.expressions import date_zh, with_month_period
 from audit.facts.meeting_types import ASSEMBLY
 from audit.facts.registry import fact
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "attended_share": "出席人数占会议当日党员人数的比例",
-    "counts_agree": "记录的应到、实到人数与参会名单一致",
-}
 
-
-@fact("assembly", ["meeting_id"], title="每次支部党员大会", labels=LABELS)
+@fact("assembly", ["meeting_id"], title="每次支部党员大会")
 def assembly(ctx: FactContext) -> pl.LazyFrame:
-    """One row per 支部党员大会 held in the audited months."""
+    """One row per 支部党员大会 held in the audited months; the quorum counts the attendance list's
+    出席 rows, or the recorded 实到人数 when the meeting has no list (its `attendance_source`)."""
     meetings = ctx.meetings.filter((pl.col("meeting_type") == ASSEMBLY) & pl.col("month").is_in(ctx.months))
     on_date = ctx.members_on_meeting_dates(meetings).group_by("meeting_id").agg(members_on_date=pl.len())
     attended = ctx.tables["attendance"].group_by("meeting_id").agg(attended=(pl.col("status") == "出席").sum(), listed=pl.len())
     out = (
         meetings.join(on_date, on="meeting_id", how="left")
         .join(attended, on="meeting_id", how="left")
-        .with_columns(pl.col("members_on_date", "attended", "listed").fill_null(0))
+        .with_columns(
+            pl.col("members_on_date", "listed").fill_null(0),
+            # present from the list when there is one, else from the record's 实到人数 (counts only,
+            # or a 缺席人员 text that names only the absent)
+            attended=pl.when(pl.col("attendance_source") == "list")
+            .then(pl.col("attended"))
+            .otherwise(pl.coalesce(pl.col("present_count"), pl.col("attended")))
+            .fill_null(0),
+        )
         .with_columns(
             attended_share=pl.when(pl.col("members_on_date") > 0).then(pl.col("attended") / pl.col("members_on_date")),
             counts_agree=(pl.col("present_count").is_null() | (pl.col("present_count") == pl.col("attended")))

@@ -9,17 +9,8 @@ from audit.facts.expressions import date_zh, format_text, month_zh, source_ref, 
 from audit.facts.meeting_types import COMMITTEE, THEME_DAY
 from audit.facts.registry import fact
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "committee_meetings": "支部委员会次数",
-    "theme_days": "主题党日次数",
-    "theme_day_on_day": "主题党日在规定日期开展",
-    "theme_day_recorded": "主题党日有主题、有会议记录、每名党员都有参会记录",
-    "disclosure_complete": "当月党费已公开且已报备",
-    "disclosure_delay_days": "期限在本月的党费公开日期距所属月末的天数（取最晚）",
-}
 
-
-@fact("branch_month", ["branch_id", "period"], title="支部×月", labels=LABELS)
+@fact("branch_month", ["branch_id", "period"], title="支部×月")
 def branch_month(ctx: FactContext) -> pl.LazyFrame:
     """One row per branch and audited month."""
     base = ctx.branches.select("branch_id", "secretary_id").join(

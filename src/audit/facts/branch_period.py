@@ -49,12 +49,7 @@ def period_counts(ctx: FactContext, start: dt.date, end: dt.date) -> pl.LazyFram
     )
 
 
-BRANCH_HALF_LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "life_meetings": "组织生活会次数",
-}
-
-
-@fact("branch_half", ["branch_id", "half"], title="支部×半年", labels=BRANCH_HALF_LABELS, when=lambda ctx: ctx.half.complete)
+@fact("branch_half", ["branch_id", "half"], title="支部×半年", when=lambda ctx: ctx.half.complete)
 def branch_half(ctx: FactContext) -> pl.LazyFrame:
     """One row per branch for the half-year that ends in the audited quarter."""
     half = ctx.half
@@ -63,16 +58,7 @@ def branch_half(ctx: FactContext) -> pl.LazyFrame:
     )
 
 
-BRANCH_YEAR_LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "secretary_lectures": "书记讲党课次数",
-    "lectures": "党课次数",
-    "appraisals": "民主评议次数",
-    "excellent_share": "优秀人数占参评正式党员的比例",
-    "probationary_graded": "被评定等次的预备党员人数",
-}
-
-
-@fact("branch_year", ["branch_id", "year"], title="支部×年", labels=BRANCH_YEAR_LABELS, when=lambda ctx: ctx.year.complete)
+@fact("branch_year", ["branch_id", "year"], title="支部×年", when=lambda ctx: ctx.year.complete)
 def branch_year(ctx: FactContext) -> pl.LazyFrame:
     """One row per branch for the year that ends in the audited quarter, with its evaluation grades."""
     start, end = ctx.year.start, ctx.year.end

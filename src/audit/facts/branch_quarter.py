@@ -20,16 +20,7 @@ VENUE_ITEMS = {
 }
 
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "secretary_sessions": "书记主讲的党课或集中学习次数",
-    "assemblies": "支部党员大会次数",
-    "points_unpublished": "没有公示日期的积分记录数",
-    "points_publish_delay_days": "最晚公示日期距季度末的天数",
-    "venue_ok": "最近一次检查六项齐全",
-}
-
-
-@fact("branch_quarter", ["branch_id", "quarter"], title="支部×季度", labels=LABELS)
+@fact("branch_quarter", ["branch_id", "quarter"], title="支部×季度")
 def branch_quarter(ctx: FactContext) -> pl.LazyFrame:
     """One row per branch for the audited quarter."""
     quarter = ctx.quarter

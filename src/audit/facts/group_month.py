@@ -24,12 +24,7 @@ def party_groups(member_months: F) -> F:
     )
 
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "group_meetings": "党小组会次数",
-}
-
-
-@fact("group_month", ["branch_id", "group_name", "period"], title="党小组×月", labels=LABELS)
+@fact("group_month", ["branch_id", "group_name", "period"], title="党小组×月")
 def group_month(ctx: FactContext) -> pl.LazyFrame:
     """One row per party group with members and audited month."""
     groups = party_groups(ctx.member_months(ctx.months))

@@ -48,15 +48,7 @@ def due_deviation() -> pl.Expr:
     )
 
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "has_points": "有当月积分记录",
-    "points_add_up": "月度积分 = 基础分 + 加分 − 扣分",
-    "paid_in_full": "实交金额合计不少于应交金额",
-    "due_deviation": "应交金额超出党费标准范围的金额（元，在范围内为 0）",
-}
-
-
-@fact("member_month", ["member_id", "period"], title="党员×月（组织关系在本支部的月份）", labels=LABELS, per_member=True)
+@fact("member_month", ["member_id", "period"], title="党员×月（组织关系在本支部的月份）", per_member=True)
 def member_month(ctx: FactContext) -> pl.LazyFrame:
     """One row per member and audited month of membership."""
     in_quarter = pl.col("month").is_in(ctx.months)

@@ -11,12 +11,8 @@ from audit.facts.context import FactContext
 from audit.facts.expressions import date_zh, format_text, joined_list, source_ref, with_month_period
 from audit.facts.registry import fact
 
-MEMBER_TRANSFER_LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "records_after_transfer": "转出后的党费、积分、参会记录数",
-}
 
-
-@fact("member_transfer", ["member_id", "period"], title="转出党员×月", labels=MEMBER_TRANSFER_LABELS, per_member=True)
+@fact("member_transfer", ["member_id", "period"], title="转出党员×月", per_member=True)
 def member_transfer(ctx: FactContext) -> pl.LazyFrame:
     """One row per transferred-out member and audited month with dues, points or attendance
     recorded after the transfer."""
@@ -52,13 +48,7 @@ def member_transfer(ctx: FactContext) -> pl.LazyFrame:
     return with_month_period(out).sort("member_id", "month")
 
 
-MEMBER_STATUS_LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "dates_consistent": "入党、转入、转出、转正日期前后一致",
-    "duplicate_identities": "同一人（姓名和身份证号相同）同时在其他支部的记录数",
-}
-
-
-@fact("member_status", ["member_id"], title="党员", labels=MEMBER_STATUS_LABELS, per_member=True)
+@fact("member_status", ["member_id"], title="党员", per_member=True)
 def member_status(ctx: FactContext) -> pl.LazyFrame:
     """One row per member in the branch during the audited months."""
     relevant = ctx.member_months(ctx.months).select("member_id").unique()

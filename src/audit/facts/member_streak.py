@@ -40,13 +40,7 @@ def with_streaks(frame: F, *flags: str) -> F:
     )
 
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "unpaid_streak": "连续未交党费的月数",
-    "absent_streak": "连续未参加组织生活（无出席、无请假）的月数",
-}
-
-
-@fact("member_streak", ["member_id"], title="党员（向前追溯到数据起始月）", labels=LABELS, per_member=True)
+@fact("member_streak", ["member_id"], title="党员（向前追溯到数据起始月）", per_member=True)
 def member_streak(ctx: FactContext) -> pl.LazyFrame:
     """Per member, the longest run of unpaid (or absent) months ending in the quarter, and the
     month it ends: member-months from the data window's start, flags joined on, runs found in

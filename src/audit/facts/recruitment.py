@@ -97,19 +97,7 @@ def _share_of_voters(column: str) -> pl.Expr:
     return pl.when(pl.col("voters_expected") > 0).then(pl.col(column) / pl.col("voters_expected"))
 
 
-LABELS = {  # what each column a rule checks means, in Chinese (shown in docs/rules.md)
-    "age_at_application": "递交申请时的周岁",
-    "talk_months_taken": "递交申请到谈话的月数（未谈话时算到审核季度末）",
-    "activist_months": "积极分子培养月数",
-    "publicity_workdays": "公示期工作日数（国家法定节假日与调休）",
-    "present_share": "实到有表决权党员占应到的比例",
-    "for_share": "赞成票占应到有表决权党员的比例",
-    "approval_months_taken": "支部大会到上级党委审批的月数（未审批时算到审核季度末）",
-    "probation_months_served": "预备期月数",
-}
-
-
-@fact("recruitment", ["person_id"], title="发展对象（各环节在其到期所在月审核）", labels=LABELS)
+@fact("recruitment", ["person_id"], title="发展对象（各环节在其到期所在月审核）")
 def recruitment(ctx: FactContext) -> pl.LazyFrame:
     """One row per case with some part judged in the audited months (see the module docstring)."""
     cases = (

@@ -1,17 +1,16 @@
 """The fact registry: every fact table declared once, with its key columns and when it exists.
 
-A grain module declares a fact with ``@fact(name, keys, title=..., labels=...)`` on the function
-that builds it from the quarter's `FactContext`: `title` names the table in Chinese and `labels`
-says in Chinese what each column a rule checks means, so the rule catalogue (docs/rules.md)
-describes a new column from the module that computes it. The registration order is the facts'
-order everywhere (the package imports the grain modules in that order): in `FACTS`, in the facts
-folder and in the catalogue.
+A grain module declares a fact with ``@fact(name, keys, title=...)`` on the function that builds
+it from the quarter's `FactContext`: `title` names the table in Chinese in the rule catalogue
+(docs/rules.md); what a checked column means is said by its check in the standard file (`label`).
+The registration order is the facts' order everywhere (the package imports the grain modules in
+that order): in `FACTS`, in the facts folder and in the catalogue.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -27,8 +26,8 @@ Condition = Callable[["FactContext"], bool]
 class FactSpec:
     """One fact table: `name` (also its suite `standard.<name>` and file `facts/<name>.parquet`),
     `keys` (one row per key), the maker, `when` (the quarters it exists in; None: every quarter),
-    `per_member` (rows are per member, so `write_facts` computes it in member shards), `title`
-    (the table's Chinese name) and `labels` (the Chinese meaning of each column a rule checks)."""
+    `per_member` (rows are per member, so `write_facts` computes it in member shards) and `title`
+    (the table's Chinese name)."""
 
     name: str
     keys: list[str]
@@ -36,7 +35,6 @@ class FactSpec:
     when: Condition | None = None
     per_member: bool = False
     title: str = ""
-    labels: dict[str, str] = field(default_factory=dict, compare=False)
 
     def exists(self, context: FactContext) -> bool:
         """Whether this quarter has the fact (a conditional fact's numbers go to `progress` instead)."""
@@ -51,17 +49,16 @@ def fact(
     keys: list[str],
     *,
     title: str,
-    labels: dict[str, str],
     when: Condition | None = None,
     per_member: bool = False,
 ) -> Callable[[Maker], Maker]:
-    """Registers the decorated maker as fact table `name` with its key columns, Chinese title and
-    column labels; returns it unchanged."""
+    """Registers the decorated maker as fact table `name` with its key columns and Chinese title;
+    returns it unchanged."""
 
     def register(make: Maker) -> Maker:
         if name in FACTS:
             raise ValueError(f"fact {name!r} is registered twice ({FACTS[name].make.__module__} and {make.__module__})")
-        FACTS[name] = FactSpec(name, list(keys), make, when, per_member, title, dict(labels))
+        FACTS[name] = FactSpec(name, list(keys), make, when, per_member, title)
         return make
 
     return register

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from string import Template
 
 from audit.display import branch_page_href, branch_page_name, page_failed_html, page_status_marker
 from audit.periods import Quarter
 from audit.report.kernel import OVERVIEW_EXECUTED, NotebookStatus, notebook_name
+from audit.standard import RATINGS, Standard
 
+# A rating's colour by its code; `display` marks a rating with the class `r-<word>`, the word being
+# the run's standard's (`rating:`), so the classes are made from the standard (`style`)
+RATING_COLORS = {"best": "#1e8449", "pass": "#b7950b", "fail": "#c0392b"}
 STYLE = """
 body{font-family:"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei","PingFang SC",SimHei,sans-serif;margin:0;color:#222;background:#fafafa}
 main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
@@ -19,8 +24,8 @@ h1{font-size:26px;color:#b03a2e;margin:.2em 0}h2{font-size:20px;border-left:5px 
 table.data{border-collapse:collapse;width:100%;font-size:13px;margin:10px 0}
 table.data th,table.data td{border:1px solid #ddd;padding:5px 7px;text-align:left;vertical-align:top}
 table.data th{background:#f4f6f7}
-.status.s-通过{color:#1e8449}.status.s-未通过{color:#c0392b;font-weight:bold}.status.s-未评估{color:#888}
-.rating.r-过硬{color:#1e8449}.rating.r-达标{color:#b7950b}.rating.r-未达标{color:#c0392b}
+.status.s-通过{color:#1e8449}.status.s-未通过{color:#c0392b;font-weight:bold}.status.s-未评估{color:#888}.status.s-部分评估{color:#b9770e;font-weight:bold}
+$ratings
 p.rating{font-size:18px}.failed{color:#fff;background:#c0392b;padding:1px 6px;margin-left:6px;font-size:12px;border-radius:3px}
 figure.chart{margin:16px 0 28px;page-break-inside:avoid}figcaption{font-size:14px;color:#333;margin-top:4px;padding-left:4px;border-left:3px solid #ccc}
 .empty{color:#666}footer{color:#888;font-size:12px;margin-top:40px;border-top:1px solid #eee;padding-top:8px}
@@ -30,12 +35,18 @@ table.findings td:nth-child(-n+6){white-space:nowrap}
 """
 
 
-def page(body: str, title: str, plotly: str, footer: str) -> str:
-    """The offline page shell: no request leaves the file system."""
+def style(standard: Standard) -> str:
+    """The pages' CSS, with a class for each of the standard's rating words."""
+    ratings = "".join(f".rating.r-{standard.ratings[code]}{{color:{RATING_COLORS[code]}}}" for code in RATINGS)
+    return Template(STYLE).substitute(ratings=ratings)
+
+
+def page(body: str, title: str, plotly: str, footer: str, css: str) -> str:
+    """The offline page shell (`css`: `style`): no request leaves the file system."""
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style>{plotly}</head>"
+        f"<title>{html.escape(title)}</title><style>{css}</style>{plotly}</head>"
         f"<body><main>{body}<footer>{html.escape(footer)}</footer></main></body></html>\n"
     )
 
@@ -84,7 +95,7 @@ def plotly_tag(self_contained: bool, depth: int) -> str:
 def write_pages(
     folder: Path,
     quarter: Quarter,
-    standard_version: str,
+    standard: Standard,
     names: dict[str, str],
     statuses: list[NotebookStatus],
     overview: NotebookStatus,
@@ -92,20 +103,22 @@ def write_pages(
 ) -> None:
     """Every page of the report in `folder` from its executed notebooks (`folder/notebooks`):
     one per branch, by its id's page name (`names`: branch names by id, for titles), and the
-    overview as `index.html`; plotly.js once in `assets/` unless each page embeds it."""
+    overview as `index.html`; plotly.js once in `assets/` unless each page embeds it. `standard`:
+    the run's, whose version the footer names and whose rating words the style colours."""
     if not self_contained:
         from plotly.offline import get_plotlyjs
 
         (folder / "assets").mkdir()
         (folder / "assets" / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
     executed = folder / "notebooks"
-    footer = f"由 audit 工具根据导出数据生成 · 标准版本 {standard_version} · 季度 {quarter}"
+    footer = f"由 audit 工具根据导出数据生成 · 标准版本 {standard.version} · 季度 {quarter}"
+    css = style(standard)
     (folder / "branches").mkdir()
     for status in statuses:
         title = f"{names.get(status.name, status.name)} {quarter.zh}审核报告"
         body = notebook_body(executed / notebook_name(status.name)) if status.status == "ok" else failure_body(title, status)
         (folder / "branches" / branch_page_name(status.name)).write_text(
-            page(body, title, plotly_tag(self_contained, 1), footer), encoding="utf-8"
+            page(body, title, plotly_tag(self_contained, 1), footer, css), encoding="utf-8"
         )
     title = f"{quarter.zh}党支部审核总览"
     if overview.status == "ok":
@@ -115,4 +128,4 @@ def write_pages(
             f'<li><a href="{branch_page_href(s.name)}">{html.escape(names.get(s.name, s.name))}</a></li>' for s in statuses
         )
         body = failure_body(title, overview).replace("../index.html", "index.html") + f"<ul>{links}</ul>"
-    (folder / "index.html").write_text(page(body, title, plotly_tag(self_contained, 0), footer), encoding="utf-8")
+    (folder / "index.html").write_text(page(body, title, plotly_tag(self_contained, 0), footer, css), encoding="utf-8")

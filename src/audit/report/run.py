@@ -204,7 +204,7 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
         with steps.timed("notebooks"):
             statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options)
         with steps.timed("html"):
-            write_pages(tmp, quarter, standard.version, branch_names(tables), statuses, overview, options.self_contained)
+            write_pages(tmp, quarter, standard, branch_names(tables), statuses, overview, options.self_contained)
             shutil.rmtree(tmp / SOURCES)
         notebooks = [*statuses, overview]
         parameters = options.parameters(quarter, jobs)

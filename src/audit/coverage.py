@@ -1,0 +1,293 @@
+"""What the audit could judge: each rule part, per branch and period, 已评估 or 无法评估 (coverage.csv).
+
+Every rule part declares in expectations/standard.yaml the data it `needs` (`audit.standard.Need`,
+the vocabulary is in that file's header). For the audited quarter, each enabled part × branch ×
+period its rule judges this quarter (the quarter's months in the data window, the quarter, a
+half-year or year ending in it) is 无法评估 when a need is not met, with a reason naming the
+missing table or column by the export contract's Chinese title and label:
+
+- a table (`points`): the branch has no rows in it dated no later than the data window's end (a
+  table is dated by its first required date or month column, rows of a meeting by its date);
+- a column (`points.published_on`): the branch has such rows (with `meetings:`, meetings of those
+  types) and none of them has a value in the column. A branch without rows lacks nothing the
+  column could say: whether rows must exist is a table need's question (SM-2 needs both);
+- a table whose rows belong to meetings (`attendance`): some meeting of the branch (of the
+  `meetings:` types) held in the judged period — with `since: window`, from the data window's
+  start to the period's end — has no rows in it (a meeting recorded with counts only has no list).
+  A meeting's attendance list is what 参会明细 exported for it, which ingestion records as
+  `meetings.attendance_source` = list (`audit.meetings`): the rows it reads from a meeting's
+  缺席人员 / 请假人员 text name only those absent, so such a meeting has no list either.
+
+`withhold` then sets the columns each such part's checks read to null in the fact rows of a
+无法评估 branch and period, before the standard suites run: GX skips nulls, so the part is neither
+passed nor failed there, and no finding is made of missing data. Nothing here is about one rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import polars as pl
+
+from audit.contract import load_contract
+from audit.facts.context import FactContext, Frame
+from audit.labels import EVALUATED, UNEVALUABLE
+from audit.meetings import SOURCE_ABSENTEES, SOURCE_COUNTS, SOURCE_LIST, SOURCE_NONE
+from audit.periods import Quarter, date_zh, month_end, month_key
+from audit.standard import Need, Rule, Standard, branch_link
+
+COVERAGE_COLUMNS = ["rule_id", "part", "branch_id", "period", "status", "reason"]
+COVERAGE_SCHEMA = dict.fromkeys(COVERAGE_COLUMNS, pl.String)
+MAX_LISTED = 5  # meetings named in a reason; more are counted
+# Tables of meetings' rows whose rows count for a meeting only when the meeting's column says they
+# were exported as such (rows read from the meeting's own text are not a list): table -> (column, value)
+EXPORTED_AS = {"attendance": ("attendance_source", SOURCE_LIST)}
+# What a meeting without a list has instead, by its `attendance_source`, for the reason
+SOURCE_ZH = {SOURCE_COUNTS: "只记录了人数", SOURCE_ABSENTEES: "只记录了缺席、请假人员", SOURCE_NONE: "没有出勤记录"}
+_SEPARATOR = "\x1f"
+
+
+def empty_coverage() -> pl.DataFrame:
+    """A coverage table without rows (no branches, or a run from before coverage existed)."""
+    return pl.DataFrame(schema=COVERAGE_SCHEMA)
+
+
+def judged_periods(rule: Rule, ctx: FactContext) -> list[tuple[str, dt.date, dt.date]]:
+    """The periods of `rule` the audited quarter judges, as (label, first day, last day) inside the
+    data window: its months, the quarter, or the half-year or year that ends in it (only then)."""
+    first, last = ctx.window
+    months = ctx.months
+    if rule.period == "month":
+        return [(month_key(m), m, month_end(m)) for m in months]
+    if rule.period == "quarter":
+        return [(str(ctx.quarter), months[0], month_end(months[-1]))]
+    whole = ctx.half if rule.period == "half" else ctx.year
+    if not whole.complete:
+        return []
+    return [(whole.label, max(whole.start, first), min(whole.end, last))]
+
+
+def _has_value(column: str) -> pl.Expr:
+    """A cell that says something: not null and, for text, not blank."""
+    value = pl.col(column)
+    return value.is_not_null() & (value.cast(pl.String).str.strip_chars() != "")
+
+
+class _Needs:
+    """Judges needs against a batch's tables for one quarter, each need once (several parts share them)."""
+
+    def __init__(self, ctx: FactContext, branches: list[str]):
+        self.ctx, self.branches = ctx, branches
+        self.contract = load_contract()
+        self.by_branch: dict[Need, dict[str, str]] = {}
+        self.by_meeting: dict[Need, pl.DataFrame] = {}
+
+    def title(self, table: str) -> str:
+        return self.contract.tables[table].title
+
+    def label(self, need: Need) -> str:
+        return self.contract.tables[need.table].columns[need.column or ""].label
+
+    def rows(self, table: str) -> pl.LazyFrame:
+        """The table's rows with the branch they belong to (`branch_id`) and, for meetings and rows
+        of meetings, the meeting's type and date; only rows dated no later than the window's end."""
+        frame = self.ctx.tables[table]
+        meetings = self.ctx.tables["meetings"].select("meeting_id", "branch_id", "meeting_type", "held_on")
+        link = branch_link(table)
+        if link == "meeting":
+            frame = frame.join(meetings, on="meeting_id", how="inner")
+            dated: str | None = "held_on"
+        else:
+            if link == "member":
+                frame = frame.join(self.ctx.tables["members"].select("member_id", "branch_id"), on="member_id", how="inner")
+            columns = self.contract.tables[table].columns.values()
+            dated = next((c.name for c in columns if c.required and c.type in ("date", "month")), None)
+        if dated is not None:
+            frame = frame.filter(pl.col(dated).is_null() | (pl.col(dated) <= self.ctx.window[1]))
+        return frame
+
+    def of_branch(self, need: Need) -> dict[str, str]:
+        """The branches a table or column need leaves 无法评估, with the reason."""
+        if need not in self.by_branch:
+            rows = self.rows(need.table)
+            title = self.title(need.table)
+            if need.column is None:
+                have = set(rows.select("branch_id").unique().collect()["branch_id"].to_list())
+                missing = {b: f"“{title}”中没有本支部的记录" for b in self.branches if b not in have}
+            else:
+                if need.meetings:
+                    rows = rows.filter(pl.col("meeting_type").is_in(list(need.meetings)))
+                said = rows.group_by("branch_id").agg(said=_has_value(need.column).any()).collect()
+                silent = set(said.filter(~pl.col("said"))["branch_id"].to_list())
+                which = "、".join(need.meetings) if need.meetings else "记录"
+                missing = {b: f"“{title}”中本支部的{which}都没有“{self.label(need)}”" for b in self.branches if b in silent}
+            self.by_branch[need] = missing
+        return self.by_branch[need]
+
+    def meetings_without(self, need: Need) -> pl.DataFrame:
+        """The meetings (of the need's types) without rows in the need's table (or without a value
+        in its column), dated up to the window's end: branch_id, meeting_id, meeting_type, held_on."""
+        if need not in self.by_meeting:
+            meetings = self.rows("meetings")
+            if need.meetings:
+                meetings = meetings.filter(pl.col("meeting_type").is_in(list(need.meetings)))
+            listed = self.rows(need.table)
+            if need.column is not None:
+                listed = listed.filter(_has_value(need.column))
+            lacking = pl.col("listed").is_null()
+            column, exported = EXPORTED_AS.get(need.table, ("", ""))
+            if column in meetings.collect_schema().names():
+                lacking = lacking | (pl.col(column).is_not_null() & (pl.col(column) != exported))
+                source = pl.col(column).replace_strict(SOURCE_ZH, default=None, return_dtype=pl.String)
+            else:
+                source = pl.lit(None, dtype=pl.String)
+            self.by_meeting[need] = (
+                meetings.join(listed.select("meeting_id").unique().with_columns(listed=pl.lit(True)), on="meeting_id", how="left")
+                .filter(lacking)
+                .select("branch_id", "meeting_id", "meeting_type", "held_on", source=source)
+                .sort("branch_id", "held_on", "meeting_id")
+                .collect()
+            )
+        return self.by_meeting[need]
+
+    def of_meetings(self, need: Need, start: dt.date, end: dt.date) -> dict[str, str]:
+        """The branches with a meeting from `start` to `end` lacking the need's rows, with the reason."""
+        first = self.ctx.window[0] if need.since_window else start
+        lacking = self.meetings_without(need).filter(pl.col("held_on").is_between(first, end))
+        title = self.title(need.table)
+        missing = {}
+        for (branch,), rows in lacking.group_by("branch_id", maintain_order=True):
+            named = [
+                f"{kind} {meeting}（{date_zh(held)}{'，' + source if source else ''}）"
+                for kind, meeting, held, source in rows.select("meeting_type", "meeting_id", "held_on", "source")
+                .head(MAX_LISTED)
+                .iter_rows()
+            ]
+            more = f"等{rows.height}次会议" if rows.height > MAX_LISTED else ""
+            what = f"的记录都没有“{self.label(need)}”" if need.column else "没有名单"
+            missing[str(branch)] = f"以下会议在“{title}”中{what}：{'、'.join(named)}{more}"
+        return missing
+
+    def reasons(self, need: Need, start: dt.date, end: dt.date) -> dict[str, str]:
+        """The branches the need leaves 无法评估 in the period from `start` to `end`, with the reason."""
+        if branch_link(need.table) == "meeting":
+            return self.of_meetings(need, start, end)
+        return self.of_branch(need)
+
+
+def compute_coverage(
+    tables: Mapping[str, Frame], standard: Standard, quarter: Quarter, window: tuple[dt.date, dt.date]
+) -> pl.DataFrame:
+    """Each enabled rule part × branch × period judged in the quarter: 已评估, or 无法评估 with the
+    reasons (joined by "；"); sorted by branch, rule and part (the standard's order), then period."""
+    ctx = FactContext(tables, standard, quarter, window)
+    branches = sorted(set(ctx.tables["branches"].select("branch_id").collect()["branch_id"].drop_nulls().to_list()))
+    needs = _Needs(ctx, branches)
+    judged: list[tuple[Rule, str, list[tuple[str, dict[str, str]]]]] = []
+    for rule in standard.rules.values():
+        if not rule.enabled:
+            continue
+        periods = judged_periods(rule, ctx)
+        for part in rule.parts.values():
+            per_period = []
+            for label, start, end in periods:
+                found: dict[str, list[str]] = {}
+                for need in part.needs:
+                    for branch, reason in needs.reasons(need, start, end).items():
+                        found.setdefault(branch, []).append(reason)
+                per_period.append((label, {b: "；".join(r) for b, r in found.items()}))
+            judged.append((rule, part.name, per_period))
+    rows = [
+        (rule.id, part, branch, label, UNEVALUABLE if branch in missing else EVALUATED, missing.get(branch, ""))
+        for branch in branches
+        for rule, part, per_period in judged
+        for label, missing in per_period
+    ]
+    return pl.DataFrame(rows, schema=COVERAGE_SCHEMA, orient="row") if rows else empty_coverage()
+
+
+def need_zh(need: Need) -> str:
+    """A need in Chinese, as the rule catalogue states it: the table (and column) by the contract's
+    title and label, and what of it must be there."""
+    table = load_contract().tables[need.table]
+    named = f"“{table.title}”的“{table.columns[need.column].label}”列" if need.column else f"“{table.title}”"
+    types = "、".join(need.meetings)
+    if branch_link(need.table) == "meeting":
+        span = "自数据起始月至所审期间末" if need.since_window else "所审期间"
+        return f"{named}（{span}本支部的每次{types or '会议'}都有{'填写' if need.column else '名单'}）"
+    if need.column is None:
+        return f"{named}（本支部有记录）"
+    return f"{named}（本支部的{types or '记录'}中有填写）"
+
+
+def unevaluable(coverage: pl.DataFrame) -> pl.DataFrame:
+    """The 无法评估 rows of a coverage table."""
+    return coverage.filter(pl.col("status") == UNEVALUABLE)
+
+
+def not_evaluated(coverage: pl.DataFrame | None, standard: Standard, names: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """The 无法评估 rows of a coverage table, for people: with branch names (`names`), rule titles
+    and dimensions, a rule's single part shown without its name `main`; in coverage's order."""
+    rows = unevaluable(coverage if coverage is not None else empty_coverage())
+    titles = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
+    dimensions = {rule_id: rule.dimension for rule_id, rule in standard.rules.items()}
+    return rows.with_columns(
+        branch_name=pl.col("branch_id").replace_strict(dict(names or {}), default="", return_dtype=pl.String),
+        rule_title=pl.col("rule_id").replace_strict(titles, default="", return_dtype=pl.String),
+        dimension=pl.col("rule_id").replace_strict(dimensions, default="", return_dtype=pl.String),
+        part=pl.when(pl.col("part") != "main").then(pl.col("part")),
+    )
+
+
+def unevaluable_counts(coverage: pl.DataFrame, branches: pl.DataFrame) -> pl.DataFrame:
+    """Per branch (every branch of `branches`, by id): how many rule parts × periods were 无法评估
+    (`unevaluable`) and which rules (`rule_ids`, in the standard's order as coverage lists them)."""
+    missing = (
+        unevaluable(coverage)
+        .group_by("branch_id", maintain_order=True)
+        .agg(unevaluable=pl.len().cast(pl.Int64), rule_ids=pl.col("rule_id").unique(maintain_order=True).str.join("、"))
+    )
+    return (
+        branches.select("branch_id", "branch_name")
+        .sort("branch_id")
+        .join(missing, on="branch_id", how="left", maintain_order="left")
+        .with_columns(pl.col("unevaluable").fill_null(0), pl.col("rule_ids").fill_null(""))
+    )
+
+
+def withhold(facts: Mapping[str, pl.DataFrame], coverage: pl.DataFrame, standard: Standard) -> dict[str, pl.DataFrame]:
+    """The fact tables with the columns each part's checks read set to null in the rows of every
+    branch and period where the part is 无法评估 (a row's period: its check's `period_column`, else
+    `period`), so GX neither passes nor fails it there. Other columns and rows are unchanged."""
+    out = dict(facts)
+    missing = unevaluable(coverage)
+    if missing.is_empty():
+        return out
+    for rule in standard.rules.values():
+        for part in rule.parts.values():
+            keys = missing.filter((pl.col("rule_id") == rule.id) & (pl.col("part") == part.name)).select(
+                key=pl.concat_str("branch_id", "period", separator=_SEPARATOR)
+            )["key"]
+            if keys.is_empty():
+                continue
+            for check in part.checks:
+                frame = out.get(check.fact)
+                if frame is None or frame.is_empty():
+                    continue
+                period = check.period_column or "period"
+                hit = pl.concat_str("branch_id", period, separator=_SEPARATOR).is_in(keys.implode()).fill_null(False)
+                out[check.fact] = frame.with_columns(
+                    pl.when(hit).then(pl.lit(None, dtype=frame.schema[c])).otherwise(pl.col(c)).alias(c) for c in check.columns
+                )
+    return out
+
+
+def unevaluable_dimensions(coverage: pl.DataFrame | None, standard: Standard) -> dict[str, set[str]]:
+    """Per branch, the dimensions with some 无法评估 rule part (shown as 部分评估 unless failing)."""
+    if coverage is None or coverage.is_empty():
+        return {}
+    dimensions: dict[str, set[str]] = {}
+    for branch, rule_id in unevaluable(coverage).select("branch_id", "rule_id").unique().iter_rows():
+        dimensions.setdefault(branch, set()).add(standard.rule(rule_id).dimension)
+    return dimensions
