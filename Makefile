@@ -46,6 +46,7 @@ sample: $(STAMP) ## Regenerate the bundled sample batches (contract and platform
 	rm -rf $(SAMPLE) $(SAMPLE).truth $(PLATFORM_SAMPLE) $(PLATFORM_SAMPLE).truth
 	$(BIN)/audit synth --out $(SAMPLE) --seed 2019
 	$(BIN)/audit synth --out $(PLATFORM_SAMPLE) --seed 2019 --style platform
+	rm -f $(SAMPLE)/.audit-output.json $(PLATFORM_SAMPLE)/.audit-output.json  # bundled as raw exports, not as our output
 
 lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration notebook
 	@test -f notebooks/explore.ipynb || $(BIN)/jupytext --to ipynb notebooks/explore.py -o notebooks/explore.ipynb
