@@ -11,13 +11,11 @@ masking checks."""
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
 import json
 import os
 import re
-import stat
 import subprocess
 import sys
 import unicodedata
@@ -32,6 +30,8 @@ from audit.outputs import MARKER, OutputError, check_output, replace_folder
 from audit.privacy import mask_personal
 from audit.sanitize import safe_css, sanitize_document
 from conftest import ATTENDANCE, BRANCHES, DUES, MEETINGS, MEMBERS, write_csv, write_xlsx
+from test_hostile_files import assert_rest_loads, batch_with
+from test_outputs import snapshot
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 ENV = {**os.environ, "GX_ANALYTICS_ENABLED": "False", "COLUMNS": "400"}
@@ -46,23 +46,6 @@ def cli(*args: object, cwd: Path | None = None, timeout: float = 600) -> subproc
 
 def said(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout + proc.stderr
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every entry below `root`, links not followed: files by SHA-256, links by target."""
-    entries: dict[str, tuple] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in [*dirs, *files]:
-            path = os.path.join(folder, name)
-            info = os.lstat(path)
-            rel = os.path.relpath(path, root)
-            if stat.S_ISLNK(info.st_mode):
-                entries[rel] = ("link", os.readlink(path))
-            elif stat.S_ISREG(info.st_mode):
-                entries[rel] = ("file", hashlib.sha256(Path(path).read_bytes()).hexdigest(), info.st_nlink)
-            else:
-                entries[rel] = ("other", stat.S_IFMT(info.st_mode))
-    return entries
 
 
 def small_batch(folder: Path) -> Path:
@@ -513,17 +496,6 @@ def rows_xml(rows: list[list[str]]) -> bytes:
     return "".join(f'<row r="{n}">{c}</row>' for n, c in enumerate(cells, 1)).encode()
 
 
-def bomb_batch(tmp_path: Path) -> Path:
-    folder = tmp_path / "batch"
-    write_csv(folder / "支部信息.csv", BRANCHES)
-    write_csv(folder / "党员名册.csv", MEMBERS)
-    return folder
-
-
-def assert_rest_loads(outcome: dict) -> None:
-    assert outcome["heights"]["branches"] == len(BRANCHES) - 1 and outcome["heights"]["members"] == len(MEMBERS) - 1
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="the streaming pass over a sheet (readers._PartScan) counts only cell, row and formula "
@@ -534,7 +506,7 @@ def assert_rest_loads(outcome: dict) -> None:
     "and the whole ingest dies. Every start tag should count toward a limit in the streaming pass.",
 )
 def test_unknown_elements_in_a_sheet_cannot_exhaust_memory(tmp_path: Path):
-    folder = bomb_batch(tmp_path)
+    folder = batch_with(tmp_path)
 
     def sheet() -> Iterator[bytes]:
         yield rows_xml([DUES[0], DUES[1]])
@@ -551,7 +523,7 @@ def test_unknown_elements_in_a_sheet_cannot_exhaust_memory(tmp_path: Path):
 
 
 def test_many_small_sheets_count_toward_one_file(tmp_path: Path):
-    folder = bomb_batch(tmp_path)
+    folder = batch_with(tmp_path)
     sheets = {
         f"附{k}": (lambda k=k: iter([rows_xml([[str(k * j + i) for i in range(10)] for j in range(90)])])) for k in range(60)
     }
@@ -566,7 +538,7 @@ def test_many_small_sheets_count_toward_one_file(tmp_path: Path):
 def test_a_quoted_field_spread_over_many_lines_is_refused_at_the_field_limit(tmp_path: Path):
     """Held: one quoted field of 1.4 million characters over 200,000 short lines, and a quote
     never closed, are refused (FILE_FIELD_TOO_LONG) without reading the rest of the file into a row."""
-    folder = bomb_batch(tmp_path)
+    folder = batch_with(tmp_path)
     field = "\n".join(["一二三四五六"] * 200_000)
     (folder / "党费收缴.csv").write_text(f'{",".join(DUES[0])}\r\nM001,2019-01,1,1,"{field}"\r\n', encoding="utf-8")
     (folder / "参会明细.csv").write_text(f'{",".join(ATTENDANCE[0])}\r\nHD1,M001,"' + "x" * 1_500_000 + "\r\n", encoding="utf-8")

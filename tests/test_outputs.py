@@ -59,7 +59,8 @@ def said(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
-    """Every entry below `root` (not following links): files by SHA-256, links by target."""
+    """Every entry below `root` (not following links): files by SHA-256 and link count (a new hard
+    link to an input is a change too), folders by mode, links by target."""
     entries: dict[str, tuple] = {}
     for folder, dirs, files in os.walk(root):
         for name in [*dirs, *files]:
@@ -71,7 +72,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
             elif stat.S_ISDIR(info.st_mode):
                 entries[rel] = ("dir", stat.S_IMODE(info.st_mode))
             elif stat.S_ISREG(info.st_mode):
-                entries[rel] = ("file", hashlib.sha256(Path(path).read_bytes()).hexdigest())
+                entries[rel] = ("file", hashlib.sha256(Path(path).read_bytes()).hexdigest(), info.st_nlink)
             else:
                 entries[rel] = ("other", stat.S_IFMT(info.st_mode))
     return entries
@@ -221,6 +222,7 @@ def test_validate_and_ingest_write_only_into_their_own_folders(batch: Path, tmp_
     for planted in (empty, linked):
         proc = cli("ingest", batch, "--out", planted)
         assert proc.returncode == 2 and "符号链接或另有硬链接" in said(proc), said(proc)
+    (linked / "ingest_meta.json").unlink()  # the test's own hard link: the batch file's link count is back to 1
     assert snapshot(batch) == inputs
 
 
