@@ -86,16 +86,26 @@ def stage_facts(work: str, quarter: str, shards: int) -> dict:
 
 
 def stage_validate_facts(work: str, quarter: str) -> dict:
+    """As `audit.validate.validate_tables` does after the facts: coverage (what the data lets each
+    rule part judge) with the checked columns of what it does not withheld, the standard suites,
+    findings and the scorecard with its 部分评估."""
     import polars as pl
 
-    from audit.facts import FACTS
+    from audit.coverage import coverage_and_partial, withhold
+    from audit.facts import FACTS, data_window
     from audit.findings import assessed_rules, collect_findings, scorecard
-    from audit.ingest import load_tables
+    from audit.ingest import load_tables, scan_tables
+    from audit.periods import Quarter
     from audit.standard import load_standard
     from audit.suites import Validator, build_standard_suites
 
     standard = load_standard()
     frames = {p.stem: pl.read_parquet(p) for p in (Path(work) / "facts").glob("*.parquet")}
+    tables = scan_tables(Path(work))
+    started = time.perf_counter()
+    coverage, partial = coverage_and_partial(tables, standard, Quarter.parse(quarter), data_window(tables))
+    frames = withhold(frames, coverage, standard, partial)
+    coverage_seconds = time.perf_counter() - started
     validator = Validator()
     started = time.perf_counter()
     suites = build_standard_suites(standard)
@@ -107,9 +117,11 @@ def stage_validate_facts(work: str, quarter: str) -> dict:
     gx_seconds = time.perf_counter() - started
     started = time.perf_counter()
     findings = collect_findings(runs, standard)
-    score = scorecard(findings, assessed_rules(runs), load_tables(Path(work))["branches"], standard, quarter)
+    score = scorecard(findings, assessed_rules(runs), load_tables(Path(work))["branches"], standard, quarter, coverage)
     return {
         "rows": sum(f.height for f in frames.values()),
+        "coverage_seconds": coverage_seconds,
+        "coverage_rows": coverage.height,
         "gx_seconds": gx_seconds,
         "scorecard_seconds": time.perf_counter() - started,
         "findings": findings.height,
@@ -256,6 +268,7 @@ def run_scale(scale: str, work: Path, report_branches: int, results: Path) -> li
     FACTS_SECONDS[scale] = info["compute_seconds"]
     if scale != "province":
         seconds, rss, info = measure(stage_validate_facts, str(work), QUARTER)
+        rows.append((scale, "coverage (无法评估)", info["coverage_seconds"], info["coverage_rows"], rss))
         rows.append((scale, "GX validation (facts)", info["gx_seconds"], info["rows"], rss))
         rows.append((scale, "findings + scorecard", info["scorecard_seconds"], info["findings"], rss))
     if scale in ("subdistrict", "district"):

@@ -155,6 +155,29 @@ def test_no_secretary_or_lecturer_leaves_tm1_and_tm2_unjudged(no_offices: Valida
     assert card(v, "XH01")["班子队伍"] == "通过" and card(v, "XH01")["rating"] == "过硬"
 
 
+def test_progress_of_an_open_year_is_not_counted_without_its_data(tmp_path: Path):
+    """2019Q2, the year still open: TM-2 (the secretary's 党课) is progress, not a finding. Without
+    a secretary XH02's count of his lectures is no progress either: 无法评估 with the reason, in
+    progress.csv too; the other branches' TM-2 and XH02's other rules are counted as before."""
+    w = world()
+    next(b for b in w.tables["branches"] if b["branch_id"] == "XH02")["secretary_id"] = None
+    write_world(w, tmp_path / "batch")
+    v = validate(tmp_path / "batch", "2019Q2", out=tmp_path / "out", data_docs=False)
+    progress = v.facts.progress
+    tm2 = progress.filter(pl.col("rule_id") == "TM-2")
+    xh02 = tm2.filter(pl.col("branch_id") == "XH02").to_dicts()
+    assert [(r["period"], r["done"], r["status"], r["reason"]) for r in xh02] == [
+        ("2019", None, "无法评估", "“支部信息”中本支部的记录都没有“书记编号”")
+    ]
+    others = tm2.filter(pl.col("branch_id") != "XH02")
+    assert others["done"].null_count() == 0 and set(others["reason"]) == {""}
+    assert "无法评估" not in set(others["status"])
+    assert set(progress.filter((pl.col("branch_id") == "XH02") & (pl.col("rule_id") != "TM-2"))["reason"]) == {""}
+    written = pl.read_csv(tmp_path / "out" / "progress.csv", infer_schema=False)
+    row = written.filter((pl.col("branch_id") == "XH02") & (pl.col("rule_id") == "TM-2")).to_dicts()
+    assert [(r["done"], r["status"]) for r in row] == [(None, "无法评估")]
+
+
 def test_every_part_with_needs_is_withheld_in_rows_its_coverage_names(no_offices: Validation):
     """The generic step keys a fact row by branch and its check's period column: every such key
     in the facts is one coverage lists, so no 无法评估 can miss the rows it stands for."""

@@ -166,6 +166,61 @@ def test_roster_keyed_by_name_and_branch_with_a_notice(tmp_path: Path):
     assert source(result, "党员名册.csv").rows_accepted == 3
 
 
+def test_a_key_made_of_a_name_obeys_the_limits_of_a_code(tmp_path: Path):
+    """`<branch>/<姓名>` is checked as a code is: a 70-character name or one holding a control
+    character is no key (BAD_KEY, the row quarantined), the other name-keyed rows are kept."""
+    folder = batch_dir(tmp_path)
+    long_name = "张" * 70
+    write_csv(
+        folder / "党员名册.csv",
+        [
+            ["姓名", "所在支部编号", *ROSTER_TAIL],
+            [long_name, "B01", "正式", "2005-07-01"],
+            ["李\x07娜", "B01", "正式", "2001-07-01"],
+            ["王强", "B01", "预备", "2018-11-09"],
+        ],
+    )
+    result = ingest(folder)
+    refused = codes(result, Reason.BAD_KEY)
+    assert [(p.row, p.action) for p in refused] == [(2, Action.ROW), (3, Action.ROW)]
+    assert refused[0].message.startswith("按支部和姓名生成的编号「B01/张张") and "超过上限 64" in refused[0].message
+    assert "含有控制字符或不可见字符" in refused[1].message and "\x07" not in refused[1].message
+    assert result.tables["members"]["member_id"].to_list() == ["B01/王强"]
+    stats = source(result, "党员名册.csv")
+    assert (stats.rows_read, stats.rows_accepted, stats.rows_quarantined) == (3, 1, 2)
+
+
+def test_keys_of_different_kinds_cannot_collide_in_one_roster(tmp_path: Path):
+    """党员编号 1001 and, on another row without one, 工号 1001: one key for two people. The row
+    keyed by the weaker kind (工号) is refused naming the other, and a dues row giving 工号 1001
+    is not booked to the member whose 党员编号 is 1001."""
+    folder = batch_dir(tmp_path)
+    write_csv(
+        folder / "党员名册.csv",
+        [
+            ["党员编号", "工号", "姓名", "所在支部编号", *ROSTER_TAIL],
+            ["1001", "", "张伟", "B01", "正式", "2005-07-01"],
+            ["", "1001", "李娜", "B01", "正式", "2001-07-01"],
+            ["", "1002", "王强", "B02", "预备", "2018-11-09"],
+        ],
+    )
+    write_csv(
+        folder / "党费.csv",
+        [["工号", "所属月份", "应交金额", "实交金额"], ["1001", "2019-01", "5", "5"], ["1002", "2019-01", "5", "5"]],
+    )
+    result = ingest(folder)
+    [collision] = codes(result, Reason.MEMBER_KEY_COLLISION)
+    assert (collision.file, collision.row, collision.action) == ("党员名册.csv", 3, Action.ROW)
+    assert collision.message == (
+        "本行按学工号「1001」得到的编号与 党员名册.csv 第2行 按党员编号得到的编号相同，两人无法区分；请为本行补写党员编号"
+    )
+    assert sorted(result.tables["members"]["member_id"]) == ["1001", "1002"]
+    assert codes(result, Reason.DUPLICATE) == []  # not "重复记录": two people, not one twice
+    dues = result.tables["dues"]
+    assert dues["member_id"].to_list() == ["1002"]  # 工号 1001 is nobody now, least of all 张伟
+    assert [p.row for p in result.problems if p.file == "党费.csv"] == [2]
+
+
 def test_a_row_with_no_identifier_at_all_is_quarantined(tmp_path: Path):
     folder = batch_dir(tmp_path)
     write_csv(

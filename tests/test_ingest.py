@@ -284,12 +284,12 @@ def test_truncated_workbook(batch: Path):
 
 
 def test_missing_required_column_names_column_table_file(batch: Path):
-    write_csv(batch / "dues2.csv", [["党员编号", "所属月份", "实交金额"], ["M001", "2019-03", "5"], ["M001", "2019-04", "5"]])
+    write_csv(batch / "dues2.csv", [["党员编号", "所属月份", "应交金额"], ["M001", "2019-03", "5"], ["M001", "2019-04", "5"]])
     result = ingest(batch)
     conserved(result)
     [problem] = [p for p in result.problems if p.file == "dues2.csv"]
-    assert problem.message == "缺少必填列「应交金额」（amount_due），本表 2 行均未导入"
-    assert (problem.table, problem.column) == ("dues", "应交金额")
+    assert problem.message == "缺少必填列「实交金额」（amount_paid），本表 2 行均未导入"
+    assert (problem.table, problem.column) == ("dues", "实交金额")
     source = next(s for s in result.sources if s.file == "dues2.csv")
     assert (source.rows_read, source.rows_quarantined) == (2, 2)
 

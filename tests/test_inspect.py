@@ -284,7 +284,7 @@ def test_ingest_meta_records_the_mapping(base: Path, tmp_path: Path):
 def test_nothing_usable_still_writes_the_reports_and_points_to_them(tmp_path: Path, command: str):
     batch = tmp_path / "batch"
     write_csv(batch / "支部信息.csv", BRANCHES)  # branches only: nothing to audit
-    write_csv(batch / "dues.csv", [["党员编号", "所属月份", "实交金额"], ["M001", "2019-01", "5"]])
+    write_csv(batch / "dues.csv", [["党员编号", "所属月份", "应交金额"], ["M001", "2019-01", "5"]])
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("# 空的映射文件\n", encoding="utf-8")
     out = tmp_path / "out"
@@ -298,7 +298,7 @@ def test_nothing_usable_still_writes_the_reports_and_points_to_them(tmp_path: Pa
     for name in ("ingest_report.csv", "quarantine.csv", "column_map.csv"):
         assert (out / name).is_file() and str(out / name) in proc.stderr.replace("\n", "")
     quarantine = pl.read_csv(out / "quarantine.csv")
-    assert "缺少必填列「应交金额」" in quarantine["reason"][0]
+    assert "缺少必填列「实交金额」" in quarantine["reason"][0]
     assert "audit inspect" in proc.stderr
     if command == "run":
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -313,3 +313,97 @@ def test_inspect_prints_batch_text_inertly(base: Path):
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^    \[red\]标记\[/red\] *→ 未使用$", proc.stdout, re.M)  # markup shown as written, not applied
     assert "\x1b" not in proc.stdout and re.search(r"^    \\x1b\[2J清屏 *→ 未使用$", proc.stdout, re.M)
+
+
+def test_inspect_counts_the_rows_a_sheet_gives_other_tables(base: Path):
+    """A 台账 with counts and a 缺席人员 text: its absentees become attendance rows (rows_derived),
+    which inspect states beside the sheet's own rows; a sheet that gives none says nothing of it."""
+    write_csv(
+        base / "组织生活记录.csv",
+        [
+            ["活动编号", "支部编号", "活动类型", "活动日期", "主题", "应到人数", "实到人数", "缺席人员及原因"],
+            ["HD1", "B01", "主题党日", "2019-01-15", "重温入党誓词", "2", "1", "李娜（病假）"],
+        ],
+    )
+    result = ingest(base)
+    assert source(result, "组织生活记录.csv").rows_derived == 1
+    lines = render_inspection(result, load_contract())
+    at = lines.index("■ 组织生活记录.csv")
+    block = lines[at : lines.index("", at) if "" in lines[at:] else len(lines)]
+    rows = next(line for line in block if line.startswith("  行数："))
+    assert (
+        rows
+        == "  行数：读取 1，导入 1，隔离 0，跳过 0；另由本表的行生成其他表的记录 1 行（如缺席人员名单、支部信息中没有的支部）"
+    )
+    members = next(line for line in render_inspection(result, load_contract())[lines.index("■ 党员名册.csv") :] if "行数" in line)
+    assert "另由本表" not in members
+
+
+def test_inspect_says_a_dues_sheet_without_amount_due_is_read_with_it_derived(base: Path):
+    write_xlsx(
+        base / "党费收缴.xlsx",
+        {"Sheet1": [["2019年党费"], ["党员编号", "姓名", "核算基数", "1月", "2月"], ["M001", "张伟", 6500, 97.5, 97.5]]},
+    )
+    result = ingest(base)
+    assert counts(source(result, "党费收缴.xlsx", "Sheet1")) == (1, 1, 0, 0)
+    text = "\n".join(render_inspection(result, load_contract()))
+    assert "表中没有，按核算基数和党费标准推算（无法推算的留空）" in text
+    block = text[text.index("■ 党费收缴.xlsx") :]
+    assert "缺少的必填列：无" in block
+
+
+def test_a_duplicated_wide_row_is_listed_once_with_its_months(base: Path):
+    """A member listed twice on a wide dues sheet: the copy is one quarantine entry naming its 12
+    months, not 12 entries. A row that repeats only some months of another (a second payment in the
+    others) loses just those months, with a note, and stays accepted: no source row is counted
+    quarantined while rows of it are in the table."""
+    paid = [97.5] * 12
+    second = [15, 15, 15, *([20] * 9)]  # Jan–Mar as the row above, Apr–Dec a second payment
+    write_xlsx(
+        base / "党费收缴.xlsx",
+        {
+            "Sheet1": [
+                ["2019年度党费收缴明细"],
+                ["党员编号", "姓名", "应交金额", *MONTHS],
+                ["M001", "张伟", 97.5, *paid],
+                ["M001", "张伟", 97.5, *paid],  # row 4: a copy of row 3
+                ["M002", "李娜", 15, *([15] * 12)],
+                ["M002", "李娜", 15, *second],  # row 6: Jan–Mar repeat row 5
+            ]
+        },
+    )
+    result = ingest(base)
+    stats = source(result, "党费收缴.xlsx", "Sheet1")
+    assert counts(stats) == (4, 3, 1, 0)
+    duplicates = [p for p in result.problems if p.file == "党费收缴.xlsx" and p.reason.name == "DUPLICATE"]
+    assert [(p.row, p.action.value) for p in duplicates] == [(4, "整行隔离"), (6, "仅提示，行保留")]
+    months = "、".join(f"2019年{m}月" for m in range(1, 13))
+    assert duplicates[0].message.endswith(f"（本行的 12 个月：{months}）")
+    assert duplicates[1].message.endswith(
+        "（本行 12 个月中的 2019年1月、2019年2月、2019年3月，这些月份未重复计入；本行其余月份已导入）"
+    )
+    dues = result.tables["dues"].filter(pl.col("_file") == "党费收缴.xlsx")
+    assert sorted(dues.group_by("_row").len().rows()) == [(3, 12), (5, 12), (6, 9)]
+    assert stats.rows_accepted == dues["_row"].n_unique()
+    written = result.quarantine.filter(pl.col("file") == "党费收缴.xlsx")
+    assert written.height == 2
+
+
+def test_a_bad_cell_every_month_of_a_wide_row_shares_is_listed_once(base: Path):
+    """An unreadable 应交金额 beside 12 month columns makes the source row's 12 rows fail alike:
+    one quarantine entry for it, not 12; a bad month cell is its own entry."""
+    write_xlsx(
+        base / "党费收缴.xlsx",
+        {
+            "Sheet1": [
+                ["2019年度党费收缴明细"],
+                ["党员编号", "姓名", "应交金额", *MONTHS],
+                ["M001", "张伟", "九十七元", *([97.5] * 12)],
+                ["M002", "李娜", 15, "x", *([15] * 11)],
+            ]
+        },
+    )
+    result = ingest(base)
+    assert counts(source(result, "党费收缴.xlsx", "Sheet1")) == (2, 0, 2, 0)
+    found = [(p.row, p.column, p.value) for p in result.problems if p.file == "党费收缴.xlsx"]
+    assert found == [(3, "应交金额", "九十七元"), (4, "实交金额", "x")]

@@ -5,6 +5,7 @@ written by the test and read by the real pipeline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from audit.contract import load_contract
 from audit.ingest import ingest
 from audit.inspection import render_inspection
 from audit.meetings import meeting_key, split_names
-from audit.offices import offices_in
+from audit.offices import holders_during, offices_in
 from audit.privacy import SECRET_ENV
 from audit.reasons import Action, Reason
+from audit.validate import validate
 from conftest import write_csv, write_xlsx
 
 BRANCH_LIST = [
@@ -387,3 +389,68 @@ def test_lecturer_by_name_or_number_and_never_the_host(tmp_path: Path):
     assert meetings["lecturer_id"].to_list() == ["W2", "W3", None]
     assert all(m.startswith("B01-2019") for m in meetings["meeting_id"].to_list())
     assert codes(result, Reason.DANGLING_REF) == []
+
+
+def test_the_host_is_resolved_to_a_member_of_the_branch_where_it_names_one(tmp_path: Path):
+    """主持人 by name (with a title in brackets) or by number becomes `host_id`, a member of the
+    meeting's branch; a name no member of the branch has, or two share, stays null without a
+    quarantine entry (no rule reads the host yet); `inspect` counts both."""
+    roster = [*ROSTER, ["W6", "李四", "B01", "正式", "2010-07-01"]]  # a second 李四 in B01
+    folder = batch_dir(tmp_path, roster)
+    write_csv(
+        folder / "三会一课.csv",
+        [
+            [*MEETING_HEADER, "主持人"],
+            ["联兴集团党支部", "支委会", "2019-01-05", "研究工作", "张三（书记）"],
+            ["联兴集团党支部", "支委会", "2019-02-05", "研究发展", "W4"],
+            ["运河社区党支部", "支委会", "2019-01-06", "研究工作", "张三"],  # B02's 张三, not B01's
+            ["联兴集团党支部", "支委会", "2019-03-05", "研究党费", "李四"],  # two 李四: not guessed
+            ["联兴集团党支部", "党员大会", "2019-03-20", "选举", "街道党工委刘书记"],
+            ["联兴集团党支部", "党课", "2019-03-25", "学习党章", ""],
+        ],
+    )
+    result = ingest(folder)
+    meetings = result.tables["meetings"].sort("branch_id", "held_on")
+    assert meetings["host_id"].to_list() == ["W1", "W4", None, None, None, "W5"]
+    assert [p for p in result.problems if p.column == "主持人"] == []
+    lines = "\n".join(render_inspection(result, load_contract()))
+    assert "5 条会议写有主持人，3 条对应到本支部党员，2 条未对应（未猜测）" in lines
+
+
+def test_the_secretary_of_each_quarter_comes_from_the_committee_terms(tmp_path: Path):
+    """张三 was secretary until June 2019, 李四 from July: ingestion records the current holder
+    (李四), and each audited quarter asks its own secretary for its 党课 — 张三 in the first
+    quarter, 李四 in the third — so neither quarter has a TM-1 finding for B01."""
+    folder = batch_dir(tmp_path)
+    write_xlsx(
+        folder / "支部委员会成员.xlsx",
+        {
+            "Sheet1": [
+                ["所在党支部", "姓名", "职务", "任职起止"],
+                ["联兴集团党支部", "张三", "党支部书记", "2016.03-2019.06"],
+                ["联兴集团党支部", "李四", "党支部书记", "2019年7月至今"],
+            ]
+        },
+    )
+    write_csv(
+        folder / "三会一课.csv",
+        [
+            [*MEETING_HEADER, "主讲人"],
+            ["联兴集团党支部", "党课", "2019-02-15", "学习党章", "张三"],
+            ["联兴集团党支部", "党课", "2019-08-15", "学习准则", "李四"],
+        ],
+    )
+    write_csv(
+        folder / "党费.csv",
+        [["工作证号", "所属月份", "应交金额", "实交金额"], *(["W1", f"2019-{m:02d}", "5", "5"] for m in range(1, 13))],
+    )
+    q1 = validate(folder, "2019Q1", data_docs=False)
+    assert q1.ingested.tables["branches"].filter(pl.col("branch_id") == "B01")["secretary_id"].to_list() == ["W2"]
+    committee = q1.ingested.tables["committee"]
+    assert holders_during(committee, dt.date(2019, 4, 1), dt.date(2019, 6, 30)) == {("B01", "secretary"): ["W1"]}
+    assert holders_during(committee, dt.date(2019, 6, 1), dt.date(2019, 7, 31)) == {("B01", "secretary"): ["W2"]}
+    q3 = validate(folder, "2019Q3", data_docs=False)
+    for v in (q1, q3):
+        tm1 = v.findings.filter(pl.col("rule_id") == "TM-1")
+        assert "B01" not in set(tm1["branch_id"]), tm1["message"].to_list()
+        assert set(v.coverage.filter((pl.col("rule_id") == "TM-1") & (pl.col("branch_id") == "B01"))["status"]) == {"已评估"}

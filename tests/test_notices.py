@@ -210,3 +210,37 @@ def test_all_notices_go_into_one_pdf_a_branch_to_a_page(sample, tmp_path: Path):
     assert len(pages) == 3
     assert ["联兴集团党支部" in pages[0], "新华社区第一党支部" in pages[1], "新华卫生院党支部" in pages[2]] == [True] * 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["XH01.docx", "XH06.docx", "XH14.docx", ALL_PDF]
+
+
+def test_a_partly_assessed_branch_is_told_what_was_not_checked_and_what_data_was_missing(tmp_path: Path):
+    """XH01 exports no points: its notice says 制度机制 is 部分评估 because SM-1..SM-3 could not be
+    judged, in which months, and that the points table was missing; a branch judged on everything
+    gets no such paragraph."""
+    from worlds import audit as audit_world
+    from worlds import members, world
+
+    w = world()
+    ids = {m["member_id"] for m in members(w, "XH01")}
+    w.tables["points"] = [p for p in w.tables["points"] if p["member_id"] not in ids]
+    v = audit_world(w, tmp_path, "2019Q1")
+    standard = v.standard
+    branches = {b["branch_id"]: b for b in v.ingested.tables["branches"].to_dicts()}
+    notices = []
+    for branch in ("XH01", "XH02"):
+        rating = v.scorecard.filter(pl.col("branch_id") == branch).row(0, named=True)
+        findings = apply_decisions(v.findings.filter(pl.col("branch_id") == branch), Decisions(), Q1).findings
+        notices.append(
+            notice_for(branches[branch], Q1, standard, rating, findings, None, deadlines(standard, Q1), None, v.coverage)
+        )
+    assert [u["rule"] for u in notices[0].unchecked] == [f"{r} {standard.rule(r).title}" for r in ("SM-1", "SM-2", "SM-3")]
+    assert notices[1].unchecked == []
+    write_notices(tmp_path / "notices", notices, standard, pdf=False)
+    text = _text(tmp_path / "notices" / "XH01.docx")
+    assert (
+        "相应维度没有问题时评定为“部分评估”，本季度不能评为过硬" in text
+        and "部分评估" in _tables(tmp_path / "notices" / "XH01.docx")[0]
+    )
+    unchecked = _tables(tmp_path / "notices" / "XH01.docx")[1]
+    assert "SM-1" in unchecked and "2019年1月、2019年2月、2019年3月" in unchecked and "2019年第一季度" in unchecked
+    assert "“党员积分”中没有本支部的记录" in unchecked
+    assert "未能评估" not in _text(tmp_path / "notices" / "XH02.docx")

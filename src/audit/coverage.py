@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from audit.contract import load_contract
+from audit.dues import DERIVED_IF_ABSENT
 from audit.facts.context import FactContext, Frame
 from audit.labels import EVALUATED, UNEVALUABLE
 from audit.meetings import SOURCE_ABSENTEES, SOURCE_COUNTS, SOURCE_LIST, SOURCE_NONE
@@ -121,7 +122,8 @@ class _Needs:
                 said = rows.group_by("branch_id").agg(said=_has_value(need.column).any()).collect()
                 silent = set(said.filter(~pl.col("said"))["branch_id"].to_list())
                 which = "、".join(need.meetings) if need.meetings else "记录"
-                missing = {b: f"“{title}”中本支部的{which}都没有“{self.label(need)}”" for b in self.branches if b in silent}
+                also = "，也无法按核算基数推算" if (need.table, need.column) in DERIVED_IF_ABSENT else ""  # audit.dues
+                missing = {b: f"“{title}”中本支部的{which}都没有“{self.label(need)}”{also}" for b in self.branches if b in silent}
             self.by_branch[need] = missing
         return self.by_branch[need]
 
@@ -169,6 +171,33 @@ class _Needs:
             missing[str(branch)] = f"以下会议在“{title}”中{what}：{'、'.join(named)}{more}"
         return missing
 
+    def partly(self, need: Need, start: dt.date, end: dt.date) -> dict[str, str]:
+        """For a column ingestion may leave null row by row (`audit.dues.DERIVED_IF_ABSENT`: dues'
+        应交金额 where it cannot be derived): the branches with a value in some of their rows but
+        none in some rows dated from `start` to `end`, with the reason naming them. Those rows are
+        not judged (their checked value is null); the branch's other rows are."""
+        if (need.table, need.column) not in DERIVED_IF_ABSENT or need.column is None:
+            return {}
+        full = self.of_branch(need)
+        columns = self.contract.tables[need.table].columns.values()
+        dated = next((c.name for c in columns if c.required and c.type == "month"), None)
+        if dated is None or branch_link(need.table) != "member":  # (dues: a member's month)
+            return {}
+        rows = self.rows(need.table).filter(pl.col(need.column).is_null() & pl.col(dated).is_between(start, end))
+        lacking = rows.select("branch_id", "member_id", dated).unique().sort(pl.all()).collect()
+        title, label = self.title(need.table), self.label(need)
+        found = {}
+        for (branch,), group in lacking.group_by("branch_id", maintain_order=True):
+            if branch in full:
+                continue
+            named = [f"{member}（{when.year}年{when.month}月）" for _, member, when in group.head(MAX_LISTED).iter_rows()]
+            more = f"等{group.height}条" if group.height > MAX_LISTED else ""
+            found[str(branch)] = (
+                f"“{title}”中本支部以下记录没有“{label}”，也无法按核算基数推算：{'、'.join(named)}{more}；"
+                "这些记录未核对，本支部其余记录已核对"
+            )
+        return found
+
     def reasons(self, need: Need, start: dt.date, end: dt.date) -> dict[str, str]:
         """The branches the need leaves 无法评估 in the period from `start` to `end`, with the reason."""
         if branch_link(need.table) == "meeting":
@@ -181,10 +210,20 @@ def compute_coverage(
 ) -> pl.DataFrame:
     """Each enabled rule part × branch × period judged in the quarter: 已评估, or 无法评估 with the
     reasons (joined by "；"); sorted by branch, rule and part (the standard's order), then period."""
+    return coverage_and_partial(tables, standard, quarter, window)[0]
+
+
+def coverage_and_partial(
+    tables: Mapping[str, Frame], standard: Standard, quarter: Quarter, window: tuple[dt.date, dt.date]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`compute_coverage`, and the keys (rule_id, part, branch_id, period) of its 无法评估 rows that
+    are so only because some rows lack a value ingestion may leave null row by row (`_Needs.partly`):
+    those rows are unjudged already, the branch's others are judged, so `withhold` leaves them."""
     ctx = FactContext(tables, standard, quarter, window)
     branches = sorted(set(ctx.tables["branches"].select("branch_id").collect()["branch_id"].drop_nulls().to_list()))
     needs = _Needs(ctx, branches)
     judged: list[tuple[Rule, str, list[tuple[str, dict[str, str]]]]] = []
+    partial: list[tuple[str, str, str, str]] = []
     for rule in standard.rules.values():
         if not rule.enabled:
             continue
@@ -193,9 +232,15 @@ def compute_coverage(
             per_period = []
             for label, start, end in periods:
                 found: dict[str, list[str]] = {}
+                partly: dict[str, list[str]] = {}
                 for need in part.needs:
                     for branch, reason in needs.reasons(need, start, end).items():
                         found.setdefault(branch, []).append(reason)
+                    for branch, reason in needs.partly(need, start, end).items():
+                        partly.setdefault(branch, []).append(reason)
+                partial += [(rule.id, part.name, b, label) for b in partly if b not in found]
+                for branch, reasons in partly.items():
+                    found.setdefault(branch, []).extend(reasons)
                 per_period.append((label, {b: "；".join(r) for b, r in found.items()}))
             judged.append((rule, part.name, per_period))
     rows = [
@@ -204,7 +249,50 @@ def compute_coverage(
         for rule, part, per_period in judged
         for label, missing in per_period
     ]
-    return pl.DataFrame(rows, schema=COVERAGE_SCHEMA, orient="row") if rows else empty_coverage()
+    keys = pl.DataFrame(partial, schema=dict.fromkeys(COVERAGE_COLUMNS[:4], pl.String), orient="row")
+    return (pl.DataFrame(rows, schema=COVERAGE_SCHEMA, orient="row") if rows else empty_coverage()), keys
+
+
+def withhold_progress(
+    progress: pl.DataFrame,
+    tables: Mapping[str, Frame],
+    standard: Standard,
+    quarter: Quarter,
+    window: tuple[dt.date, dt.date],
+) -> pl.DataFrame:
+    """`progress` (the open half-year's and year's rules so far, `facts.branch_period.progress`)
+    with a `reason` column, and the rows of a rule some part of which lacks its data over the period
+    so far (from the period's start, inside the data window, to the quarter's end) marked: `done`
+    null, `status` 无法评估, `reason` naming the missing table or column as coverage.csv does.
+    A count made without that data (a secretary's lectures when no secretary is known) is not
+    progress; the other rows are unchanged, with an empty reason."""
+    if progress.is_empty() or "rule_id" not in progress.columns:
+        return progress
+    ctx = FactContext(tables, standard, quarter, window)
+    so_far = min(quarter.end, window[1])
+    spans = {p.label: (max(p.start, window[0]), so_far) for p in (ctx.half, ctx.year) if not p.complete}
+    branches = sorted(set(progress["branch_id"].drop_nulls().to_list()))
+    needs = _Needs(ctx, branches)
+    missing: dict[tuple[str, str, str], list[str]] = {}
+    for rule_id, period in progress.select("rule_id", "period").unique(maintain_order=True).iter_rows():
+        if period not in spans or rule_id not in standard.rules:
+            continue
+        start, end = spans[period]
+        for part in standard.rule(rule_id).parts.values():
+            for need in part.needs:
+                for branch, reason in needs.reasons(need, start, end).items():
+                    found = missing.setdefault((rule_id, period, branch), [])
+                    if reason not in found:
+                        found.append(reason)
+    keys = [_SEPARATOR.join(k) for k in missing]
+    reasons = {_SEPARATOR.join(k): "；".join(v) for k, v in missing.items()}
+    key = pl.concat_str("rule_id", "period", "branch_id", separator=_SEPARATOR)
+    hit = key.is_in(pl.Series(keys, dtype=pl.String).implode())
+    return progress.with_columns(
+        done=pl.when(hit).then(None).otherwise(pl.col("done")),
+        status=pl.when(hit).then(pl.lit(UNEVALUABLE)).otherwise(pl.col("status")),
+        reason=key.replace_strict(reasons, default="", return_dtype=pl.String),
+    )
 
 
 def need_zh(need: Need) -> str:
@@ -256,12 +344,18 @@ def unevaluable_counts(coverage: pl.DataFrame, branches: pl.DataFrame) -> pl.Dat
     )
 
 
-def withhold(facts: Mapping[str, pl.DataFrame], coverage: pl.DataFrame, standard: Standard) -> dict[str, pl.DataFrame]:
+def withhold(
+    facts: Mapping[str, pl.DataFrame], coverage: pl.DataFrame, standard: Standard, partial: pl.DataFrame | None = None
+) -> dict[str, pl.DataFrame]:
     """The fact tables with the columns each part's checks read set to null in the rows of every
     branch and period where the part is 无法评估 (a row's period: its check's `period_column`, else
-    `period`), so GX neither passes nor fails it there. Other columns and rows are unchanged."""
+    `period`), so GX neither passes nor fails it there; not where it is so only partly (`partial`,
+    from `coverage_and_partial`: the rows lacking the value are null already). Other columns and
+    rows are unchanged."""
     out = dict(facts)
     missing = unevaluable(coverage)
+    if partial is not None and not partial.is_empty():
+        missing = missing.join(partial, on=COVERAGE_COLUMNS[:4], how="anti")
     if missing.is_empty():
         return out
     for rule in standard.rules.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.contract import load_contract
+from audit.dues import DERIVED_FROM
 from audit.limits import dictionary_section
 
 TYPE_NAMES = {
@@ -195,6 +196,8 @@ def render_dictionary() -> str:
             ]
             if column.info and used:
                 notes.append(f"不参与审核，用于识别{'、'.join(used)}")
+            elif column.info and (table.name, column.name) in DERIVED_FROM:  # audit.dues
+                notes.append("表中没有应交金额时，用于推算应交金额（见本表说明）")
             elif column.info:
                 notes.append("仅记录（不参与审核）")
             headers = "、".join(dict.fromkeys([column.label, *column.aliases, *column.aliases_if_values_fit]))

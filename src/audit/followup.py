@@ -330,6 +330,7 @@ def write_follow_up(
             followup,
             due,
             earlier.quarter if earlier is not None else None,
+            result.coverage,
         )
         for b in selected
     ]

@@ -686,17 +686,25 @@ class _Resolver:
             return
         cols = ["member_id", "personnel_no", ID_COLUMN, "name", "branch_id", "id_number", "_file", "_sheet", "_row"]
         rows = frame.select([pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in cols]).rows()
+        keyed: list[tuple[str, str, str]] = []
+        for member_id, personnel, full_id, name, branch, masked, _file, _sheet, _number in rows:
+            if member_id is not None:
+                keyed.append((member_id, "member_id", member_id))
+            elif personnel is not None:
+                keyed.append((personnel, "personnel_no", personnel))
+            elif full_id is not None:
+                keyed.append((pseudonym(full_id, self.secret()), "id_number", masked or mask_id(full_id)))
+            else:
+                keyed.append((f"{branch}/{name}", "name", f"{name}（{self.shown_branch(branch)}）"))
+        refused = self.refused_keys("members", keyed, [(r[6], r[7], r[8]) for r in rows])
         keys: list[str] = []
         records: list[_Record] = []
-        for member_id, personnel, full_id, name, branch, masked, file, sheet, number in rows:
-            if member_id is not None:
-                key, kind, shown = member_id, "member_id", member_id
-            elif personnel is not None:
-                key, kind, shown = personnel, "personnel_no", personnel
-            elif full_id is not None:
-                key, kind, shown = pseudonym(full_id, self.secret()), "id_number", masked or mask_id(full_id)
-            else:
-                key, kind, shown = f"{branch}/{name}", "name", f"{name}（{self.shown_branch(branch)}）"
+        for index, (member_id, personnel, full_id, name, branch, _masked, file, sheet, number) in enumerate(rows):
+            if index in refused:
+                keys.append(keyed[index][0])
+                records.append(_Record(file, sheet, number, None, None))
+                continue
+            key, kind, shown = keyed[index]
             kinds[kind] += 1
             keys.append(key)
             records.append(
@@ -712,7 +720,49 @@ class _Resolver:
                 if key not in self.by_name[name]:
                     self.by_name[name].append(key)
         frame = frame.with_columns(pl.Series("member_id", keys, dtype=pl.String))
+        if refused:
+            frame = frame.filter(~pl.int_range(pl.len()).is_in(sorted(refused)))
+            records = [r for i, r in enumerate(records) if i not in refused]
         self.tables["members"] = self.named_keys("members", frame, records)
+
+    def refused_keys(self, table: str, keyed: list[tuple[str, str, str]], places: list[tuple[str, str, int]]) -> set[int]:
+        """The rows (indices) whose key cannot be used, each with an issue quarantining it: a key
+        made of 姓名 and branch that is too long or holds control characters (BAD_KEY, as a code
+        would be), and a key that another row gets from an identifier of a stronger kind (党员编号
+        1001 and 工号 1001 in one roster: the 工号 row would take the other member's records). The
+        row keyed by the weaker kind is refused, naming the other; equal kinds are duplicates, which
+        the duplicate check reports."""
+        refused: set[int] = set()
+        strongest: dict[str, tuple[int, int]] = {}  # key -> (rank of the strongest kind giving it, its row)
+        for index, (key, kind, _) in enumerate(keyed):
+            rank = MEMBER_KINDS.index(kind)
+            if key not in strongest or rank < strongest[key][0]:
+                strongest[key] = (rank, index)
+        for index, (key, kind, shown_key) in enumerate(keyed):
+            file, sheet, number = places[index]
+            why = key_problem(key) if kind == "name" else None
+            if why is not None:
+                message = Reason.BAD_KEY.render(label="按支部和姓名生成的编号", value=shown(key, KEY_SHOWN), why=why)
+                self.issues.append(
+                    Issue(table, file, sheet, number, "name", shown(key, KEY_SHOWN), Reason.BAD_KEY, message, Action.ROW)
+                )
+                refused.add(index)
+                continue
+            rank, other = strongest[key]
+            if rank < MEMBER_KINDS.index(kind):
+                other_kind = keyed[other][1]
+                message = Reason.MEMBER_KEY_COLLISION.render(
+                    kind=KIND_LABELS[kind],
+                    value=shown_key,
+                    other_kind=KIND_LABELS[other_kind],
+                    where=where(*places[other]),
+                )
+                column = {"personnel_no": "personnel_no", "id_number": "id_number", "name": "name"}[kind]
+                self.issues.append(
+                    Issue(table, file, sheet, number, column, shown_key, Reason.MEMBER_KEY_COLLISION, message, Action.ROW)
+                )
+                refused.add(index)
+        return refused
 
     def named_keys(self, table: str, frame: pl.DataFrame, records: list[_Record]) -> pl.DataFrame:
         """Rows keyed by 姓名 in their branch: one notice per sheet; two such rows with one name in
@@ -901,19 +951,27 @@ class _Resolver:
         rows = frame.select([pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in cols]).rows()
         keys: list[str] = []
         records: list[_Record] = []
-        for person, full_id, name, branch, file, sheet, number in rows:
+        keyed: list[tuple[str, str, str]] = []
+        for person, full_id, name, branch, _file, _sheet, _number in rows:
             if person is not None:
-                key, kind = person, "member_id"
+                keyed.append((person, "member_id", person))
             elif full_id is not None:
-                key, kind = pseudonym(full_id, self.secret()), "id_number"
+                keyed.append((pseudonym(full_id, self.secret()), "id_number", mask_id(full_id)))
             else:
-                key, kind = f"{branch}/{name}", "name"
-            kinds[kind] += 1
+                keyed.append((f"{branch}/{name}", "name", f"{name}（{self.shown_branch(branch)}）"))
+        refused = self.refused_keys("development", keyed, [(r[4], r[5], r[6]) for r in rows])
+        for index, (_person, _full_id, name, branch, file, sheet, number) in enumerate(rows):
+            key, kind, _ = keyed[index]
+            if index not in refused:
+                kinds[kind] += 1
             keys.append(key)
-            records.append(_Record(file, sheet, number, name if kind == "name" else None, branch))
+            records.append(_Record(file, sheet, number, name if kind == "name" and index not in refused else None, branch))
         if kinds["member_id"] == frame.height:
             return
         frame = frame.with_columns(pl.Series("person_id", keys, dtype=pl.String))
+        if refused:
+            frame = frame.filter(~pl.int_range(pl.len()).is_in(sorted(refused)))
+            records = [r for i, r in enumerate(records) if i not in refused]
         self.tables["development"] = self.named_keys("development", frame, records)
 
 

@@ -44,6 +44,7 @@ from audit.contract import (
     normalize_header,
     strip_unit,
 )
+from audit.dues import DECLARED_BY, DERIVED_IF_ABSENT
 from audit.errors import AuditError
 from audit.identity import (
     ID_COLUMN,
@@ -62,7 +63,7 @@ from audit.io import write_csv, write_table
 from audit.layouts import Reshaped, Unresolved, YearHint, implied_columns, merge_columns, reshape
 from audit.limits import Limits
 from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping, fixed_for
-from audit.meetings import attendance_shapes
+from audit.meetings import attendance_shapes, resolve_hosts
 from audit.offices import fill_offices
 from audit.privacy import SecretError, installation_secret, mask_personal, shown, visible
 from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
@@ -156,6 +157,7 @@ class ColumnMap:
 
 
 HOW_UNUSED = "未使用"
+HOW_DERIVED_LATER = "表中没有，按核算基数和党费标准推算（无法推算的留空）"
 
 
 @dataclass
@@ -654,6 +656,9 @@ class _SheetIngester:
         extras = self._fixed_and_derived(header_cells, written, mapping)
         stood_in = table.stood_in(set(written))  # a member or branch given by 学工号, 身份证号, 姓名, …
         for column in table.required:
+            if (table.name, column.name) in DERIVED_IF_ABSENT and column.name not in written:
+                extras.append(ColumnMap("", column.name, HOW_DERIVED_LATER))  # dues: `audit.dues`
+                continue
             if column.name not in written and column.name not in stood_in:
                 self.file_problem(
                     Reason.FILE_MISSING_COLUMN,
@@ -849,6 +854,8 @@ class _SheetIngester:
             parsed_rows.append((number, None if reject else values, found))
         for _number, group in _by_source_row(parsed_rows):
             problems = [p for _, _, found in group for p in found]
+            if len(group) > 1:  # a cell every month of a wide row shares: its problem listed once
+                problems = list({(p.column, p.value, p.reason, p.message): p for p in problems}.values())
             if any(values is None for _, values, _ in group):
                 for problem in problems:
                     problem.action = Action.ROW
@@ -975,6 +982,7 @@ def _table_by_header(sheet: RawSheet, contract: Contract) -> str | None:
             continue
         named = {table.column_for(text) for text in header} - {None}
         named |= table.stood_in(named)  # 姓名 or 学工号 stands in for 党员编号
+        named |= {column for t, column in DERIVED_IF_ABSENT if t == table.name}  # 应交金额: derived from the base
         if all(column.name in named for column in table.required):
             fits.append((len(named), table.name))
     fits.sort(reverse=True)
@@ -1086,6 +1094,7 @@ def ingest(
         frame = ingester.run()
         _record_columns(stats, ingester, mapping)
         if frame is not None and frame.height:
+            frame = _declared(table, frame, set(ingester.mapping.values()))
             frames[table_name].append(frame)
         _remember_quarantined_keys(ingester, problems[before:], quarantined_keys)
     tables = {
@@ -1100,6 +1109,15 @@ def ingest(
     sources.sort(key=lambda s: (s.file, s.sheet))
     files = {name: sha256_file(path) for name, path in names.files.items()}
     return Ingested(batch, tables, sources, problems, skipped, contract.version, files, mapping, recognised, identities)
+
+
+def _declared(table: Table, frame: pl.DataFrame, columns: set[str]) -> pl.DataFrame:
+    """A sheet's rows with their source column (`due_source`) saying 申报 when the sheet has the
+    column a derivation may fill later (`audit.dues`); null (nothing declared) otherwise."""
+    for (name, column), (source, declared) in DECLARED_BY.items():
+        if name == table.name and column in columns:
+            frame = frame.with_columns(pl.lit(declared, dtype=pl.String).alias(source))
+    return frame
 
 
 def _resolve_identities(
@@ -1141,6 +1159,9 @@ def _attendance_and_offices(
     members = tables["members"]
     shown = member_labels(members)
     tables, issues, identities.attendance, derived = attendance_shapes(tables, columns_of, members_by_name(members), shown)
+    meetings, hosts = resolve_hosts(tables["meetings"], members)  # 主持人 as a member, where it names one
+    tables = {**tables, "meetings": meetings}
+    identities.meetings.update({k: v for k, v in hosts.items() if v})
     tables, more, identities.offices = fill_offices(tables, shown)
     _add_issues(contract, [*issues, *more], sources, problems)
     _add_derived(derived, sources)
@@ -1228,6 +1249,17 @@ def _distinct(name: str, taken: set[str], *, with_suffix: bool) -> str:
             candidate = f"{name}~{n}"
     taken.add(candidate)
     return candidate
+
+
+def _months_note(rows: pl.DataFrame, total: int) -> str:
+    """Which of a source row's `total` rows `rows` are, by month when the table has months."""
+    if "month" not in rows.columns:
+        return f"（本行读出的 {total} 条记录中的 {rows.height} 条）"
+    months = sorted({m for m in rows["month"].to_list() if m is not None})
+    named = "、".join(f"{m.year}年{m.month}月" for m in months)
+    if rows.height == total:
+        return f"（本行的 {total} 个月：{named}）"
+    return f"（本行 {total} 个月中的 {named}，这些月份未重复计入；本行其余月份已导入）"
 
 
 def _remember_quarantined_keys(ingester: _SheetIngester, found: list[Problem], keys: dict[str, set[str]]) -> None:
@@ -1335,20 +1367,42 @@ class _CrossTableChecker:
         header = self.stats[(row["_file"], row["_sheet"], table)].headers.get(column.name, column.label)
         return Problem(row["_file"], row["_sheet"], row["_row"], header, value, reason, message, table, action)
 
-    def _quarantine(self, table: str, rows: pl.DataFrame, make: Callable[[dict[str, Any]], Problem]) -> None:
+    def _quarantine(
+        self, table: str, rows: pl.DataFrame, make: Callable[[dict[str, Any]], Problem], frame: pl.DataFrame
+    ) -> pl.DataFrame:
+        """One problem per source row of the stored `rows` of `table` (`frame`: the whole table)
+        that are removed. A layout reads several rows from one source row (a wide sheet's months):
+        such a source row is listed once, its months in the reason; when all its rows are removed it
+        is quarantined (counted once), when some are left it stays accepted and the problem is a
+        note, so a source row is never both counted quarantined and present in the table. Returns
+        the rows to remove: `rows`, and the other rows of each source row quarantined whole."""
         key = self.contract.tables[table].key
-        # a layout reads several rows from one source row (a wide sheet's months): it counts once
+        source = ["_file", "_sheet", "_row"]
         counted = {(p.file, p.sheet, p.row) for p in self.problems if p.table == table and p.action is Action.ROW}
-        for row in rows.iter_rows(named=True):
-            self.problems.append(make(row))
-            if len(key) == 1 and row[key[0]] is not None:
-                self.quarantined_keys[table].add(str(row[key[0]]))
-            if (row["_file"], row["_sheet"], row["_row"]) in counted:
+        mine = frame.join(rows.select(source).unique(), on=source, how="semi")
+        totals = {(f, s, r): n for f, s, r, n in mine.group_by(source).len().iter_rows()}
+        whole: list[tuple[str, str, int]] = []
+        for (file, sheet, number), group in rows.group_by(source, maintain_order=True):
+            first = group.row(0, named=True)
+            problem = make(first)
+            total = totals.get((file, sheet, number), group.height)
+            if total > 1:  # a source row that gave several rows: which of them, once
+                problem.message = mask_personal(problem.message + _months_note(group, total))
+                if group.height < total:
+                    problem.action = Action.NOTE
+            self.problems.append(problem)
+            if problem.action is not Action.ROW:
                 continue
-            counted.add((row["_file"], row["_sheet"], row["_row"]))
-            stats = self.stats[(row["_file"], row["_sheet"], table)]
+            if len(key) == 1 and first[key[0]] is not None:
+                self.quarantined_keys[table].add(str(first[key[0]]))
+            whole.append((file, sheet, number))
+            if (file, sheet, number) in counted:
+                continue
+            counted.add((file, sheet, number))
+            stats = self.stats[(file, sheet, table)]
             stats.rows_accepted -= 1
             stats.rows_quarantined += 1
+        return pl.DataFrame(whole, schema={"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64}, orient="row")
 
     def _duplicates(self, table: Table) -> None:
         frame = self.tables[table.name]
@@ -1370,8 +1424,9 @@ class _CrossTableChecker:
             message = Reason.DUPLICATE.render(first=row["_first_at"], key=key_text)
             return self._stored_row_problem(row, table.name, label_column, value, Reason.DUPLICATE, message, Action.ROW)
 
-        self._quarantine(table.name, dupes, make)
-        self.tables[table.name] = frame.filter(pl.col("_first")).drop("_first")
+        whole = self._quarantine(table.name, dupes, make, frame)
+        kept = frame.filter(pl.col("_first")).drop("_first")
+        self.tables[table.name] = kept.join(whole, on=["_file", "_sheet", "_row"], how="anti", maintain_order="left")
 
     def _reference(self, table: Table, column: Column) -> None:
         frame = self.tables[table.name]
@@ -1394,8 +1449,9 @@ class _CrossTableChecker:
             return self._stored_row_problem(row, table.name, column, value, reason, message, action)
 
         if column.required:
-            self._quarantine(table.name, dangling, make)
-            self.tables[table.name] = frame.filter(~dangling_mask)
+            whole = self._quarantine(table.name, dangling, make, frame)
+            kept = frame.filter(~dangling_mask)
+            self.tables[table.name] = kept.join(whole, on=["_file", "_sheet", "_row"], how="anti", maintain_order="left")
         else:
             self.problems.extend(make(row) for row in dangling.iter_rows(named=True))
             self.tables[table.name] = frame.with_columns(

@@ -197,6 +197,12 @@ def _meetings_and_offices(report: IdentityReport) -> list[str]:
         said += [f"{meetings['matched']} 条与写有编号的会议相同、采用其编号"] if meetings.get("matched") else []
         said += [f"参会明细 {meetings['attendance_linked']} 行按日期等对应到会议"] if meetings.get("attendance_linked") else []
         lines.append("  " + "，".join(said))
+    if meetings.get("hosts"):
+        resolved = meetings.get("hosts_resolved", 0)
+        lines += ["", "主持人（host_id，目前没有规则读取）："]
+        lines.append(
+            f"  {meetings['hosts']} 条会议写有主持人，{resolved} 条对应到本支部党员，{meetings['hosts'] - resolved} 条未对应（未猜测）"
+        )
     if any(attendance.get(k) for k in ATTENDANCE_SOURCES if k != "list"):
         lines += ["", "会议出勤从哪里得知（attendance_source）："]
         said = [f"{label} {attendance[k]} 条" for k, label in ATTENDANCE_SOURCES.items() if attendance.get(k)]
@@ -260,8 +266,10 @@ def _source_block(
             lines.append("  修改办法：在映射文件 headers 中写出表中哪一列是它（见文末）")
     if table is not None:
         skipped = getattr(source, "rows_skipped", 0)
+        derived = getattr(source, "rows_derived", 0)  # rows other tables gained from this sheet's rows
         lines.append(
             f"  行数：读取 {source.rows_read}，导入 {source.rows_accepted}，隔离 {source.rows_quarantined}，跳过 {skipped}"
+            + (f"；另由本表的行生成其他表的记录 {derived} 行（如缺席人员名单、支部信息中没有的支部）" if derived else "")
         )
         _row_problem_notes(source, table, problems, lines, suggestions)
     return lines

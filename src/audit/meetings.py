@@ -17,7 +17,9 @@ Attendance — run by ``audit.ingest`` after the cross-table checks, on the tabl
 each meeting gets ``attendance_source`` (`list`, `absentees`, `counts`, `none`) and
 ``absentees_complete``; the names in a meeting's 缺席人员 / 请假人员 text become attendance rows
 (缺席 / 请假) of the members of its branch with that name. Nobody is ever marked 出席 from a text:
-who else was expected (the whole branch, the committee, a 党小组) is the rules' question.
+who else was expected (the whole branch, the committee, a 党小组) is the rules' question. Each
+meeting's 主持人 is resolved to a member of its branch where it names one (``host_id``; recorded,
+read by no rule yet).
 """
 
 from __future__ import annotations
@@ -350,3 +352,35 @@ def attendance_shapes(
     sources["rows_from_text"] = len(added)
     derived = [Derived("attendance", r["_file"], r["_sheet"], r["_row"]) for r in added]
     return tables, issues, dict(sources), derived
+
+
+def resolve_hosts(meetings: pl.DataFrame, members: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Each meeting's ``host_id``: the member its 主持人 names — a 党员编号 or personnel number of a
+    member of the meeting's branch, else the one member of that branch with that name (`张三（书记）`
+    read as 张三) — or null when none is given, no one or several fit (not guessed; no quarantine:
+    no rule reads the host, it is recorded for the reviewer). Counts: hosts given, resolved."""
+    counts = {"hosts": 0, "hosts_resolved": 0}
+    if meetings.is_empty() or "host" not in meetings.columns:
+        return meetings.with_columns(host_id=pl.lit(None, dtype=pl.String)), counts
+    by_code: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+    by_name: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+    if not members.is_empty():
+        cols = [c for c in ("member_id", "personnel_no", "name", "branch_id") if c in members.columns]
+        for row in members.select(cols).iter_rows(named=True):
+            for code in (row["member_id"], row.get("personnel_no")):
+                if code is not None:
+                    by_code[(row["branch_id"], str(code))].add(row["member_id"])
+            if row.get("name"):
+                by_name[(row["branch_id"], row["name"])].add(row["member_id"])
+    found: list[str | None] = []
+    for branch, host in meetings.select("branch_id", "host").iter_rows():
+        text = fold(host).strip() if host is not None else ""
+        if not text:
+            found.append(None)
+            continue
+        counts["hosts"] += 1
+        name = _name_and_reason(text)[0]
+        keys = by_code.get((branch, text)) or by_code.get((branch, name)) or by_name.get((branch, name), set())
+        found.append(next(iter(keys)) if len(keys) == 1 else None)
+        counts["hosts_resolved"] += len(keys) == 1
+    return meetings.with_columns(pl.Series("host_id", found, dtype=pl.String)), counts

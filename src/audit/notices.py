@@ -1,7 +1,8 @@
 """整改通知书: one Word document per branch, for the reviewer to edit and send.
 
 `notices/<branch>.docx` (named like the branch's page, `audit.display.branch_page_name`): title,
-branch and quarter, the rating per dimension, the findings to fix in a table (rule title, clause,
+branch and quarter, the rating per dimension (with, for a 部分评估, the rule parts that could not
+be judged and the data they lacked, from coverage.csv), the findings to fix in a table (rule title, clause,
 what was found, evidence, 整改期限), the follow-up of last quarter's findings and a 签收 block
 (支部书记签字, 日期). A4 portrait, 10.5 pt text, fonts declared for Chinese (宋体 / 黑体 as the East
 Asian font of every run, so WPS and Word render them; LibreOffice substitutes its CJK font).
@@ -40,6 +41,8 @@ BODY_FONT, TITLE_FONT, LATIN_FONT = "宋体", "黑体", "Times New Roman"
 FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 TO_FIX_COLUMNS = ["序号", "规则", "条款", "发现的问题", "证据", "整改期限"]
 TO_FIX_WIDTHS_CM = [1.0, 2.8, 1.8, 5.6, 3.5, 2.7]
+UNCHECKED_COLUMNS = ["未能评估的规则", "期间", "缺少的数据"]
+UNCHECKED_WIDTHS_CM = [4.4, 3.6, 9.4]
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -111,6 +114,7 @@ class Notice:
     to_fix: list[dict[str, Any]]  # rule_title, clause, message, evidence, deadline (date)
     followup: list[dict[str, Any]] = field(default_factory=list)  # status, message, period_then, period_now
     previous: str | None = None  # the quarter followed up against (its Chinese name), None without one
+    unchecked: list[dict[str, str]] = field(default_factory=list)  # rule, periods, reason: what could not be judged
 
 
 def notice_for(
@@ -122,8 +126,11 @@ def notice_for(
     followup: pl.DataFrame | None,
     due: dict[str, dt.date],
     previous: Quarter | None,
+    coverage: pl.DataFrame | None = None,
 ) -> Notice:
-    """One branch's notice. `findings`: the branch's findings, annotated with decisions."""
+    """One branch's notice. `findings`: the branch's findings, annotated with decisions;
+    `coverage` (coverage.csv, any branches): what the data let each rule part judge, so the notice
+    names the rule parts the branch's 部分评估 comes from and the data they lacked."""
     from audit.decisions import FALSE_ALARM, RECTIFIED
     from audit.followup import CONTINUING, NEW
     from audit.workbook import by_severity
@@ -164,7 +171,29 @@ def notice_for(
         to_fix=to_fix,
         followup=earlier,
         previous=previous.zh if previous is not None else None,
+        unchecked=unchecked_for(coverage, branch["branch_id"], standard),
     )
+
+
+def unchecked_for(coverage: pl.DataFrame | None, branch_id: str, standard: Standard) -> list[dict[str, str]]:
+    """The branch's 无法评估 rule parts, one line per rule part and reason, in coverage's order
+    (the standard's): the rule (a part other than `main` named after it), its periods in words and
+    the data that was missing (coverage's reason)."""
+    from audit.coverage import not_evaluated
+
+    if coverage is None or coverage.is_empty():
+        return []
+    rows = not_evaluated(coverage.filter(pl.col("branch_id") == branch_id), standard)
+    lines: dict[tuple[str, str, str], list[str]] = {}
+    for r in rows.iter_rows(named=True):
+        rule = f"{r['rule_id']} {r['rule_title']}" + (f"（{r['part']}）" if r["part"] else "")
+        periods = lines.setdefault((r["rule_id"], rule, r["reason"]), [])
+        if r["period"] not in periods:
+            periods.append(r["period"])
+    return [
+        {"rule": rule, "periods": "、".join(period_zh(p) for p in periods), "reason": reason}
+        for (_, rule, reason), periods in lines.items()
+    ]
 
 
 # --- documents -------------------------------------------------------------------------------------------
@@ -305,6 +334,16 @@ def add_notice(doc: Any, notice: Notice, standard: Standard) -> None:
         [[str(notice.rating.get(d, "")) for d in dims] + [str(notice.rating.get("rating", ""))]],
         [2.9] * (len(dims) + 1),
     )
+
+    if notice.unchecked:
+        _paragraph(
+            doc,
+            "　　下列规则因报送的数据不全未能评估（既不算通过，也不算问题）；相应维度没有问题时评定为“部分评估”，"
+            "本季度不能评为过硬。请补充所缺数据：",
+            space_before=4,
+        )
+        rows = [[u["rule"], u["periods"], u["reason"]] for u in notice.unchecked]
+        _table(doc, UNCHECKED_COLUMNS, rows, UNCHECKED_WIDTHS_CM)
 
     _paragraph(doc, "二、需要整改的问题", bold=True, font=TITLE_FONT, space_before=6)
     if notice.to_fix:

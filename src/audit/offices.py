@@ -13,6 +13,10 @@ Where it came from is written to ``secretary_source`` (``organizer_source``); wi
 stays empty — never guessed from the host or anyone else. Two candidates a source cannot tell
 apart give that source no answer (a notice); a later source that disagrees with the one used gets
 a notice too.
+
+An office taken from the committee list is the current holder at ingestion; validation asks
+``offices_for_period`` for the holder in the audited quarter (任职起止), so a secretary who took
+office after the quarter is not asked for that quarter's lectures (``holders_during``).
 """
 
 from __future__ import annotations
@@ -259,3 +263,62 @@ def _roster_holders(members: pl.DataFrame | None) -> dict[tuple[str, str], list[
         for office in offices_in(post):
             found[(branch, office)].append(_Holder(member, None, None, file, sheet, row))
     return found
+
+
+def _term_end(end: dt.date | None, precision: str | None) -> dt.date | None:
+    """The last day of a term: a month-precision end (`2019.06`) lasts to the month's end."""
+    if end is None or precision != "month":
+        return end
+    following = dt.date(end.year + (end.month == 12), end.month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
+
+
+def holders_during(committee: pl.DataFrame | None, start: dt.date, end: dt.date) -> dict[tuple[str, str], list[str]]:
+    """(branch, office) -> who held it from `start` to `end` by the committee list's terms: of the
+    rows naming the office whose term overlaps the period (an undated term overlaps every period),
+    the members serving the most days of it (several when that does not tell them apart; the one
+    appointed last breaks a tie of days). A branch and office without such a row are absent."""
+    found: dict[tuple[str, str], list[str]] = {}
+    if committee is None or committee.is_empty():
+        return found
+    precision = "term_end_precision" if "term_end_precision" in committee.columns else None
+    columns = ["branch_id", "member_id", "post", "term_start", "term_end", precision or "term_end"]
+    days: dict[tuple[str, str], dict[str, tuple[int, dt.date]]] = defaultdict(dict)
+    for branch, member, post, first, last, exact in committee.select(columns).iter_rows():
+        last = _term_end(last, exact if precision else None)
+        begin, finish = max(first or start, start), min(last or end, end)
+        if finish < begin:
+            continue
+        served = ((finish - begin).days + 1, first or dt.date.min)
+        for office in offices_in(post):
+            best = days[(branch, office)].get(member)
+            days[(branch, office)][member] = max(best, served) if best else served
+    for key, by_member in days.items():
+        most = max(by_member.values())
+        found[key] = sorted(m for m, served in by_member.items() if served == most)
+    return found
+
+
+def offices_for_period(tables: dict[str, pl.DataFrame], start: dt.date, end: dt.date) -> dict[str, pl.DataFrame]:
+    """The tables with each branch's secretary and organizer as they were from `start` to `end`
+    where they came from the committee list (`*_source` = committee): the one member `holders_during`
+    gives for the period (the list's current holder, `fill_offices`, may have taken office later);
+    none when nobody held it then by the list, the current holder kept when several did. Offices
+    from the branch list or the roster carry no dates and are left as they are."""
+    branches = tables.get("branches")
+    if branches is None or branches.is_empty() or "committee" not in tables:
+        return dict(tables)
+    during = holders_during(tables["committee"], start, end)
+    updates = []
+    for office, (id_column, source_column, _) in OFFICES.items():
+        if source_column not in branches.columns:
+            continue
+        values = []
+        for branch, current, source in branches.select("branch_id", id_column, source_column).iter_rows():
+            held = during.get((branch, office))
+            if source != "committee" or (held is not None and len(held) > 1):
+                values.append(current)
+            else:
+                values.append(held[0] if held else None)
+        updates.append(pl.Series(id_column, values, dtype=pl.String))
+    return {**tables, "branches": branches.with_columns(updates)}

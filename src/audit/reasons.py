@@ -67,6 +67,9 @@ class Reason(Enum):
     )
     MEMBER_HOMONYM = "支部 {branch} 有 {count} 名{who}都叫「{value}」（{where}），且都没有{ids}，无法区分"
     MEMBER_AMBIGUOUS = "{kind}「{value}」{scope}对应 {count} 名党员：{keys}，无法确定是哪一位；请补充能区分的编号"
+    MEMBER_KEY_COLLISION = (
+        "本行按{kind}「{value}」得到的编号与 {where} 按{other_kind}得到的编号相同，两人无法区分；请为本行补写党员编号"
+    )
     MEMBER_NO_SHARED_KEY = "本行的{have}在党员名册中都没有对应的列（名册有：{roster}），无法确定是哪名党员"
     BRANCH_CREATED = "支部信息中没有{what}，已按其他表中的引用新建该支部（键 {key}；首次出现在 {where}，共 {rows} 行引用）"
     BRANCH_AMBIGUOUS = "支部名称「{value}」同时对应 {keys}，无法确定是哪个支部；请在映射文件 branches 中写明它对应的支部编号"
