@@ -37,7 +37,7 @@ from audit.display import (
     show,
 )
 from audit.followup import read_followup, read_followup_info
-from audit.views import branch_followup
+from audit.views import branch_followup, progress_table
 
 ds = audit.load(processed, branch=branch_id)  # only this branch's records
 branch = ds.branch(branch_id)
@@ -97,7 +97,9 @@ show(charts["attendance"])
 
 # %%
 show(charts["points"])
-show(points_missing_html(ds.points_missing(branch_id)))
+missing_points = ds.points_missing(branch_id)
+if not missing_points.is_empty():  # otherwise the chart's reading already says every member has points
+    show(points_missing_html(missing_points))
 
 # %% [markdown]
 # ## 党费收缴
@@ -105,7 +107,8 @@ show(points_missing_html(ds.points_missing(branch_id)))
 # %%
 show(charts["dues"])
 show(charts["arrears"])
-show(arrears_html(ds.arrears(branch_id)))
+if not charts["arrears"].empty:  # an empty chart already says nobody owes
+    show(arrears_html(ds.arrears(branch_id)))
 
 # %% [markdown]
 # ## 半年和年度要求的进度
@@ -114,7 +117,7 @@ show(arrears_html(ds.arrears(branch_id)))
 
 # %%
 progress = ds.progress.filter(pl.col("branch_id") == branch_id) if not ds.progress.is_empty() else ds.progress
-show(progress_html(progress))
+show(progress_html(progress_table(progress, ds.standard)))
 
 # %% [markdown]
 # ## 现场抽查样本

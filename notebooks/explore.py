@@ -36,8 +36,10 @@ ds.scorecard
 ds.findings.filter(pl.col("branch_id") == branch_id).select("rule_id", "period", "message")
 
 # %%
+from audit.display import PLOTLY_CONFIG  # no cloud or logo buttons
+
 charts = ds.branch_charts(branch_id)  # any chart, any branch; another quarter: ds.branch_charts(branch_id, "2019Q2")
-charts["dues"].figure.show()
+charts["dues"].figure.show(config=PLOTLY_CONFIG)
 print(charts["dues"].reading)
 
 # %%

@@ -23,6 +23,8 @@ from pathlib import Path
 import polars as pl
 
 import audit
+from audit.coverage import unevaluable_counts
+from audit.decisions import annotate, read_applied
 from audit.display import (
     arrears_html,
     findings_html,
@@ -32,8 +34,10 @@ from audit.display import (
     quarantine_html,
     ranking_html,
     show,
+    summary_html,
+    technical_links_html,
 )
-from audit.views import age_buckets
+from audit.views import age_buckets, branch_reasons
 
 ds = audit.load(processed)
 status_file = Path(processed) / "run_status.json"
@@ -41,16 +45,28 @@ status = json.loads(status_file.read_text(encoding="utf-8")) if status_file.exis
 parent = ds.branches["parent_org"].drop_nulls().mode().to_list()
 title = f"{parent[0] if parent else ''}{ds.quarter.zh}党支部审核总览"
 charts = ds.overview_charts()
+applied = read_applied(processed)
+found = annotate(ds.findings, applied)  # with the reviewer's decisions: a 误报 does not count
+unevaluable = unevaluable_counts(ds.coverage, ds.branches)
+reasons = dict(branch_reasons(found, ds.standard, ds.branches, unevaluable).iter_rows())
 show(overview_header_html(title, ds.branches.height, ds.standard.name, ds.standard.version))
+show(summary_html(f"评定结果：{charts['ratings'].reading}"))
+
+# %% [markdown]
+# ## 严重问题
+#
+# “严重”级别的问题（如连续6个月不交党费或不参加组织生活）需要街道党工委优先督办。
+
+# %%
+show(findings_html(found.filter(pl.col("severity") == "critical"), with_branch=True, empty="本季度没有严重问题。"))
 
 # %% [markdown]
 # ## 各支部评定结果
 #
-# 点击支部名称查看该支部的报告和需要整改的问题。
+# 未达标的支部排在前面，“主要问题”列出各支部违反的规则和问题条数。点击支部名称查看该支部的报告和需要整改的问题。
 
 # %%
-show(charts["ratings"])
-show(ranking_html(ds.scorecard, ds.standard.dimensions, status))
+show(ranking_html(ds.scorecard, ds.standard.dimensions, status, list(ds.standard.ratings.values()), reasons))
 
 # %% [markdown]
 # ## 评估范围
@@ -60,10 +76,9 @@ show(ranking_html(ds.scorecard, ds.standard.dimensions, status))
 # （规则×期间），明细见各支部页面的“评估范围”和 findings.xlsx 的“评估范围”工作表。
 
 # %%
-from audit.coverage import unevaluable_counts
 from audit.display import coverage_counts_html
 
-show(coverage_counts_html(unevaluable_counts(ds.coverage, ds.branches)))
+show(coverage_counts_html(unevaluable))
 
 # %% [markdown]
 # ## 各支部各月的问题分布
@@ -78,27 +93,6 @@ show(charts["heatmap"])
 show(charts["comparison"])
 
 # %% [markdown]
-# ## 整改跟踪
-#
-# 本季度问题与上季度报告逐条对照：**新增**（上季度没有的问题）、**持续**（同一规则、同一支部和对象上季度也有问题）、
-# **已整改**（上季度的问题本季度没有再出现）、**已补正**（支部补交或更正了记录，按本批次数据复查上季度，问题已不成立）、
-# **待复查**（半年或年度规则本季度不判定，到期再查）。逐条明细见各支部页面的“整改情况”和 findings.xlsx 的“整改台账”工作表。
-
-# %%
-from audit.decisions import STALE, read_applied
-from audit.display import decisions_html, followup_counts_html, stale_decisions_note
-from audit.followup import read_followup, read_followup_info
-from audit.views import followup_counts
-
-show(note_html(read_followup_info(processed)["said"]))
-show(followup_counts_html(followup_counts(read_followup(processed), ds.branches)))
-applied = read_applied(processed)
-if applied is not None and not applied.is_empty():
-    stale = applied.filter(pl.col("state") == STALE)
-    show(stale_decisions_note(applied.height, stale.height))
-    show(decisions_html(stale))
-
-# %% [markdown]
 # ## 党费欠缴情况
 
 # %%
@@ -107,15 +101,28 @@ show(charts["arrears"])
 buckets = age_buckets(ds.standard)
 _, first = buckets[min(1, len(buckets) - 1)]
 owing = ds.arrears().filter(pl.col("unpaid_months") >= first)
-show(arrears_html(owing, empty=f"季度末没有连续欠缴{first}个月及以上的党员。", with_branch=True))
+if not charts["arrears"].empty:  # an empty chart already says nobody owes
+    show(arrears_html(owing, empty=f"季度末没有连续欠缴{first}个月及以上的党员。", with_branch=True))
 
 # %% [markdown]
-# ## 严重问题
+# ## 整改跟踪
 #
-# “严重”级别的问题（如连续6个月不交党费或不参加组织生活）需要街道党工委优先督办。
+# 本季度问题与上季度报告逐条对照：**新增**（上季度没有的问题）、**持续**（同一规则、同一支部和对象上季度也有问题）、
+# **已整改**（上季度的问题本季度没有再出现）、**已补正**（支部补交或更正了记录，按本批次数据复查上季度，问题已不成立）、
+# **待复查**（半年或年度规则本季度不判定，到期再查）。逐条明细见各支部页面的“整改情况”和 findings.xlsx 的“整改台账”工作表。
 
 # %%
-show(findings_html(ds.findings.filter(pl.col("severity") == "critical"), with_branch=True))
+from audit.decisions import STALE
+from audit.display import decisions_html, followup_counts_html, stale_decisions_note
+from audit.followup import read_followup, read_followup_info
+from audit.views import followup_counts
+
+show(note_html(read_followup_info(processed)["said"]))
+show(followup_counts_html(followup_counts(read_followup(processed), ds.branches)))
+if applied is not None and not applied.is_empty():
+    stale = applied.filter(pl.col("state") == STALE)
+    show(stale_decisions_note(applied.height, stale.height))
+    show(decisions_html(stale))
 
 # %% [markdown]
 # ## 数据问题
@@ -125,3 +132,4 @@ show(findings_html(ds.findings.filter(pl.col("severity") == "critical"), with_br
 # %%
 show(quarantine_html(ds.quarantine))
 show(quality_html(ds.quality))
+show(technical_links_html())

@@ -137,7 +137,7 @@ def test_overview_charts():
     ds.previous_scorecard = from_batch(SAMPLE, "2019Q1").scorecard
     overview = ds.overview_charts()
     heatmap = overview["heatmap"].figure.data[0]
-    assert len(heatmap.y) == 20 and list(heatmap.x) == ["2019-04", "2019-05", "2019-06", "季度及以上"]
+    assert len(heatmap.y) == 20 and list(heatmap.x) == ["2019年4月", "2019年5月", "2019年6月", "季度及以上"]
     assert overview["ratings"].reading.endswith("（共20个支部）。")
     assert overview["comparison"].reading.startswith("问题总数从2019年第一季度的")
 
@@ -172,3 +172,133 @@ def test_every_chart_carries_the_report_template(tmp_path):
     for figure in figures:
         assert figure.layout.template.layout.plot_bgcolor == "white"
         assert figure.to_dict()["layout"]["template"]["layout"]["plot_bgcolor"] == "white"
+
+
+def _rates(rows: list[tuple[str, dt.date, str, int, int]]) -> pl.DataFrame:
+    """Attendance rows as `views.attendance_rates` returns them: id, date, type, listed, present."""
+    frame = pl.DataFrame(rows, schema=["meeting_id", "held_on", "meeting_type", "listed", "present"], orient="row")
+    return frame.with_columns(topic=pl.lit("学习"), leave=pl.lit(0), rate=pl.col("present") / pl.col("listed"))
+
+
+def test_attendance_puts_meetings_in_date_order_each_a_full_bar():
+    """#14 item 5: the axis was in trace order (01-03, 03-03, 01-09 … 02-18) and two meetings on
+    one day shared a category as slivers; the quorum label sat on the bars."""
+    rates = _rates(
+        [
+            ("M1", dt.date(2019, 1, 3), "支部委员会", 5, 5),
+            ("M2", dt.date(2019, 3, 3), "支部委员会", 5, 4),
+            ("M3", dt.date(2019, 1, 9), "党小组会", 4, 3),
+            ("M4", dt.date(2019, 1, 9), "支部委员会", 5, 5),
+            ("M5", dt.date(2019, 2, 18), "支部党员大会", 20, 11),
+        ]
+    )
+    fig = charts.attendance(rates).figure
+    labels = ["1月3日", "1月9日", "1月9日②", "2月18日", "3月3日"]
+    assert fig.layout.xaxis.categoryorder == "array" and list(fig.layout.xaxis.categoryarray) == labels
+    shown = [x for t in fig.data if t.type == "bar" for x in t.x]
+    assert sorted(shown) == sorted(labels)  # one category per meeting
+    assert fig.layout.barmode == "overlay"  # a bar fills its category: no slot kept for the other types
+    assert not fig.layout.annotations  # the quorum is named in the legend, not written over the bars
+    assert "支部党员大会出席须超过半数" in [t.name for t in fig.data]
+    assert list(fig.layout.yaxis.ticktext) == ["0%", "25%", "50%", "75%", "100%"]
+
+
+@pytest.mark.parametrize("top", [0, 1, 2, 3, 7, 8, 9, 17, 40, 130, 2500])
+def test_a_count_axis_has_whole_round_ticks(top):
+    axis = charts.count_axis(top, "人数")
+    assert isinstance(axis["dtick"], int) and axis["dtick"] >= 1 and str(axis["dtick"])[0] in "125"
+    assert axis["tick0"] == 0 and axis["tickformat"] == "d" and axis["tickmode"] == "linear"
+    assert max(top, 1) / axis["dtick"] <= 8 and axis["range"][0] == 0 and axis["range"][1] >= top
+
+
+def _whole_ticks(axis) -> bool:
+    """An axis (or colour bar) whose ticks can only be whole numbers."""
+    return isinstance(axis.dtick, int) and axis.dtick >= 1 and axis.tickformat == "d" and axis.tick0 == 0
+
+
+def test_every_axis_of_counts_shows_whole_numbers(broken):
+    """#14 item 5: the heatmap's colour bar read 0.5 and 1.5; the comparison's axis had no step."""
+    owing = views.arrears(broken, Q1, STANDARD, "XH01")
+    assert _whole_ticks(charts.meeting_frequency(views.meeting_counts(broken, "XH01", Q1, STANDARD)).figure.layout.yaxis)
+    assert _whole_ticks(charts.arrears_ageing(views.arrears_buckets(owing, STANDARD)).figure.layout.yaxis)
+    matrix = pl.DataFrame(
+        {"branch_id": ["XH01", "XH01", "XH02", "XH02"], "branch_name": ["甲", "甲", "乙", "乙"]}
+        | {"column": ["2019-01", "季度及以上"] * 2, "findings": [0, 2, 1, 0]}
+    )
+    heatmap = charts.compliance_heatmap(matrix).figure.data[0]
+    assert _whole_ticks(heatmap.colorbar) and heatmap.zmax == 2
+    card = pl.DataFrame({"branch_id": ["XH01", "XH02"], "rating": ["过硬", "未达标"], "findings": [0, 3]})
+    comparison = card.with_columns(previous_findings=pl.Series([1, 2]))
+    assert _whole_ticks(charts.ratings(card, STANDARD.ratings).figure.layout.yaxis)
+    assert _whole_ticks(charts.quarter_comparison(comparison, "2019年第一季度", "2018年第四季度").figure.layout.yaxis)
+
+
+def test_the_dues_percentage_axis_reads_0_to_100(broken):
+    """#14 item 5: the right axis read 27.7 / 55.3 / 83."""
+    axis = charts.dues_completeness(views.dues_by_month(broken, "XH01", Q1)).figure.layout.yaxis2
+    assert list(axis.tickvals) == [0, 25, 50, 75, 100] and list(axis.ticktext) == ["0%", "25%", "50%", "75%", "100%"]
+    assert tuple(axis.range) == (0, 105) and axis.tickmode == "array"
+
+
+def test_a_chart_with_nothing_to_draw_is_one_sentence():
+    """#14 item 5: a branch nobody owes showed an empty arrears chart with a −1…1 axis; every
+    chart without data is its title and reading, no plotly figure."""
+    tables = tables_of(world())
+    nobody = "XH99"  # no records: every view is empty
+    trend, missing = views.points_trend(tables, nobody, Q1)
+    empty = {
+        "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(tables, Q1, STANDARD, nobody), STANDARD)),
+        "theme_days": charts.theme_day_dates(views.theme_days(tables, nobody, Q1)),
+        "attendance": charts.attendance(views.attendance_rates(tables, nobody, Q1)),
+        "points": charts.points_trend(trend, missing),
+        "dues": charts.dues_completeness(views.dues_by_month(tables, nobody, Q1)),
+    }
+    assert empty["arrears"].reading == "季度末没有欠缴党费的党员。"
+    for name, chart in empty.items():
+        assert chart.empty, name
+        fragment = chart_html(chart)
+        assert "plotly" not in fragment and fragment.count(chart.reading) == 1, name
+        assert fragment.startswith('<p class="empty chart-empty">') and chart.figure.layout.title.text in fragment
+
+
+def test_a_chart_with_something_to_draw_is_drawn(broken):
+    owing = views.arrears_buckets(views.arrears(broken, Q1, STANDARD, "XH01"), STANDARD)
+    chart = charts.arrears_ageing(owing)
+    assert not chart.empty and "plotly-graph-div" in chart_html(chart)
+
+
+def test_charts_offer_no_cloud_or_logo_and_a_chinese_toolbar():
+    """#14 item 3: no "Share chart…" (plotly.js 4's cloud button) nor logo; the toolbar's locale is zh-CN."""
+    import json
+    import re
+
+    from audit.display import PLOTLY_CONFIG
+
+    chart = charts.ratings(pl.DataFrame({"rating": ["过硬"]}), STANDARD.ratings)
+    before = json.dumps(PLOTLY_CONFIG)
+    for n in range(2):  # the same on every chart: plotly edits the config it is handed, so it gets a copy
+        fragment = chart_html(chart, element_id=f"c{n}")
+        [given] = re.findall(r"(\{[^{}]*\"displaylogo\"[^{}]*(?:\{[^{}]*\}[^{}]*)*\})\s*\)", fragment)
+        config = json.loads(given)
+        assert config["showSendToCloud"] is False and config["displaylogo"] is False and config["locale"] == "zh-CN"
+        assert {"sendChartToCloud", "sendDataToCloud", "editInChartStudio"} <= set(config["modeBarButtonsToRemove"])
+        assert config["toImageButtonOptions"]["filename"] == "各支部评定结果"  # the PNG is named after the chart
+    assert json.dumps(PLOTLY_CONFIG) == before
+
+
+def test_pages_load_the_vendored_zh_cn_locale_of_the_bundled_plotly_js():
+    """The locale file matches the plotly.js the plotly package bundles, and every page carries it
+    inline after plotly.js (registered before the charts draw; nothing fetched)."""
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    from audit.report.pages import PLOTLY_LOCALE, plotly_tag
+
+    version = re.compile(r"plotly\.js v(\d+\.\d+\.\d+)")
+    assert version.search(PLOTLY_LOCALE.read_text(encoding="utf-8")[:300]).group(1) == version.search(get_plotlyjs()[:300]).group(
+        1
+    )
+    for tag in (plotly_tag(False, 1), plotly_tag(True, 0)):
+        assert 'name:"zh-CN"' in tag and tag.rindex("Plotly.register(locale)") > tag.index("plotly")
+        assert "https://" not in tag.split("<script>")[-1]

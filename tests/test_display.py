@@ -100,24 +100,114 @@ def test_rating_counts_severities_and_says_false_alarms_only_when_there_are_some
     assert_escaped(hostile)
 
 
-def test_ranking_links_every_branch_and_marks_failed_pages_escaped():
-    card = pl.DataFrame(
-        [
-            {"branch_id": "XH02", "branch_name": HOSTILE, DIMENSIONS[0]: "通过", DIMENSIONS[1]: "通过", "critical": 0}
-            | {"errors": 0, "warnings": 1, "rating": "达标"},
-            {"branch_id": "XH/01", "branch_name": "联兴", DIMENSIONS[0]: "未通过", DIMENSIONS[1]: "通过", "critical": 2}
-            | {"errors": 1, "warnings": 0, "rating": "未达标"},
-        ]
+RATINGS = ["过硬", "达标", "未达标"]  # best first, as `Standard.ratings` lists them
+
+
+def _card(branch_id: str, name: str, rating: str, critical: int = 0, errors: int = 0, warnings: int = 0) -> dict:
+    dims = {DIMENSIONS[0]: "通过" if not errors + critical else "未通过", DIMENSIONS[1]: "通过"}
+    return (
+        {"branch_id": branch_id, "branch_name": name, "rating": rating}
+        | dims
+        | {
+            "critical": critical,
+            "errors": errors,
+            "warnings": warnings,
+        }
     )
-    fragment = display.ranking_html(card, DIMENSIONS, {"XH02": {"status": "failed", "error": HOSTILE}})
-    assert fragment.index("XH/01") < fragment.index("XH02")  # sorted by id
+
+
+def test_ranking_links_every_branch_and_marks_failed_pages_escaped():
+    card = pl.DataFrame([_card("XH02", HOSTILE, "达标", warnings=1), _card("XH/01", "联兴", "未达标", critical=2, errors=1)])
+    fragment = display.ranking_html(card, DIMENSIONS, {"XH02": {"status": "failed", "error": HOSTILE}}, RATINGS)
     assert f'href="{display.branch_page_href("XH/01")}"' in fragment and 'href="branches/XH02.html"' in fragment
     assert display.page_status_marker("XH/01") in fragment and display.page_status_marker("XH02") not in fragment
     assert f'<span class="failed">报告生成失败：{ESCAPED}</span>' in fragment
     assert fragment.count(ESCAPED) == 2  # the name and the error
     assert_escaped(fragment)
     head = re.findall(r"<th>(.*?)</th>", fragment)
-    assert head == ["支部编号", "支部名称", *DIMENSIONS, "严重", "错误", "提示", "评定"]
+    assert head == ["评定", "支部编号", "支部名称", "主要问题", "严重", "错误", "提示", *DIMENSIONS]
+
+
+def test_ranking_puts_failing_branches_first_each_with_its_reason():
+    """#14 item 4: worst rating first, then most 严重 and 错误, then by id; each row says why."""
+    card = pl.DataFrame(
+        [
+            _card("XH01", "甲", "过硬"),
+            _card("XH02", "乙", "未达标", errors=1),
+            _card("XH03", "丙", "达标", warnings=2),
+            _card("XH04", "丁", "未达标", critical=1, errors=1),
+            _card("XH05", "戊", "未达标", errors=1),
+        ]
+    )
+    reasons = {"XH04": "严重：连续6个月不交党费或不参加组织生活（1条）", "XH02": HOSTILE}
+    fragment = display.ranking_html(card, DIMENSIONS, {}, RATINGS, reasons)
+    rows = re.findall(r"<tr><td[^>]*>[^<]*</td><td>(XH\d+)</td>", fragment)
+    assert rows == ["XH04", "XH02", "XH05", "XH03", "XH01"]
+    assert '<td class="reason">严重：连续6个月不交党费或不参加组织生活（1条）</td>' in fragment
+    assert f'<td class="reason">{ESCAPED}</td>' in fragment
+    assert_escaped(fragment)
+
+
+def test_branch_reasons_name_failed_rules_with_counts_leaving_out_false_alarms():
+    from audit.standard import load_standard
+    from audit.views import branch_reasons
+
+    standard = load_standard()
+    findings = pl.DataFrame(
+        [
+            {"branch_id": "XH01", "rule_id": "SM-5", "severity": "error", "counted": True},
+            {"branch_id": "XH01", "rule_id": "SM-5", "severity": "error", "counted": True},
+            {"branch_id": "XH01", "rule_id": "SM-8", "severity": "critical", "counted": True},
+            {"branch_id": "XH01", "rule_id": "OL-2", "severity": "error", "counted": False},  # 误报
+            {"branch_id": "XH02", "rule_id": "OL-5", "severity": "warning", "counted": True},
+        ]
+    )
+    branches = pl.DataFrame({"branch_id": ["XH01", "XH02", "XH03", "XH04"]})
+    unevaluable = pl.DataFrame({"branch_id": ["XH03"], "unevaluable": [2]})
+    reasons = dict(branch_reasons(findings, standard, branches, unevaluable).iter_rows())
+    title = {r: standard.rule(r).title for r in ("SM-5", "SM-8", "OL-5")}
+    assert reasons == {
+        "XH01": f"严重：{title['SM-8']}（1条）；错误：{title['SM-5']}（2条）",
+        "XH02": f"提示：{title['OL-5']}（1条）",
+        "XH03": "无法评估：2项",
+        "XH04": "",
+    }
+
+
+def test_progress_names_each_rule_and_counts_whole_meetings():
+    """#14 item 5: never "按进度应完成 0.25"; the rule's title beside its code, the period in words."""
+    from audit.standard import load_standard
+    from audit.views import progress_table
+
+    standard = load_standard()
+    progress = pl.DataFrame(
+        {
+            "branch_id": ["XH01"] * 4,
+            "rule_id": ["OL-8", "OL-4", "OL-7", "TM-2"],
+            "period": ["2019", "2019", "2019H1", "2019"],
+            "required": [1, 2, 1, 3],
+            "done": [0, 1, 0, 2],
+            "expected_by_now": [0.25, 0.5, 1.0, 2.25],
+            "status": ["进度落后", "进度正常", "进度落后", "进度落后"],
+        }
+    )
+    table = progress_table(progress, standard)
+    assert table["expected_by_now"].to_list() == [1, 1, 1, 3]  # done >= share exactly when done >= it rounded up
+    assert table["rule_title"].to_list() == [standard.rule(r).title for r in ("OL-8", "OL-4", "OL-7", "TM-2")]
+    assert table["period"].to_list() == ["2019年", "2019年", "2019年上半年", "2019年"]
+    fragment = display.progress_html(table)
+    assert "0.25" not in fragment and "0.5" not in fragment and f"<td>{standard.rule('OL-8').title}</td>" in fragment
+    assert "<th>规则</th>" in fragment and "<th>按进度应完成（次）</th>" in fragment
+    assert progress_table(progress.head(0), standard).is_empty()
+
+
+def test_overview_header_leaves_the_data_docs_to_a_labelled_link_at_the_bottom():
+    """#14 item 4: the English GX page is not in the header; its link is labelled 数据校验明细（技术）."""
+    header = display.overview_header_html("总览", 20, "标准", "1")
+    assert "data-docs" not in header and "findings.xlsx" in header
+    link = display.technical_links_html()
+    assert f'<a href="data-docs/index.html">{display.DATA_DOCS_LABEL}</a>' in link
+    assert display.DATA_DOCS_LABEL == "数据校验明细（技术）"
 
 
 def test_a_column_has_one_header_on_pages_and_in_the_workbook():
@@ -155,3 +245,19 @@ def test_no_notebook_builds_html_by_hand():
     for notebook in NOTEBOOKS.glob("*.py"):
         code = notebook.read_text(encoding="utf-8")
         assert not re.search(r"<(table|tr|td|th|p|span|header)\b|html\.escape", code), notebook.name
+
+
+def test_data_problems_name_tables_as_the_exports_do():
+    """The overview's data problems said `meetings` / `members`: a reviewer knows 组织生活记录, 党员名册."""
+    rows = [{"table": t, "file": "f.xlsx", "row": 3, "column": "身份证号", "message": "x"} for t in ("members", "meetings")]
+    fragment = display.quality_html(pl.DataFrame(rows))
+    assert "<td>党员名册</td>" in fragment and "<td>组织生活记录</td>" in fragment and "members" not in fragment
+
+
+def test_the_overview_says_there_is_no_critical_finding_not_that_there_is_none_at_all():
+    """Under 严重问题 an empty table said 本季度没有发现问题 while other findings existed."""
+    none = pl.DataFrame([_finding()]).head(0)
+    assert (
+        display.findings_html(none, with_branch=True, empty="本季度没有严重问题。") == '<p class="empty">本季度没有严重问题。</p>'
+    )
+    assert display.findings_html(none) == '<p class="empty">本季度没有发现问题。</p>'

@@ -3,6 +3,8 @@ Chinese reading of what it shows. No kernel needed: tests call them directly."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ import plotly.io as pio
 import polars as pl
 
 from audit.facts.meeting_types import APPRAISAL, ASSEMBLY, COMMITTEE, GROUP_MEETING, LECTURE, LIFE_MEETING, STUDY, THEME_DAY
+from audit.periods import period_zh
 from audit.standard import RATINGS
 
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, SimHei, sans-serif"
@@ -27,6 +30,7 @@ COLORS = {
     APPRAISAL: "#5d6d7e",
 }
 _TEMPLATE = pio.templates["plotly_white"]
+MONTH = re.compile(r"\d{4}-\d{2}")  # a month period (`2019-02`), shown as 2019年2月
 # one colour per rating, by its code (`audit.standard.RATINGS`); the words are the standard's
 RATING_COLORS = {"best": "#1e8449", "pass": "#d4ac0d", "fail": "#c0392b"}
 
@@ -35,6 +39,48 @@ RATING_COLORS = {"best": "#1e8449", "pass": "#d4ac0d", "fail": "#c0392b"}
 class Chart:
     figure: go.Figure
     reading: str  # one sentence a reviewer reads under the chart
+    empty: bool = False  # nothing to draw: the pages show the reading alone, never an empty chart
+
+
+# Tick steps for axes of counts: whole numbers only, at most `_MAX_TICKS` ticks
+_STEPS = tuple(m * 10**e for e in range(7) for m in (1, 2, 5))
+_MAX_TICKS = 8
+
+
+def count_axis(top: float, title: str | None = None, headroom: float = 1.08) -> dict[str, Any]:
+    """An axis of counts (meetings, members, branches, findings): ticks at whole numbers from 0
+    with a round step (1, 2, 5, 10 …), never 0.5 or 1.5; `top` is the largest count drawn and
+    `headroom` leaves room above it for bar labels."""
+    step = next((s for s in _STEPS if top / s <= _MAX_TICKS), _STEPS[-1])
+    axis: dict[str, Any] = {
+        "tickmode": "linear",
+        "tick0": 0,
+        "dtick": step,
+        "tickformat": "d",
+        "range": [0, max(top, 1) * headroom],
+    }
+    if title is not None:
+        axis["title"] = title
+    return axis
+
+
+# A percentage axis (0–100): ticks every 25 with the % sign, never 27.7 / 55.3 / 83
+PERCENT_TICKS: dict[str, Any] = {
+    "tickmode": "array",
+    "tickvals": [0, 25, 50, 75, 100],
+    "ticktext": ["0%", "25%", "50%", "75%", "100%"],
+}
+
+
+def _top(*values: Any) -> float:
+    """The largest of some counts (lists or polars Series, nulls ignored), 0 when there are none."""
+    found = [v for vs in values for v in vs if v is not None]
+    return float(max(found, default=0))
+
+
+def _empty(fig: go.Figure, title: str, reading: str) -> Chart:
+    """A chart with nothing to draw: its title and reading, marked empty so pages show the sentence only."""
+    return Chart(_layout(fig, title), reading, empty=True)
 
 
 def _figure(*args, **kwargs) -> go.Figure:
@@ -61,13 +107,23 @@ def _line(fig: go.Figure, x: list[Any], y: list[Any], name: str, color: str, hov
     fig.add_scatter(x=x, y=y, name=name, mode="lines+markers", line={"color": color}, hovertemplate=hover, **style)
 
 
+def _rule_line(fig: go.Figure, y: float, name: str, color: str, dash: str) -> None:
+    """A requirement as a horizontal line across the plot, named in the legend: a label inside the
+    plot would cover bars or markers, or be cut off at the plot's edge."""
+    fig.add_hline(y=y, line_dash=dash, line_color=color, line_width=2)
+    fig.add_scatter(
+        x=[None], y=[None], mode="lines", name=name, line={"color": color, "dash": dash, "width": 2}, hoverinfo="skip"
+    )
+
+
 def _layout(fig: go.Figure, title: str, **axes) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 16}},
         font={"family": FONT, "size": 13},
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
         height=380,
-        legend={"orientation": "h", "y": -0.18},
+        # below everything, whatever room the axis labels take (`yref` container: the figure's bottom)
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
         hoverlabel={"font": {"family": FONT}},
         **axes,
     )
@@ -105,9 +161,10 @@ def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与�
             f"{r['month_label']}{r['meeting_type']}（{r['count']}/{r['required']}次）" for r in short.iter_rows(named=True)
         )
         reading = f"未达到最低要求：{items}。"
-    layout = _layout(
-        fig, title, barmode="group", scattermode="group", yaxis={"title": "次数", "dtick": 1}, xaxis={"title": "月份"}
-    )
+    if not fig.data:
+        return _empty(fig, title, "本季度没有会议记录，也没有需要达到的最低次数。")
+    top = _top(counts["count"], counts["required"])
+    layout = _layout(fig, title, barmode="group", scattermode="group", yaxis=count_axis(top, "次数"), xaxis={"title": "月份"})
     return Chart(layout, reading)
 
 
@@ -124,13 +181,7 @@ def theme_day_dates(days: pl.DataFrame, day_of_month: int = 15, title: str = "�
         customdata=days["topic"].fill_null("（未记录主题）").to_list(),
         hovertemplate="%{x}%{y}日：%{customdata}<extra></extra>",
     )
-    fig.add_hline(
-        y=day_of_month,
-        line_dash="dash",
-        line_color="#555",
-        annotation_text=f"规定日期：每月{day_of_month}日",
-        annotation_position="bottom right",
-    )
+    _rule_line(fig, day_of_month, f"规定日期：每月{day_of_month}日", "#555", "dash")
     off = days.filter(pl.col("day") != day_of_month)
     if days.is_empty():
         reading = "本季度没有主题党日记录。"
@@ -138,40 +189,60 @@ def theme_day_dates(days: pl.DataFrame, day_of_month: int = 15, title: str = "�
         reading = f"本季度{days.height}次主题党日都在每月{day_of_month}日开展。"
     else:
         reading = "不在规定日期开展：" + "、".join(f"{r['month_label']}{r['day']}日" for r in off.iter_rows(named=True)) + "。"
-    layout = _layout(fig, title, yaxis={"title": "日", "range": [0, 32]}, xaxis={"title": "月份"})
+    if days.is_empty():
+        return _empty(fig, title, reading)
+    layout = _layout(fig, title, yaxis={"title": "日", "range": [0, 32], "dtick": 5}, xaxis={"title": "月份", "type": "category"})
     return Chart(layout, reading)
 
 
+def meeting_labels(held_on: list[dt.date]) -> list[str]:
+    """One distinct axis label per meeting, in the order given (date order): `1月9日`, and for the
+    second meeting on the same day `1月9日②` (③ … ⑳ after it), so that meetings on one day stand
+    side by side as full bars instead of sharing one category."""
+    seen: dict[dt.date, int] = {}
+    labels = []
+    for day in held_on:
+        seen[day] = seen.get(day, 0) + 1
+        n = seen[day]
+        labels.append(f"{day.month}月{day.day}日" + ("" if n == 1 else chr(0x245F + n) if n <= 20 else f"（{n}）"))
+    return labels
+
+
+# The attendance a 党员大会 must exceed (more than half of the members), drawn as a line
+ASSEMBLY_QUORUM = 50
+
+
 def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Chart:
+    """One bar per meeting of the quarter, in date order (a category per meeting, `meeting_labels`),
+    coloured by meeting type; the 党员大会 quorum is a dotted line named in the legend."""
     fig = _figure()
+    rates = rates.sort("held_on", "meeting_id")
+    rates = rates.with_columns(label=pl.Series(meeting_labels(rates["held_on"].to_list()), dtype=pl.String))
+    mean = rates["rate"].drop_nulls().mean()
+    if mean is None:
+        return _empty(fig, title, "本季度没有参会记录。")
     for kind in rates["meeting_type"].unique(maintain_order=True):
         rows = rates.filter(pl.col("meeting_type") == kind)
         _bars(
             fig,
-            [f"{d:%m-%d}" for d in rows["held_on"]],
+            rows["label"].to_list(),
             (rows["rate"].fill_null(0) * 100).round(1).to_list(),
             kind,
             COLORS.get(kind),
             f"{kind} %{{x}}<br>出席 %{{customdata[0]}}/%{{customdata[1]}}人（%{{y}}%）<extra></extra>",
             customdata=list(zip(rows["present"].to_list(), rows["listed"].to_list(), strict=True)),
         )
-    fig.add_hline(
-        y=50, line_dash="dot", line_color="#8e44ad", annotation_text="党员大会须超过半数", annotation_position="bottom right"
-    )
-    mean = rates["rate"].drop_nulls().mean()
-    reading = (
-        "本季度没有参会记录。"
-        if mean is None
-        else f"本季度{rates.height}次会议平均出席率{mean * 100:.0f}%，最低{rates['rate'].min() * 100:.0f}%。"
-    )
-    return Chart(
-        _layout(fig, title, yaxis={"title": "出席率（%）", "range": [0, 105]}, xaxis={"title": "日期", "type": "category"}),
-        reading,
-    )
+    _rule_line(fig, ASSEMBLY_QUORUM, f"{ASSEMBLY}出席须超过半数", COLORS[ASSEMBLY], "dot")
+    reading = f"本季度{rates.height}次会议平均出席率{mean * 100:.0f}%，最低{rates['rate'].min() * 100:.0f}%。"
+    xaxis = {"title": "会议日期", "type": "category", "categoryorder": "array", "categoryarray": rates["label"].to_list()}
+    yaxis = {"title": "出席率", "range": [0, 105], **PERCENT_TICKS}
+    return Chart(_layout(fig, title, barmode="overlay", yaxis=yaxis, xaxis=xaxis), reading)
 
 
 def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党员积分月度趋势（近四个季度）") -> Chart:
     fig = _figure()
+    if trend.is_empty() or trend["average"].null_count() == trend.height:
+        return _empty(fig, title, "没有积分记录。")
     labels = trend["month_label"].to_list()
     fig.add_scatter(x=labels, y=trend["maximum"].to_list(), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
     fig.add_scatter(
@@ -212,15 +283,15 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党�
 
 def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交") -> Chart:
     fig = _figure()
+    if monthly.is_empty():
+        return _empty(fig, title, "本季度没有党费记录。")
     labels = monthly["month_label"].to_list()
     _bars(fig, labels, monthly["due"].round(2).to_list(), "应交（元）", "#aab7b8", "%{x}应交：%{y}元<extra></extra>")
     _bars(fig, labels, monthly["paid"].round(2).to_list(), "实交（元）", "#c0392b", "%{x}实交：%{y}元<extra></extra>")
     completion = (monthly["completion"] * 100).round(1).to_list()
     _line(fig, labels, completion, "足额交纳人数比例（%）", "#1e8449", "%{x}足额交纳：%{y}%<extra></extra>", yaxis="y2")
     low = monthly.filter(pl.col("completion") < 1)
-    if monthly.is_empty():
-        reading = "本季度没有党费记录。"
-    elif low.is_empty():
+    if low.is_empty():
         reading = f"本季度每月全体党员足额交纳党费，共实交{monthly['paid'].sum():.2f}元。"
     else:
         items = "、".join(f"{r['month_label']}{r['members'] - r['paid_in_full']}人" for r in low.iter_rows(named=True))
@@ -230,7 +301,14 @@ def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交
         title,
         barmode="group",
         yaxis={"title": "金额（元）"},
-        yaxis2={"title": "足额交纳比例（%）", "overlaying": "y", "side": "right", "range": [0, 105]},
+        yaxis2={
+            "title": "足额交纳人数比例",
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 105],
+            **PERCENT_TICKS,
+            "showgrid": False,
+        },
         xaxis={"title": "月份"},
     )
     return Chart(layout, reading)
@@ -256,15 +334,18 @@ def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> 
     risk = int(at_risk["members"].sum())
     total = int(buckets["members"].sum())
     if total == 0:
-        reading = "季度末没有欠缴党费的党员。"
-    elif at_risk.is_empty():
+        return _empty(fig, title, "季度末没有欠缴党费的党员。")
+    if at_risk.is_empty():
         reading = f"季度末连续欠缴党费{total}人。"
     else:
         reading = f"季度末连续欠缴党费{total}人，其中连续{at_risk['bucket'][0]}{risk}人" + (
             "，按党章第九条有自行脱党风险。" if risk else "。"
         )
     return Chart(
-        _layout(fig, title, yaxis={"title": "人数", "dtick": 1}, xaxis={"title": "连续欠缴月数"}, showlegend=False), reading
+        _layout(
+            fig, title, yaxis=count_axis(_top(buckets["members"]), "人数", 1.2), xaxis={"title": "连续欠缴月数"}, showlegend=False
+        ),
+        reading,
     )
 
 
@@ -273,17 +354,20 @@ def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题
     columns = matrix["column"].unique(maintain_order=True).to_list()
     z = [[int(v) for v in matrix.filter(pl.col("branch_id") == b)["findings"]] for b in branches["branch_id"]]
     labels = [f"{b}　{n}" for b, n in zip(branches["branch_id"], branches["branch_name"], strict=True)]
+    top = max((v for row in z for v in row), default=0)
     fig = _figure(
         go.Heatmap(
             z=z,
-            x=columns,
+            x=[period_zh(c) if MONTH.fullmatch(c) else c for c in columns],
             y=labels,
             colorscale=[[0, "#eafaf1"], [0.01, "#f9e79f"], [1, "#922b21"]],
             zmin=0,
-            text=z,
+            zmax=max(top, 1),
+            text=[[str(v) if v else "" for v in row] for row in z],  # a clean cell stays blank
             texttemplate="%{text}",
             hovertemplate="%{y}<br>%{x}：%{z}个问题<extra></extra>",
-            colorbar={"title": "问题数"},
+            colorbar={"title": "问题数"}
+            | {k: v for k, v in count_axis(top).items() if k in ("tickmode", "tick0", "dtick", "tickformat")},
         )
     )
     clean = sum(1 for row in z if not any(row))
@@ -308,7 +392,7 @@ def ratings(scorecard: pl.DataFrame, words: Mapping[str, str], title: str = "各
         )
     )
     reading = "，".join(f"{r}{counts[r]}个" for r in order) + f"（共{scorecard.height}个支部）。"
-    return Chart(_layout(fig, title, yaxis={"title": "支部数", "dtick": 1}, showlegend=False), reading)
+    return Chart(_layout(fig, title, yaxis=count_axis(max(counts.values(), default=0), "支部数", 1.2), showlegend=False), reading)
 
 
 def quarter_comparison(
@@ -329,5 +413,12 @@ def quarter_comparison(
         worse = comparison.filter(pl.col("findings") > pl.col("previous_findings")).height
         reading = f"问题总数从{previous_zh}的{before}个变为{now}个；{better}个支部减少，{worse}个支部增加。"
     return Chart(
-        _layout(fig, title, barmode="group", yaxis={"title": "问题数"}, xaxis={"title": "支部", "type": "category"}), reading
+        _layout(
+            fig,
+            title,
+            barmode="group",
+            yaxis=count_axis(_top(comparison["findings"], comparison["previous_findings"]), "问题数"),
+            xaxis={"title": "支部", "type": "category"},
+        ),
+        reading,
     )

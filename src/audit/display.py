@@ -32,18 +32,29 @@ def reset_ids() -> None:
     _ids = itertools.count(1)
 
 
+# The modebar buttons that would send a chart off the machine (plotly.js 4's "Share chart…",
+# earlier versions' cloud and Chart Studio buttons): party records never leave it
+CLOUD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
 PLOTLY_CONFIG = {
     "displaylogo": False,
+    "showSendToCloud": False,
+    "modeBarButtonsToRemove": [*CLOUD_BUTTONS, "lasso2d", "select2d"],
     "responsive": True,
-    "locale": "zh-CN",
-    "toImageButtonOptions": {"format": "png", "scale": 2},
+    "locale": "zh-CN",  # registered by the page (`report.pages.plotly_tag`, the vendored locale)
+    "toImageButtonOptions": {"format": "png", "scale": 2},  # `chart_html` names the file after the chart
 }
 
 
 def chart_html(chart: Chart, element_id: str | None = None) -> str:
-    """A chart as an HTML fragment: the plotly div (plotly.js is loaded once by the page) and its reading."""
+    """A chart as an HTML fragment: the plotly div (plotly.js is loaded once by the page) and its
+    reading; a chart with nothing to draw (`Chart.empty`) is its title and reading, one sentence."""
+    if chart.empty:
+        title = chart.figure.layout.title.text or ""
+        return f'<p class="empty chart-empty"><strong>{html.escape(title)}</strong>：{html.escape(chart.reading)}</p>'
     element_id = element_id or f"chart-{next(_ids)}"
-    div = chart.figure.to_html(include_plotlyjs=False, full_html=False, div_id=element_id, config=PLOTLY_CONFIG)
+    title = chart.figure.layout.title.text or "图表"
+    config = PLOTLY_CONFIG | {"toImageButtonOptions": {"format": "png", "scale": 2, "filename": title}}  # a copy: plotly edits it
+    div = chart.figure.to_html(include_plotlyjs=False, full_html=False, div_id=element_id, config=config)
     return f'<figure class="chart">{div}<figcaption>{html.escape(chart.reading)}</figcaption></figure>'
 
 
@@ -73,16 +84,17 @@ FINDING_HEADERS = headers(
 )
 
 
-def findings_html(findings: pl.DataFrame, with_branch: bool = False) -> str:
+def findings_html(findings: pl.DataFrame, with_branch: bool = False, empty: str = "本季度没有发现问题。") -> str:
     """The findings table; with the reviewer's decisions when the findings carry them
-    (`audit.decisions.annotate`): a 误报 stays listed, its decision saying it does not count."""
+    (`audit.decisions.annotate`): a 误报 stays listed, its decision saying it does not count.
+    `empty`: what to say when there are none (the overview lists only the 严重 ones)."""
     from audit.decisions import with_decision_text
 
     frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
     if "decision" in frame.columns:
         frame = with_decision_text(frame)
     columns = (headers("branch_id") if with_branch else {}) | FINDING_HEADERS
-    return table_html(frame, columns, empty="本季度没有发现问题。", classes="data findings")
+    return table_html(frame, columns, empty=empty, classes="data findings")
 
 
 FOLLOWUP_HEADERS = headers(
@@ -125,8 +137,21 @@ def arrears_html(owing: pl.DataFrame, empty: str = "季度末没有欠缴党费�
 
 
 def progress_html(progress: pl.DataFrame) -> str:
-    """Half-year and year rules before their period ends: what is done against what is due by now."""
-    columns = headers("rule_id", "period", "required", "done", "expected_by_now", "status", status="状态")
+    """Half-year and year rules before their period ends (`audit.views.progress_table`): each rule
+    by code and title, what is done against what is due by now, in whole meetings."""
+    columns = headers(
+        "rule_id",
+        "rule_title",
+        "period",
+        "required",
+        "done",
+        "expected_by_now",
+        "status",
+        required="全期要求（次）",
+        done="已完成（次）",
+        expected_by_now="按进度应完成（次）",
+        status="状态",
+    )
     return table_html(progress, columns, empty="本季度是期间末，半年和年度规则已在上面的问题清单中判定。")
 
 
@@ -163,7 +188,13 @@ def quarantine_html(quarantine: pl.DataFrame) -> str:
 
 
 def quality_html(quality: pl.DataFrame) -> str:
-    """The record-quality checks' failures, by table, file, row and column."""
+    """The record-quality checks' failures, by table (named as the export contract names it:
+    党员名册, not members), file, row and column."""
+    from audit.contract import load_contract
+
+    if not quality.is_empty():
+        titles = {name: table.title for name, table in load_contract().tables.items()}
+        quality = quality.with_columns(pl.col("table").replace(titles))
     columns = headers("table", "file", "row", "column", "message")
     return table_html(quality, columns, empty="数据质量检查没有发现问题。")
 
@@ -198,32 +229,66 @@ def rating_html(rating: Mapping[str, Any], dimensions: Sequence[str], false_alar
 
 
 def overview_header_html(title: str, branches: int, standard_name: str, standard_version: str) -> str:
-    """The overview's header: title, how many branches, the standard, the workbook and Data Docs."""
+    """The overview's header: title, how many branches, the standard and the workbook (the
+    developers' Data Docs are linked at the bottom of the page, `technical_links_html`)."""
     return (
         f'<header class="page"><h1>{html.escape(title)}</h1>'
         f'<p class="meta">{branches} 个党支部　·　标准：{html.escape(standard_name)}（版本 {html.escape(standard_version)}）'
-        f'　·　<a href="findings.xlsx">下载问题清单（Excel）</a>　·　<a href="data-docs/index.html">数据校验明细（GX Data Docs）</a></p></header>'
+        f'　·　<a href="findings.xlsx">下载问题清单（Excel）</a></p></header>'
     )
 
 
-def ranking_html(scorecard: pl.DataFrame, dimensions: Sequence[str], status: Mapping[str, Mapping[str, Any]]) -> str:
-    """Every branch's dimensions, counts and rating, its name linking to its page; a branch whose
-    page failed (`status`: `run_status.json`) says so, the others carry the marker the run fills
-    in when a page fails (`page_status_marker`)."""
+DATA_DOCS_LABEL = "数据校验明细（技术）"
+
+
+def technical_links_html() -> str:
+    """The overview's last lines: the GX Data Docs, an English page for technical staff, labelled as such."""
+    return (
+        f'<p class="meta technical"><a href="data-docs/index.html">{DATA_DOCS_LABEL}</a>：'
+        "数据校验工具（Great Expectations）逐项列出的校验结果，英文页面，供技术人员排查数据问题时查看。</p>"
+    )
+
+
+def summary_html(text: str) -> str:
+    """The overview's one-sentence answer at the top (how many branches got each rating)."""
+    return f'<p class="summary">{html.escape(text)}</p>'
+
+
+def ranking_html(
+    scorecard: pl.DataFrame,
+    dimensions: Sequence[str],
+    status: Mapping[str, Mapping[str, Any]],
+    ratings: Sequence[str] = (),
+    reasons: Mapping[str, str] | None = None,
+) -> str:
+    """Every branch's rating, why (`reasons`: one line per branch id, `audit.views.branch_reasons`),
+    counts and dimensions, its name linking to its page; worst rating first (`ratings`: the
+    standard's words, best first), then most 严重 and 错误, then by id. A branch whose page failed
+    (`status`: `run_status.json`) says so, the others carry the marker the run fills in when a
+    page fails (`page_status_marker`)."""
+    reasons = reasons or {}
+    rank = {word: n for n, word in enumerate(reversed(ratings))}
+    ordered = sorted(
+        scorecard.iter_rows(named=True),
+        key=lambda r: (rank.get(r["rating"], len(rank)), -r["critical"], -r["errors"], -r["warnings"], r["branch_id"]),
+    )
     rows = []
-    for r in scorecard.sort("branch_id").iter_rows(named=True):
+    for r in ordered:
         state = status.get(r["branch_id"], {"status": "ok"})
         link = f'<a href="{branch_page_href(r["branch_id"])}">{html.escape(r["branch_name"])}</a>'
         note = page_status_marker(r["branch_id"]) if state["status"] == "ok" else page_failed_html(state.get("error") or "")
         dims = "".join(_status_cell(r[d]) for d in dimensions)
         rows.append(
-            f"<tr><td>{html.escape(r['branch_id'])}</td><td>{link}{note}</td>{dims}<td>{r['critical']}</td><td>{r['errors']}</td>"
-            f'<td>{r["warnings"]}</td><td class="rating r-{html.escape(r["rating"])}">{html.escape(r["rating"])}</td></tr>'
+            f'<tr><td class="rating r-{html.escape(r["rating"])}">{html.escape(r["rating"])}</td>'
+            f"<td>{html.escape(r['branch_id'])}</td><td>{link}{note}</td>"
+            f'<td class="reason">{html.escape(reasons.get(r["branch_id"], ""))}</td>'
+            f"<td>{r['critical']}</td><td>{r['errors']}</td><td>{r['warnings']}</td>{dims}</tr>"
         )
     columns = [
-        *headers("branch_id", "branch_name").values(),
+        *headers("rating", "branch_id", "branch_name").values(),
+        "主要问题",
+        *headers("critical", "errors", "warnings").values(),
         *dimensions,
-        *headers("critical", "errors", "warnings", "rating").values(),
     ]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in columns)
     return f'<table class="data ranking"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -326,3 +326,65 @@ def branch_followup(followup: pl.DataFrame | None, branch: str, applied: pl.Data
         decided = applied.select("finding_id", "decision", "note", "reviewer", "decided_on")
         mine = mine.join(decided, on="finding_id", how="left")
     return with_decision_text(mine)
+
+
+def progress_table(progress: pl.DataFrame, standard: Standard) -> pl.DataFrame:
+    """Open half-year and year rules (`progress.csv`) for people: each rule with its title, the
+    period in words, and what is due by now as a whole number of meetings. Counts are whole, so
+    `done >= expected_by_now` (the status) holds exactly when `done` reaches the pro-rata share
+    rounded up: 0.25 of a meeting due by now is shown as 1."""
+    if progress.is_empty():
+        return pl.DataFrame(
+            schema={"rule_id": pl.String, "rule_title": pl.String, "period": pl.String, "required": pl.Int64}
+            | {"done": pl.Int64, "expected_by_now": pl.Int64, "status": pl.String}
+        )
+    from audit.periods import period_zh
+
+    titles = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
+    return progress.select(
+        "rule_id",
+        rule_title=pl.col("rule_id").replace_strict(titles, default="", return_dtype=pl.String),
+        period=pl.col("period").cast(pl.String).map_elements(period_zh, return_dtype=pl.String),
+        required=pl.col("required").cast(pl.Int64),
+        done=pl.col("done").cast(pl.Int64),
+        expected_by_now=(pl.col("expected_by_now") - 1e-9).ceil().clip(lower_bound=0).cast(pl.Int64),
+        status="status",
+    )
+
+
+def branch_reasons(
+    findings: pl.DataFrame, standard: Standard, branches: pl.DataFrame, unevaluable: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Per branch (every branch of `branches`): one line saying why it did not get the best rating,
+    in the standard's words: its findings counted by rule and severity, 严重 first, then 错误, then
+    提示 (`严重：连续6个月不交党费或不参加组织生活（1条）；错误：按月足额交纳党费（3条）`), then how many
+    rule parts could not be judged (`unevaluable`: `coverage.unevaluable_counts`). Findings judged
+    误报 (`counted` false) are left out, as the rating leaves them out. Empty when there is nothing to say."""
+    from audit.labels import SEVERITY_ZH, UNEVALUABLE
+
+    if "counted" in findings.columns:
+        findings = findings.filter(pl.col("counted"))
+    titles = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
+    order = {rule_id: n for n, rule_id in enumerate(standard.rules)}
+    counted = (
+        findings.group_by("branch_id", "severity", "rule_id")
+        .agg(n=pl.len())
+        .with_columns(order=pl.col("rule_id").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        .sort("n", "order", descending=[True, False])
+    )
+    missing = {} if unevaluable is None else dict(unevaluable.select("branch_id", "unevaluable").iter_rows())
+    lines = []
+    for branch_id in branches["branch_id"]:
+        mine = counted.filter(pl.col("branch_id") == branch_id)
+        parts = []
+        for severity in ("critical", "error", "warning"):
+            rows = mine.filter(pl.col("severity") == severity)
+            if not rows.is_empty():
+                items = "、".join(f"{titles.get(r['rule_id'], r['rule_id'])}（{r['n']}条）" for r in rows.iter_rows(named=True))
+                parts.append(f"{SEVERITY_ZH[severity]}：{items}")
+        if missing.get(branch_id):
+            parts.append(f"{UNEVALUABLE}：{missing[branch_id]}项")
+        lines.append("；".join(parts))
+    return pl.DataFrame(
+        {"branch_id": branches["branch_id"], "reason": lines}, schema={"branch_id": pl.String, "reason": pl.String}
+    )

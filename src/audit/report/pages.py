@@ -28,9 +28,11 @@ table.data th{background:#f4f6f7}
 $ratings
 p.rating{font-size:18px}.failed{color:#fff;background:#c0392b;padding:1px 6px;margin-left:6px;font-size:12px;border-radius:3px}
 figure.chart{margin:16px 0 28px;page-break-inside:avoid}figcaption{font-size:14px;color:#333;margin-top:4px;padding-left:4px;border-left:3px solid #ccc}
-.empty{color:#666}footer{color:#888;font-size:12px;margin-top:40px;border-top:1px solid #eee;padding-top:8px}
+.empty{color:#666}p.chart-empty{margin:12px 0 20px;padding:10px 12px;background:#f8f9f9;border-left:3px solid #ccc;color:#333}
+p.summary{font-size:17px;margin:12px 0}table.ranking th,table.ranking td{white-space:nowrap}table.ranking td.reason{white-space:normal;min-width:260px}table.ranking td.rating{font-weight:bold}
+p.technical{margin-top:36px}footer{color:#888;font-size:12px;margin-top:40px;border-top:1px solid #eee;padding-top:8px}
 .jp-OutputArea-output pre,.output_text pre{white-space:pre-wrap}.anchor-link{display:none}
-table.findings td:nth-child(-n+6){white-space:nowrap}
+table.findings th,table.findings td:nth-child(-n+6){white-space:nowrap}
 @media print{body{background:#fff}main{padding:0;max-width:none}a{color:#000;text-decoration:none}}
 """
 
@@ -82,14 +84,27 @@ def failure_body(title: str, status: NotebookStatus) -> str:
     )
 
 
+# Files the pages embed (`src/audit/assets/README.md` says where each comes from)
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+PLOTLY_LOCALE = ASSETS / "plotly-locale-zh-cn.js"
+
+
+def plotly_locale() -> str:
+    """plotly.js's zh-CN locale (vendored, matching the bundled plotly.js): registered after
+    plotly.js, it puts the charts' toolbar and date words in Chinese (`display.PLOTLY_CONFIG`)."""
+    return PLOTLY_LOCALE.read_text(encoding="utf-8")
+
+
 def plotly_tag(self_contained: bool, depth: int) -> str:
-    """plotly.js for a page `depth` folders below the report: embedded, or the report's one copy."""
+    """plotly.js for a page `depth` folders below the report (embedded, or the report's one copy),
+    then its zh-CN locale, inline: nothing is fetched from the network."""
+    locale = f"<script>{plotly_locale()}</script>"
     if self_contained:
         from plotly.offline import get_plotlyjs
 
-        return f"<script>{get_plotlyjs()}</script>"
+        return f"<script>{get_plotlyjs()}</script>{locale}"
     prefix = "../" * depth
-    return f'<script src="{prefix}assets/plotly.min.js"></script>'
+    return f'<script src="{prefix}assets/plotly.min.js"></script>{locale}'
 
 
 def write_pages(
