@@ -368,7 +368,7 @@ def _exit_codes_used() -> dict[int, list[str]]:
 
 
 def test_every_exit_code_the_cli_uses_is_documented_with_its_meaning():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "development.md").read_text(encoding="utf-8")
     section = readme.split("Exit codes:", 1)[1].split("\n\n", 2)[1]  # the table right after the heading line
     rows = [line for line in section.splitlines() if line.startswith("|")][2:]
     documented = {}
@@ -379,6 +379,6 @@ def test_every_exit_code_the_cli_uses_is_documented_with_its_meaning():
     used = _exit_codes_used()
     assert {1, 2, 70} <= used.keys()  # the scan finds the codes: a scan that found none would prove nothing
     missing = {code: places for code, places in used.items() if code not in documented}
-    assert not missing, f"exit codes used but not in README's table: {missing}"
+    assert not missing, f"exit codes used but not in docs/development.md's table: {missing}"
     assert not documented.keys() - used.keys(), f"documented but never used: {sorted(documented.keys() - used.keys())}"
     assert all(len(meaning) >= 5 for meaning in documented.values()), documented

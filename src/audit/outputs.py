@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -27,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from audit import portable
 from audit.errors import AuditError
 
 MARKER = ".audit-output.json"
@@ -60,7 +60,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
         info = os.lstat(path)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MARKER_LIMIT:
             return None
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = portable.open_nofollow(path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as handle:
             data = json.loads(handle.read(MARKER_LIMIT + 1))
     except (OSError, ValueError):
@@ -80,7 +80,7 @@ def write_marker(folder: Path, kind: str, *, fields: dict[str, Any] | None = Non
     data = (json.dumps(content, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
     folder = Path(folder)
     tmp = folder / f"{MARKER}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    fd = portable.open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -359,6 +359,8 @@ def replace_folder(new: Path, out: Path, *, kind: str = "run") -> None:
     write_marker(new, kind, fields={"state": "complete", "inventory": inventory(new)})
     try:
         if not os.path.lexists(out) or (_is_real_dir(out) and read_marker(out) is None and _is_empty_dir(out)):
+            if portable.WINDOWS and os.path.lexists(out):
+                os.rmdir(out)  # Windows' rename never replaces a folder, even an empty one; rmdir refuses a non-empty one
             os.rename(new, out)  # replaces only an empty folder; fails on anything else that appeared
             return
     except OSError as exc:
@@ -396,7 +398,7 @@ def clean_stale(out: Path) -> None:
         path = out.parent / name
         for prefix in (prefix_partial, prefix_old):
             pid = name[len(prefix) :] if name.startswith(prefix) else ""
-            if not pid.isdigit() or _alive(int(pid)) or not _is_real_dir(path):
+            if not pid.isdigit() or portable.pid_alive(int(pid)) or not _is_real_dir(path):
                 continue
             marker = read_marker(path)
             if marker is None:
@@ -434,12 +436,10 @@ class RunLock:
             raise OutputError(f"本进程已在写入 {self.out}")
         for _ in range(5):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                fd = portable.open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise OutputError(f"无法锁定输出位置 {self.out}（锁文件 {self.path}）：{_why(exc)}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not portable.try_lock(fd):
                 os.close(fd)
                 pid, command = _lock_holder(self.path)
                 who = f"进程 {pid}" if pid is not None else "另一个进程"
@@ -455,13 +455,13 @@ class RunLock:
                     f"{self.path} 已存在，但不是 audit 的锁文件（它是命名管道、设备或另有硬链接的文件，"
                     "写入它会改动别的文件）；请检查后移走它再运行"
                 )
-            text = os.pread(fd, LOCK_LIMIT, 0)
+            text = portable.read_at(fd, LOCK_LIMIT, 0)
             if text and _parse_lock(text) is None:
                 os.close(fd)
                 raise OutputError(f"{self.path} 已存在，但不是 audit 的锁文件；请检查后移走它再运行")
             content = json.dumps({"tool": TOOL, "pid": os.getpid(), "command": self.command, "out": str(self.out)})
             os.ftruncate(fd, 0)
-            os.pwrite(fd, (content + "\n").encode("utf-8"), 0)
+            portable.write_at(fd, (content + "\n").encode("utf-8"), 0)
             self._fd = fd
             _HELD.add(key)
             return self
@@ -470,9 +470,19 @@ class RunLock:
     def __exit__(self, *exc: object) -> None:
         if self._fd is None:
             return
-        if _same_file(self._fd, self.path):
-            self.path.unlink(missing_ok=True)
-        os.close(self._fd)
+        if portable.unlink_open_file_first():
+            if _same_file(self._fd, self.path):
+                self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+        else:  # Windows: an open file cannot be removed; one another process has opened since stays
+            ours = _same_file(self._fd, self.path)
+            portable.unlock(self._fd)
+            os.close(self._fd)
+            if ours:
+                try:
+                    self.path.unlink(missing_ok=True)
+                except OSError:
+                    pass
         self._fd = None
         _HELD.discard(Path(os.path.abspath(self.path)))
 
@@ -505,22 +515,12 @@ def _parse_lock(data: bytes) -> tuple[int, str] | None:
 def _lock_holder(path: Path) -> tuple[int | None, str]:
     """The process (and command) named by a lock file, for the refusal message."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = portable.open_nofollow(path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as handle:
             parsed = _parse_lock(handle.read(LOCK_LIMIT))
     except OSError:
         return None, ""
     return parsed if parsed is not None else (None, "")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- single files: `audit sample --out FILE` -------------------------------------------------------------
@@ -574,7 +574,7 @@ def _publish(tmp: Path, out: Path) -> None:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise OutputError(f"无法写入 {out}：{_why(exc)}") from None
     try:  # a file system without hard links: create the name exclusively and copy
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = portable.open_nofollow(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         raise exists from None
     except OSError as exc:
@@ -692,19 +692,23 @@ def write_error_log(text: str) -> Path | None:
         return None
 
 
-def _private_dir(folder: Path) -> int:
+def _private_dir(folder: Path) -> int | None:
     """Open (creating with mode 0700) a folder only this user can use; refuses symlinks and
-    folders owned by someone else."""
+    folders owned by someone else. Returns its descriptor, or None where folders cannot be opened
+    (Windows; `audit.portable`): the folder is then used by its checked path."""
     missing = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
     for path in reversed(missing):
         os.mkdir(path, 0o700)
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    info = os.fstat(fd)
-    if info.st_uid != os.geteuid():
-        os.close(fd)
+    fd = portable.open_folder(folder)
+    info = os.fstat(fd) if fd is not None else os.lstat(folder)
+    if fd is None and not stat.S_ISDIR(info.st_mode):  # a symlink or a file (open_folder refuses them itself)
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+    if not portable.owned_by_me(info):
+        if fd is not None:
+            os.close(fd)
         raise PermissionError(errno.EPERM, "not owned by this user", str(folder))
     if info.st_mode & 0o077:
-        os.fchmod(fd, 0o700)
+        portable.make_private(folder, fd, 0o700)
     return fd
 
 
@@ -714,8 +718,12 @@ def _write_private(folder: Path, data: bytes) -> Path:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         for _ in range(20):
             name = f"audit-error-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.log"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
             try:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+                if dir_fd is not None:
+                    fd = portable.open_nofollow(name, flags, 0o600, dir_fd=dir_fd)
+                else:
+                    fd = portable.open_nofollow(folder / name, flags, 0o600)
             except FileExistsError:
                 continue
             with os.fdopen(fd, "wb") as handle:
@@ -723,7 +731,8 @@ def _write_private(folder: Path, data: bytes) -> Path:
             return folder / name
         raise FileExistsError(errno.EEXIST, "no free log file name", str(folder))
     finally:
-        os.close(dir_fd)
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
 def _why(exc: BaseException) -> str:

@@ -225,17 +225,12 @@ def _warm_engine() -> str:
 def _die_with_parent() -> None:
     """A pool worker must not outlive `audit run`: killed with SIGKILL, the run cannot stop its
     workers, and an orphan still writing into the run's temporary folder would race the next
-    run's clean-up. Linux delivers SIGKILL to the worker when its parent dies (the worker's
-    kernel exits on its own when the worker goes: ipykernel polls its parent)."""
-    import ctypes
-    import signal
+    run's clean-up. Linux delivers SIGKILL to the worker when its parent dies; elsewhere (Windows)
+    a watchdog thread ends the worker (`audit.portable.die_with_parent`). The worker's kernel
+    exits on its own when the worker goes: ipykernel polls its parent."""
+    from audit.portable import die_with_parent
 
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux/glibc: workers end when their task queue closes
-        pass
-    if os.getppid() == 1:  # the parent died before the call above
-        os._exit(1)
+    die_with_parent()
 
 
 def _warm_up() -> None:
