@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from conftest import write_csv
+from conftest import MEMBERS, write_csv
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 
@@ -35,11 +39,11 @@ def test_missing_batch_exits_2_with_message(tmp_path: Path):
 
 def test_nothing_usable_exits_2_naming_the_file(tmp_path: Path):
     batch = tmp_path / "batch"
-    write_csv(batch / "dues.csv", [["党员编号", "所属月份", "实交金额"], ["M001", "2019-01", "5"]])
+    write_csv(batch / "dues.csv", [["党员编号", "所属月份", "应交金额"], ["M001", "2019-01", "5"]])
     (batch / "members.xls").write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 64)
     proc = run("ingest", str(batch), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
-    assert "dues.csv" in proc.stderr and "缺少必填列「应交金额」" in proc.stderr
+    assert "dues.csv" in proc.stderr and "缺少必填列「实交金额」" in proc.stderr
     assert "members.xls" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -97,3 +101,234 @@ def test_user_errors_are_said_once_in_chinese_with_their_exit_code(batch: Path, 
         assert proc.returncode == EXIT_UNUSABLE, (args, proc.stderr)
         assert proc.stderr.startswith("错误 ") and proc.stderr.count(message) == 1, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and "程序内部错误" not in proc.stderr
+
+
+# --- #14 item 8: Chinese help and command-line mistakes ------------------------------------------------
+
+ENGLISH = ("Usage", "Try ", "Error", "Missing", "Options", "Commands", "Show this message", "[required]", "No such", "Invalid")
+
+
+def english(text: str) -> list[str]:
+    """click's English words found in what the user saw."""
+    return [word for word in ENGLISH if word in text]
+
+
+def test_bare_audit_and_help_are_chinese_and_list_only_the_reviewers_commands():
+    """Before: `Usage: audit [OPTIONS] COMMAND`, `Options`, `Show this message and exit.`, and
+    synth, docs and suites listed to reviewers."""
+    for args in ((), ("--help",)):
+        proc = run(*args)
+        said = proc.stdout + proc.stderr
+        assert proc.returncode in (0, 2) and "Traceback" not in said
+        assert "用法：audit" in said and "命令：" in said and not english(said), said
+        listed = set(re.findall(r"^  (\S+)\s{2,}", proc.stdout, re.M))
+        assert {"run", "validate", "inspect", "ingest", "sample", "verify-manifest", "decisions"} <= listed, listed
+        assert not {"synth", "docs", "suites"} & listed
+    for command in ("synth", "docs", "suites"):  # hidden, still there for developers
+        proc = run(command, "--help")
+        assert proc.returncode == 0 and f"用法：audit {command}" in proc.stdout and not english(proc.stdout)
+    proc = run("run", "--help")
+    assert "用法：audit run [选项] 数据批次" in proc.stdout and "--quarter 季度" in proc.stdout and "（必填）" in proc.stdout
+    assert not english(proc.stdout)
+
+
+def test_command_line_mistakes_are_said_in_chinese_with_the_usage_line(batch: Path):
+    """Before: `Usage: … Try 'audit run --help' for help.` and `Error: Missing option '--quarter'.`"""
+    cases = {
+        ("run", str(batch)): "错误 缺少选项 --quarter：审核的季度，如 2019Q1",
+        ("run",): "错误 缺少数据批次：一个导出批次的文件夹",
+        ("run", str(batch), "--quarter"): "错误 选项 --quarter 后面要写一个值",
+        ("run", str(batch), "--quarter", "2019Q1", "--jobs", "两个"): "错误 --jobs 的值不对：应为整数",
+        ("run", str(batch), "--quarter", "2019Q1", "--bogus"): "错误 没有选项 --bogus",
+        ("run", str(batch), "多余", "--quarter", "2019Q1"): "错误 多余的参数：多余",
+        ("rnu",): "错误 没有命令「rnu」，是否想用 run？",
+    }
+    for args, message in cases.items():
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.startswith(message), (args, proc.stderr)
+        assert not english(proc.stdout + proc.stderr) and "Traceback" not in proc.stderr, (args, proc.stderr)
+    assert "用法：audit run [选项] 数据批次" in run("run", str(batch)).stderr
+
+
+def test_a_file_given_where_a_folder_is_expected_says_so(batch: Path, tmp_path: Path):
+    """Before: `找不到数据批次文件夹` for a file that plainly exists."""
+    file = batch / "dues.csv"
+    for args in (
+        ("run", str(file), "--quarter", "2019Q1", "--out", str(tmp_path / "out")),
+        ("ingest", str(file), "--out", str(tmp_path / "out")),
+        ("inspect", str(file)),
+        ("verify-manifest", str(file)),
+    ):
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert f"{file} 是文件，不是文件夹" in proc.stderr, (args, proc.stderr)
+        assert "找不到" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+CRASH_RUN = """
+import sys
+import audit.ingest
+def broken(*args, **kwargs):
+    raise RuntimeError("planted internal failure")
+audit.ingest.ingest = broken
+sys.argv = ["audit", "run", sys.argv[1], "--quarter", "2019Q1", "--out", sys.argv[2]]
+import audit.cli
+audit.cli.main()
+"""
+
+
+def test_an_internal_error_during_a_run_says_where_its_log_is_and_leaves_no_bar(batch: Path, tmp_path: Path):
+    """Exit 70 names its log file, which holds the traceback; the progress display is erased
+    first. Before: the bar (`审核并生成支部报告 ━ 0/?`) stayed above the message."""
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False", "XDG_STATE_HOME": str(tmp_path / "state")}
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH_RUN, str(batch), str(tmp_path / "out")], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 70, proc.stderr
+    found = re.search(r"详细信息已写入 (\S+?\.log)", proc.stderr)
+    assert found, proc.stderr
+    log = Path(found.group(1))
+    assert log.is_relative_to(tmp_path / "state") and "planted internal failure" in log.read_text(encoding="utf-8")
+    assert "━" not in proc.stdout + proc.stderr and "0/?" not in proc.stdout and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- #14 item 7: the run on the terminal -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small generated world (XH01 联兴集团党支部, XH02 鑫源科技有限公司党支部, XH03; 2018-07 to 2019-12)."""
+    from audit.synth import write_world
+    from worlds import world
+
+    folder = tmp_path_factory.mktemp("terminal") / "batch"
+    write_world(world(), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def terminal_run(world_batch: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One `audit run` on an 80-column terminal, two branches asked for as a reviewer writes them."""
+    out = tmp_path_factory.mktemp("terminal-run") / "2019Q1"
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False", "COLUMNS": "80"}
+    args = ["run", str(world_batch), "--quarter", "2019q1", "--branch", "xh02", "--branch", "联兴集团", "--out", str(out)]
+    proc = subprocess.run([*AUDIT, *args, "--jobs", "2"], capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, out
+
+
+def test_branch_accepts_lower_case_codes_and_names(terminal_run: tuple[subprocess.CompletedProcess[str], Path]):
+    """Before: `数据中没有这些支部：xh02`."""
+    _, out = terminal_run
+    assert sorted(p.name for p in (out / "branches").glob("*.html")) == ["XH01.html", "XH02.html"]
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["parameters"]["branches"] == ["XH01", "XH02"]
+
+
+def test_each_step_is_named_and_timed_in_chinese(terminal_run: tuple[subprocess.CompletedProcess[str], Path]):
+    """Before: one bar, `审核并生成支部报告 0/?`, then `用时：validate 40.1 秒，extras …`."""
+    proc, _ = terminal_run
+    for step in ("读取", "校验", "事实", "检查", "导出", "页面"):
+        assert f"{step} 完成" in proc.stdout, proc.stdout
+    assert "页面 完成" in proc.stdout and "2/2" in proc.stdout  # the pages' own count
+    timing = re.search(r"^用时：(.*)$", proc.stdout, re.M)
+    assert timing, proc.stdout
+    assert re.match(
+        r"读取 [\d.]+ 秒，校验 [\d.]+ 秒，事实 [\d.]+ 秒，检查 [\d.]+ 秒，导出 [\d.]+ 秒，页面 [\d.]+ 秒；合计", timing.group(1)
+    )
+    assert not re.search(r"[A-Za-z]", timing.group(1).split("；报告目录大小")[0])  # no English step names
+
+
+def test_the_outputs_listed_are_the_folders_and_the_path_is_printed_once(
+    terminal_run: tuple[subprocess.CompletedProcess[str], Path],
+):
+    """Before: the list left out findings.xlsx (and most of the run's outputs); the folder was printed twice."""
+    proc, out = terminal_run
+    assert proc.stdout.count(str(out)) == 1, proc.stdout
+    listed = proc.stdout[proc.stdout.index(f"输出目录：{out}") :]
+    flat = re.sub(r"\s|│", "", listed)  # a long list wraps inside its cell
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert "findings.xlsx" in flat and "index.html" in flat and "notices/" in flat
+    for path in entries:
+        if path.suffix != ".parquet":
+            assert path.name + ("/" if path.is_dir() else "") in flat, path.name
+    parquet = sum(p.suffix == ".parquet" for p in entries)
+    assert f"Parquet副本（{parquet}个" in flat
+
+
+def test_the_branch_table_shows_counts_by_severity_and_names_whole(terminal_run: tuple[subprocess.CompletedProcess[str], Path]):
+    """Before: 各支部问题数 showed 通过/未通过 per dimension, and names were cut at 80 columns (`鑫源科 …`)."""
+    import polars as pl
+    from rich.cells import cell_len
+
+    proc, out = terminal_run
+    assert "各支部问题数（按级别）与评定" in proc.stdout and "…" not in proc.stdout
+    tables = [line for line in proc.stdout.splitlines() if line and line[0] in "┏┃┡│└"]
+    assert tables and max(cell_len(line) for line in tables) <= 80  # tables wrap to the terminal, nothing cropped
+    assert all(line.rstrip()[-1] in "┓┃┩│┘" for line in tables)  # every row keeps its right border
+    header = next(line for line in proc.stdout.splitlines() if "支部编号" in line and "严重" in line)
+    assert re.search(r"严重\s*┃\s*错误\s*┃\s*提示", header), header
+    scorecard = pl.read_parquet(out / "scorecard.parquet")
+    for row in scorecard.iter_rows(named=True):
+        assert row["branch_name"] in proc.stdout  # on one line, whole
+        line = next(line for line in proc.stdout.splitlines() if f"│ {row['branch_id']} " in line)
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        assert cells[:5] == [row["branch_id"], row["branch_name"], str(row["critical"]), str(row["errors"]), str(row["warnings"])]
+        assert cells[-1] == row["rating"]
+
+
+def test_a_wrong_quarter_or_branch_is_refused_once_the_batch_is_read_before_validation(world_batch: Path, tmp_path: Path):
+    """The run reads the batch, checks --quarter and --branch against its months and branch list,
+    and stops there (no validation, no page workers); nothing of a progress bar stays above the
+    message. Before: the whole batch was validated first, and `━ 0/?` stayed on screen."""
+    from audit.errors import AuditError
+    from audit.periods import Quarter
+    from audit.report import run_report
+
+    class Steps:
+        def __init__(self) -> None:
+            self.begun: list[str] = []
+
+        def begin(self, step: str) -> None:
+            self.begun.append(step)
+
+        def advance(self, step: str, done: int, total: int, detail: str) -> None:
+            pass
+
+        def end(self, step: str, seconds: float) -> None:
+            pass
+
+    for quarter, branches, message in (
+        ("2021Q1", None, "2021Q1 不在数据范围内（数据覆盖 2018-07 至 2019-12）"),
+        ("2019Q1", ["XH99"], "数据中没有支部「XH99」（可选：XH01 联兴集团党支部、"),
+    ):
+        steps = Steps()
+        with pytest.raises(AuditError) as refused:
+            run_report(world_batch, Quarter.parse(quarter), tmp_path / "out", jobs=1, branches=branches, progress=steps)
+        assert str(refused.value).startswith(message)
+        assert steps.begun == ["read"]
+        assert not (tmp_path / "out").exists()
+        args = ["run", str(world_batch), "--quarter", quarter, "--out", str(tmp_path / "out")]
+        proc = run(*args, *(["--branch", branches[0]] if branches else []))
+        assert proc.returncode == 2 and proc.stderr.startswith(f"错误 {message}"), proc.stderr
+        assert "━" not in proc.stdout + proc.stderr and "0/?" not in proc.stdout
+
+
+def test_the_ingest_summary_shows_rows_derived(batch: Path, tmp_path: Path):
+    """A branch created from a reference is a row the branch list gained from the roster: the
+    summary's 派生 column shows it (ingest_report.csv's rows_derived), as the report counts it."""
+    write_csv(
+        batch / "党员名册_补充.csv", [MEMBERS[0], ["M009", "赵敏", "", "B09", "正式党员", "2010-07-01", "在职", "5000", ""]]
+    )
+    out = tmp_path / "out"
+    proc = run("ingest", str(batch), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = pl.read_csv(out / "ingest_report.csv")
+    derived = report.filter(pl.col("rows_derived") > 0)
+    assert derived.height == 1 and derived["file"][0] == "党员名册_补充.csv"
+    header = next(line for line in proc.stdout.splitlines() if "┃ 文件数" in line)
+    assert header.split("┃")[-2].strip() == "派生", header
+    members = next(line for line in proc.stdout.splitlines() if "党员名册（members）" in line)
+    assert [c.strip() for c in members.split("│")[1:-1]][-1] == str(derived["rows_derived"][0]), members
+    assert "派生：" in proc.stdout

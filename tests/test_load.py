@@ -14,6 +14,7 @@ import yaml
 import audit
 from audit.dataset import Dataset, StandardChangedError
 from audit.paths import STANDARD_FILE
+from audit.periods import Quarter
 from audit.standard import load_standard
 from audit.synth import write_world
 from audit.validate import Validation, validate
@@ -135,3 +136,40 @@ def test_load_reads_the_parquet_tables_not_the_csvs(batch: Path, tmp_path: Path)
         assert ds.findings.equals(validation.findings)
         assert ds.quarantine.equals(expected.quarantine)
     assert expected.scorecard.equals(validation.scorecard.with_columns(pl.col("warnings", "errors", "critical").cast(pl.Int64)))
+
+
+def test_load_says_in_chinese_when_a_folder_is_not_an_audit_report(batch: Path, tmp_path: Path):
+    """Before: `FileNotFoundError: … reports/2019Q9/validation.json` (English, naming an internal file)."""
+    from audit.dataset import ReportFolderError
+
+    reports = tmp_path / "reports"
+    validate(batch, QUARTER, out=reports / QUARTER, data_docs=False)
+    (reports / "notes").mkdir()
+    (reports / "readme.txt").write_text("x", encoding="utf-8")
+    cases = {
+        reports / "2019Q9": [f"找不到报告文件夹 {reports / '2019Q9'}", "「2019Q9」不是有效的季度", f"已有的报告：{QUARTER}"],
+        reports / "2019Q2": [f"找不到报告文件夹 {reports / '2019Q2'}", f"已有的报告：{QUARTER}", "audit run"],
+        reports / "notes": [f"{reports / 'notes'} 不是审核报告文件夹"],
+        reports / "readme.txt": [f"{reports / 'readme.txt'} 是文件，不是文件夹"],
+    }
+    for folder, parts in cases.items():
+        with pytest.raises(ReportFolderError) as refused:
+            audit.load(folder)
+        message = str(refused.value)
+        assert all(part in message for part in parts), message
+        assert "validation.json" not in message and "Errno" not in message
+    with pytest.raises(ReportFolderError) as valid_quarter:
+        audit.load(reports / "2019Q2")
+    assert "不是有效的季度" not in str(valid_quarter.value)
+    assert audit.load(str(reports / QUARTER)).quarter == Quarter.parse(QUARTER)
+
+
+def test_load_says_when_the_run_stopped_before_auditing(tmp_path: Path):
+    """A run with nothing to audit leaves the ingest report and a manifest saying why, no findings."""
+    from audit.dataset import ReportFolderError
+
+    folder = tmp_path / "2019Q1"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"outcome": "没有任何可用的数据行，无法审核"}), encoding="utf-8")
+    with pytest.raises(ReportFolderError, match="中的审核没有完成：没有任何可用的数据行，无法审核"):
+        audit.load(folder)

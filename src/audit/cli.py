@@ -1,66 +1,231 @@
 """The `audit` command line. Exit codes (`audit.errors`): 0 ran, 1 findings at or above --fail-on
 (verify-manifest: the report no longer matches), 2 bad usage or unusable input, 3 some branch pages
-failed, 70 an internal error. A user's mistake is an `AuditError`, said in Chinese once, in `main`."""
+failed, 70 an internal error. A user's mistake is an `AuditError`, said in Chinese once, in `main`;
+so is a mistake in the command line itself (a missing option, an unknown command), and the help
+is Chinese too (`AuditCommand`, `AuditGroup`): click's own English never reaches the user.
+Developer commands (`synth`, `docs`, `suites`) run as before but are not listed."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
 from audit.errors import (
     EXIT_BRANCH_FAILED,
     EXIT_FINDINGS,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_UNUSABLE,
     AuditError,
     UsageError,
 )
-from audit.labels import COLUMNS, SEVERITY_ZH
+from audit.labels import COLUMNS, SEVERITY_ZH, STATUS_FAIL, STEP_ZH
 from audit.readers import printable
 
+console = Console(highlight=False, emoji=False)  # text from a batch is never turned into emoji
+err = Console(stderr=True, highlight=False, emoji=False)
+
+# --- Chinese help, usage and command-line mistakes -------------------------------------------------
+
+TYPE_WORDS = {"int": "整数", "float": "数", "Path": "路径", "str": "文本", "list[str]": "文本"}
+HELP_TEXT = "显示本说明"
+FIRST_COMMANDS = ("run", "validate", "inspect")  # what a reviewer needs, listed first
+
+
+def _type_word(param: Any) -> str:
+    """A parameter's type in Chinese (整数, 路径, 文本)."""
+    bare = param.bare_type() if hasattr(param, "bare_type") else ""
+    return TYPE_WORDS.get(bare, "值")
+
+
+def _metavar(param: Any) -> str:
+    """What a parameter's value is called in help and usage: its metavar, else its type in Chinese."""
+    return str(param.metavar) if param.metavar else _type_word(param)
+
+
+def _option_names(param: Any) -> str:
+    """An option as help lists it: its names, then what its value is (a flag has none)."""
+    names = "、".join(param.opts) + ("、" + "、".join(param.secondary_opts) if param.secondary_opts else "")
+    return names if getattr(param, "is_flag", False) else f"{names} {_metavar(param)}"
+
+
+def _option_help(param: Any) -> str:
+    """An option's or argument's help, with 必填 or its default."""
+    text = param.help or ""
+    if param.name == "help":
+        text = HELP_TEXT
+    if param.required:
+        return f"{text}（必填）"
+    default = param.default
+    if not getattr(param, "is_flag", False) and default not in (None, "", [], ()) and not callable(default):
+        return f"{text}（默认 {default}）"
+    return text
+
+
+class _ChineseHelp:
+    """Help and usage lines in Chinese for a command or group (click's are English); used through
+    `AuditCommand` and `AuditGroup`."""
+
+    def get_usage(self, ctx: Any) -> str:
+        """The usage line: `用法：audit run [选项] 数据批次`."""
+        command: Any = self
+        pieces = ["[选项]"] if any(p.param_type_name == "option" for p in command.get_params(ctx)) else []
+        for param in command.params:
+            if param.param_type_name == "argument":
+                pieces.append(_metavar(param) if param.required else f"[{_metavar(param)}]")
+        if isinstance(self, TyperGroup):
+            pieces.append("命令 [参数]…")
+        return "用法：" + " ".join([ctx.command_path, *pieces])
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """Print the help (to stdout, wrapped, not cut): usage, what the command does, its
+        arguments, options and (for a group) its commands, listed ones only."""
+        command: Any = self
+        console.print(command.get_usage(ctx), soft_wrap=True, markup=False)
+        if command.help:
+            console.print()
+            console.print(inspect.cleandoc(command.help), markup=False)
+        params = [p for p in command.get_params(ctx) if not getattr(p, "hidden", False)]
+        arguments = [(_metavar(p), _option_help(p)) for p in params if p.param_type_name == "argument"]
+        options = [(_option_names(p), _option_help(p)) for p in params if p.param_type_name == "option"]
+        sections = [("参数", arguments), ("选项", options)]
+        if isinstance(self, TyperGroup):
+            listed = [command.get_command(ctx, name) for name in command.list_commands(ctx)]
+            commands = [(c.name, inspect.cleandoc(c.help or "").split("\n\n")[0]) for c in listed if c and not c.hidden]
+            sections.append(("命令", commands))
+        for title, rows in sections:
+            if not rows:
+                continue
+            table = RichTable(box=None, show_header=False, padding=(0, 1, 0, 2), title=f"{title}：", title_justify="left")
+            table.add_column(no_wrap=True)
+            table.add_column(overflow="fold")
+            for name, text in rows:
+                table.add_row(Text(name), Text(text))  # as written: no rich markup in help texts
+            console.print()
+            console.print(table)
+        if isinstance(self, TyperGroup):
+            console.print()
+            first = command.list_commands(ctx)[0]
+            console.print(f"每个命令的说明：{ctx.command_path} 命令 --help，如 {ctx.command_path} {first} --help", markup=False)
+
+
+class AuditCommand(_ChineseHelp, TyperCommand):
+    """A command whose help and usage are Chinese."""
+
+
+class AuditGroup(_ChineseHelp, TyperGroup):
+    """The `audit` group: Chinese help, the reviewer's commands first, and an unknown command said in Chinese."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: FIRST_COMMANDS.index(n) if n in FIRST_COMMANDS else len(FIRST_COMMANDS))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None and not ctx.resilient_parsing:
+            listed = [n for n in self.list_commands(ctx) if not self.commands[n].hidden]
+            close = get_close_matches(name, listed, n=1)
+            error = UsageError(f"没有命令「{name}」" + (f"，是否想用 {close[0]}？" if close else ""))
+            error.hint = f"可用的命令：{'、'.join(listed)}；说明见 {ctx.command_path} --help"
+            raise error
+        return super().resolve_command(ctx, args)
+
+
+def _click_usage_message(exc: Exception) -> str:
+    """A click usage error (raised while the command line is parsed) said in Chinese."""
+    kind = type(exc).__name__
+    param: Any = getattr(exc, "param", None)
+    message = str(getattr(exc, "message", "") or "")
+    if kind == "MissingParameter" and param is not None:
+        if param.param_type_name == "argument":
+            return f"缺少{_metavar(param)}：{param.help or ''}".rstrip("：")
+        return f"缺少选项 {'、'.join(param.opts)}：{param.help or ''}".rstrip("：")
+    if kind == "BadParameter" and param is not None:
+        name = "、".join(param.opts) if param.param_type_name == "option" else _metavar(param)
+        return f"{name} 的值不对：应为{_type_word(param)}"
+    if kind == "NoSuchOption":
+        option, possible = getattr(exc, "option_name", ""), sorted(getattr(exc, "possibilities", None) or [])
+        return f"没有选项 {option}" + (f"，是否想用 {'、'.join(possible)}？" if possible else "")
+    if kind == "BadOptionUsage":
+        option = getattr(exc, "option_name", "")
+        if "does not take" in message:
+            return f"选项 {option} 不带值（只写 {option} 即可）"
+        return f"选项 {option} 后面要写一个值"
+    extra = re.search(r"unexpected extra argument\S* \((.*)\)", message)
+    if extra:
+        return f"多余的参数：{extra.group(1)}（路径中有空格时请加引号）"
+    return "命令行写法有误"
+
+
+def _is_click_usage_error(exc: BaseException) -> bool:
+    """Whether `exc` is click's UsageError (or a subclass), as typer raises it outside standalone mode."""
+    return any(c.__name__ == "UsageError" and "click" in c.__module__ for c in type(exc).__mro__)
+
+
+def _say_usage_error(exc: Exception) -> None:
+    """Say a command-line mistake in Chinese with the command's usage line (exit code 2)."""
+    ctx: Any = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `audit`: its help has been printed
+        return
+    err.print(f"[red]错误[/red] {printable(_click_usage_message(exc))}", soft_wrap=True)
+    if ctx is not None:
+        err.print(printable(ctx.command.get_usage(ctx)), soft_wrap=True)
+        err.print(f"说明：{printable(ctx.command_path)} --help", soft_wrap=True)
+
+
 app = typer.Typer(
-    help="党支部组织生活与党费、积分记录的审核工具。",
+    cls=AuditGroup,
+    help="党支部组织生活与党费、积分记录的审核工具：读取一个街道的导出文件，按标准审核一个季度，生成离线报告和问题清单。",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, emoji=False)  # text from a batch is never turned into emoji
-err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _print_ingest_summary(result, out: Path | None) -> None:
     from audit.readers import printable
     from audit.reasons import Action
 
-    summary = RichTable(title=f"导入结果：{printable(result.batch.name)}", show_lines=False)
-    for header in ("表", "来源文件数", "读取行数", "导入行数", "隔离行数", "跳过行数"):
-        summary.add_column(header, justify="right" if header != "表" else "left")
+    derived = any(s.rows_derived for s in result.sources)  # rows other tables gained (branches created, attendance)
+    summary = _table(f"导入结果：{printable(result.batch.name)}（除文件数外均为行数）")
+    headers = ("表", "文件数", "读取", "导入", "隔离", "跳过", *(("派生",) if derived else ()))
+    counts = ("rows_read", "rows_accepted", "rows_quarantined", "rows_skipped", *(("rows_derived",) if derived else ()))
     by_table: dict[str, list] = {}
     for source in result.sources:
         if source.table:
             by_table.setdefault(source.table, []).append(source)
-    for name, table in result_tables(result):
-        sources = by_table.get(name, [])
-        if not sources:
-            continue
-        summary.add_row(
-            f"{table.title}（{name}）",
-            str(len(sources)),
-            str(sum(s.rows_read for s in sources)),
-            str(sum(s.rows_accepted for s in sources)),
-            str(sum(s.rows_quarantined for s in sources)),
-            str(sum(s.rows_skipped for s in sources)),
-        )
+    rows = [
+        [f"{table.title}（{name}）", str(len(sources)), *(str(sum(getattr(s, c) for s in sources)) for c in counts)]
+        for name, table in result_tables(result)
+        if (sources := by_table.get(name))
+    ]
+    widths = [max(_cells(h), *(_cells(r[i]) for r in rows)) for i, h in enumerate(headers) if i]
+    summary.add_column(headers[0], overflow="fold", min_width=_name_width([r[0] for r in rows], widths))
+    for header in headers[1:]:
+        summary.add_column(header, justify="right", overflow="fold")
+    for row in rows:
+        summary.add_row(*row)
     console.print(summary)
+    if derived:
+        console.print(
+            "派生：由这些行推出的其他表的行（如按引用新建的支部、由缺席名单生成的出勤记录），不计入读取行数", soft_wrap=True
+        )
     file_problems = [p for p in result.problems if p.action is Action.FILE]
     for problem in file_problems:
         where = printable(problem.file) + (f"［{printable(problem.sheet)}］" if problem.sheet else "")
@@ -82,7 +247,70 @@ def _print_ingest_summary(result, out: Path | None) -> None:
         sheet = f"［{printable(skip.sheet)}］" if skip.sheet else ""
         console.print(f"已跳过 {printable(skip.file)}{sheet}：{printable(skip.why)}")
     if out is not None:
-        console.print(f"输出目录：{printable(out)}（ingest_report.csv、quarantine.csv、column_map.csv、tables/*.parquet）")
+        _print_outputs(out)
+
+
+def _table(title: str | None = None) -> RichTable:
+    """A terminal table; its columns are added with overflow="fold": a long cell wraps, never cut."""
+    return RichTable(title=title, show_lines=False, expand=False)
+
+
+def _cells(text: str) -> int:
+    """The terminal width of a text (a Chinese character takes two cells)."""
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _name_width(names: list[str], others: list[int]) -> int:
+    """The width of a table's name column: its widest name, as far as the terminal leaves room
+    beside the other columns (`others`: their widths) and the borders; a longer name wraps."""
+    room = console.width - sum(others) - 3 * (len(others) + 1) - 1
+    return max(4, min(max((_cells(n) for n in names), default=0), room))
+
+
+# What each output is, for the list printed after a command (the folder's own entries, in this order).
+OUTPUT_LABELS = {
+    "index.html": "总览页面（用浏览器打开，离线可用）",
+    "findings.xlsx": "问题清单工作簿（Excel、WPS 可打开）",
+    "branches": "各支部页面",
+    "notices": "整改通知书",
+    "findings.csv": "问题清单",
+    "scorecard.csv": "五个过硬评定",
+    "followup.csv": "整改跟踪（与上季度对照）",
+    "decisions_applied.csv": "审核决定的应用结果",
+    "sample.csv": "现场抽查样本",
+    "previous_scorecard.csv": "上季度评定",
+    "coverage.csv": "无法评估的规则明细",
+    "data_quality.csv": "数据质量问题",
+    "progress.csv": "年度进度",
+    "quarantine.csv": "隔离清单（未导入的行和值）",
+    "ingest_report.csv": "导入报告（每个文件读取、导入、隔离的行数）",
+    "column_map.csv": "列对应表（每一列如何识别）",
+    "data-docs": "数据校验明细（技术）",
+    "manifest.json": "来源文件与校验值（audit verify-manifest 用）",
+}
+
+
+def _print_outputs(out: Path) -> None:
+    """The folder a command wrote, once, and what is in it: every entry of the folder, the ones a
+    reviewer opens first with what each is, then the files the toolkit reads back."""
+    entries = sorted(p for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+    known = {p.name: p for p in entries}
+    listing = _table()
+    listing.add_column("文件", no_wrap=True)
+    listing.add_column("内容", overflow="fold")
+    for name, label in OUTPUT_LABELS.items():
+        if name in known:
+            listing.add_row(name + ("/" if known[name].is_dir() else ""), label)
+    copies = [p for p in entries if p.name not in OUTPUT_LABELS and p.suffix == ".parquet"]
+    rest = [p.name + ("/" if p.is_dir() else "") for p in entries if p.name not in OUTPUT_LABELS and p not in copies]
+    if copies:
+        listing.add_row("*.parquet", f"各表的 Parquet 副本（{len(copies)} 个，程序读取用）")
+    if rest:
+        listing.add_row("其余", "程序使用的记录：" + "、".join(rest))
+    console.print(f"输出目录：{printable(str(out))}", soft_wrap=True)
+    console.print(listing)
 
 
 def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = None):
@@ -105,12 +333,29 @@ def _quarter(text: str):
         raise UsageError(str(exc)) from None
 
 
-BatchArgument = Annotated[Path, typer.Argument(help="一个导出批次的文件夹")]
-QuarterOption = Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1")]
-StandardOption = Annotated[Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）")]
+def _folder(what: str) -> Any:
+    """The check of an argument or option naming a folder (`what`): a file given instead of a
+    folder is refused naming it (`audit.arguments.existing_folder`), before anything is read."""
+
+    def check(value: Path | None) -> Path | None:
+        from audit.arguments import existing_folder
+
+        return None if value is None else existing_folder(value, what)
+
+    return check
+
+
+BatchArgument = Annotated[Path, typer.Argument(help="一个导出批次的文件夹", metavar="数据批次", callback=_folder("数据批次"))]
+ReportArgument = Annotated[
+    Path, typer.Argument(help="audit run 生成的报告目录", metavar="报告目录", callback=_folder("报告目录"))
+]
+QuarterOption = Annotated[str, typer.Option("--quarter", help="审核的季度，如 2019Q1", metavar="季度")]
+StandardOption = Annotated[
+    Path | None, typer.Option("--standard", help="标准文件（默认 expectations/standard.yaml）", metavar="文件")
+]
 LimitOption = Annotated[
     list[str] | None,
-    typer.Option("--limit", help="放宽读取限制（可重复），如 rows=5000000、size=2G；名称和默认值见 README"),
+    typer.Option("--limit", help="放宽读取限制（可重复），如 rows=5000000、size=2G；名称和默认值见 README", metavar="名称=数值"),
 ]
 
 
@@ -126,7 +371,9 @@ def _limits(options: list[str] | None):
 
 MappingOption = Annotated[
     Path | None,
-    typer.Option("--mapping", help="审核人员的映射文件（YAML）：表名、表头别名、固定值、取值别名；格式见数据字典"),
+    typer.Option(
+        "--mapping", help="审核人员的映射文件（YAML）：表名、表头别名、固定值、取值别名；格式见数据字典", metavar="文件"
+    ),
 ]
 
 
@@ -170,7 +417,7 @@ def result_tables(result):
     return load_contract().tables.items()
 
 
-@app.command()
+@app.command(cls=AuditCommand)
 def ingest(
     batch: BatchArgument,
     out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/ingest）")] = None,
@@ -194,7 +441,7 @@ def ingest(
         raise typer.Exit(EXIT_UNUSABLE)
 
 
-@app.command(name="inspect")
+@app.command(name="inspect", cls=AuditCommand)
 def inspect_batch(
     batch: BatchArgument,
     mapping: MappingOption = None,
@@ -227,7 +474,7 @@ def _write_new_csv(frame, target: Path) -> None:
         write_csv(frame, tmp)
 
 
-@app.command()
+@app.command(cls=AuditCommand)
 def validate(
     batch: BatchArgument,
     quarter: QuarterOption,
@@ -241,20 +488,43 @@ def validate(
     mapping: MappingOption = None,
 ) -> None:
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
+    from audit.arguments import check_quarter
+    from audit.facts import data_window
+    from audit.ingest import ingest as run_ingest
+    from audit.outputs import check_output
+    from audit.validate import nothing_usable
     from audit.validate import validate as run_validate
 
     period, rules = _checked(quarter, fail_on, standard)
     reviewer_mapping = _mapping(mapping)
+    limits = _limits(limit)
     out = out or Path("data/processed") / batch.resolve().name / str(period)
-    with console.status(f"正在审核 {period.zh}……"):
-        result = run_validate(batch, period, rules, out=out, data_docs=data_docs, limits=_limits(limit), mapping=reviewer_mapping)
+    check_output(out, kind="validate", batch=batch)  # refused before anything is read (checked again under the lock)
+    with _steps_shown() as steps:
+        steps.begin("read")
+        ingested = run_ingest(batch, limits=limits, mapping=reviewer_mapping)
+        if nothing_usable(ingested) is None:  # the quarter checked before the (slow) validation
+            check_quarter(period, data_window(ingested.tables))
+        result = run_validate(
+            batch,
+            period,
+            rules,
+            out=out,
+            data_docs=data_docs,
+            limits=limits,
+            mapping=reviewer_mapping,
+            ingested=ingested,
+            step=steps.begin,
+        )
     _print_ingest_summary(result.ingested, None)
-    _print_validation_summary(result, out)
+    _print_validation_summary(result)
+    _print_outputs(out)
     if fail_on is not None and result.at_or_above(fail_on):
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def _print_validation_summary(result, out: Path) -> None:
+def _print_validation_summary(result) -> None:
+    """What the audit found: counts by severity, ratings, each branch's counts and rating."""
     import polars as pl
 
     from audit.coverage import unevaluable
@@ -269,12 +539,22 @@ def _print_validation_summary(result, out: Path) -> None:
     )
     ratings = result.scorecard.group_by("rating").len().sort("rating")
     console.print("评定结果：" + "，".join(f"{r['rating']} {r['len']} 个支部" for r in ratings.iter_rows(named=True)))
-    table = RichTable(title="各支部问题数", show_lines=False)
-    for header in (COLUMNS["branch_id"], COLUMNS["branch_name"], *result.standard.dimensions, COLUMNS["rating"]):
-        table.add_column(header)
+    table = _table("各支部问题数（按级别）与评定")
+    columns = ("branch_id", "branch_name", "critical", "errors", "warnings")
+    names = [printable(n or "") for n in result.scorecard["branch_name"].to_list()] if result.scorecard.height else []
+    ids = [_cells(printable(b)) for b in result.scorecard["branch_id"].to_list()] if result.scorecard.height else []
+    ratings_width = max((_cells(r) for r in result.scorecard["rating"].to_list()), default=0) if result.scorecard.height else 0
+    dimensions = max((_cells(d) for d in result.standard.dimensions), default=0)
+    others = [max(8, *ids), 4, 4, 4, max(6, dimensions), max(4, ratings_width)]
+    for column in columns:
+        numeric = column in ("critical", "errors", "warnings")
+        width = _name_width(names, others) if column == "branch_name" else None
+        table.add_column(COLUMNS[column], overflow="fold", justify="right" if numeric else "left", min_width=width)
+    table.add_column("未通过", overflow="fold")
+    table.add_column(COLUMNS["rating"], overflow="fold")
     for row in result.scorecard.iter_rows(named=True):
-        cells = (row["branch_id"], row["branch_name"], *(row[d] for d in result.standard.dimensions), row["rating"])
-        table.add_row(*(printable(c) for c in cells))
+        failed = "\n".join(d for d in result.standard.dimensions if row.get(d) == STATUS_FAIL)  # one a line
+        table.add_row(*(printable(row[c] if row[c] is not None else "") for c in columns), failed, printable(row["rating"]))
     console.print(table)
     missing = unevaluable(result.coverage)
     if missing.height:
@@ -283,19 +563,19 @@ def _print_validation_summary(result, out: Path) -> None:
             "（缺少规则所需的数据，既不算通过也不算问题），明细见 coverage.csv"
         )
     for warning in result.warnings:
-        console.print(f"[yellow]注意[/yellow] {printable(warning)}")
-    console.print(
-        f"输出目录：{printable(out)}（findings.csv、scorecard.csv、coverage.csv、data_quality.csv、data-docs/index.html）"
-    )
+        console.print(f"[yellow]注意[/yellow] {printable(warning)}", soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=AuditCommand)
 def run(
     batch: BatchArgument,
     quarter: QuarterOption,
     out: Annotated[Path | None, typer.Option("--out", help="报告目录（默认 reports/<季度>）")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="并行生成支部报告的进程数（默认 CPU 核数）")] = None,
-    branch: Annotated[list[str] | None, typer.Option("--branch", help="只生成这些支部的报告（可重复）")] = None,
+    branch: Annotated[
+        list[str] | None,
+        typer.Option("--branch", help="只生成这些支部的报告（可重复）：支部编号（不分大小写）或支部名称", metavar="支部"),
+    ] = None,
     self_contained: Annotated[bool, typer.Option("--self-contained", help="每个页面内嵌 plotly.js，便于单独发送")] = False,
     seed: Annotated[int, typer.Option(help="抽查样本的随机种子")] = 2019,
     sample_size: Annotated[int, typer.Option(help="每个支部抽查的会议记录数")] = 3,
@@ -304,7 +584,13 @@ def run(
     limit: LimitOption = None,
     mapping: MappingOption = None,
     previous: Annotated[
-        Path | None, typer.Option("--previous", help="对照的上季度报告目录（默认 --out 旁以上季度命名的目录，存在时）")
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="对照的上季度报告目录（默认 --out 旁以上季度命名的目录，存在时）",
+            metavar="报告目录",
+            callback=_folder("上季度报告目录"),
+        ),
     ] = None,
     decisions: Annotated[
         Path | None, typer.Option("--decisions", help="审核决定表（默认数据批次所在文件夹中的 decisions.csv，存在时）")
@@ -315,8 +601,6 @@ def run(
     ] = None,
 ) -> None:
     """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx、整改跟踪、整改通知书和 manifest.json。"""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from audit.outputs import check_output
     from audit.report import run_report
 
@@ -328,14 +612,7 @@ def run(
     out = out or Path("reports") / str(period)
     check_output(out, kind="run", batch=batch)  # refused before anything starts (checked again under the lock)
     console.print(f"随机抽查种子：{seed}")
-    with Progress(  # an error leaves the block first, so `main` says it once the progress bar is gone
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("审核并生成支部报告", total=None)
-
-        def tick(name: str, done: int, total: int) -> None:
-            bar.update(task, total=total, completed=done, description=f"支部报告 {printable(name)}")
-
+    with _steps_shown() as steps:  # --quarter and --branch are checked once the batch is read, before the rest
         result = run_report(
             batch,
             period,
@@ -346,7 +623,7 @@ def run(
             seed=seed,
             sample_size=sample_size,
             standard=rules,
-            progress=tick,
+            progress=steps,
             limits=_limits(limit),
             mapping=reviewer_mapping,
             previous=previous,
@@ -354,18 +631,94 @@ def run(
             deadline=due,
         )
     _print_ingest_summary(result.validation.ingested, None)
-    _print_validation_summary(result.validation, out)
-    timings = "，".join(f"{k} {v:.1f} 秒" for k, v in result.timings.items())
-    console.print(f"用时：{timings}；报告目录大小 {result.size_bytes / 1e6:.1f} MB")
+    _print_validation_summary(result.validation)
+    console.print(f"用时：{_timings(result.timings)}；报告目录大小 {result.size_bytes / 1e6:.1f} MB", soft_wrap=True)
     for failed in result.failed:
-        err.print(f"[red]报告生成失败[/red] {printable(failed.name)}：{failed.where}出错：{failed.error}")
+        err.print(f"[red]报告生成失败[/red] {printable(failed.name)}：{failed.where}出错：{failed.error}", soft_wrap=True)
     for note in result.notes:
         console.print(f"[yellow]注意[/yellow] {printable(note)}", soft_wrap=True)
-    console.print(f"打开 {printable(str(out / 'index.html'))} 查看报告（离线可用）", soft_wrap=True)
+    _print_outputs(out)
+    console.print("用浏览器打开其中的 index.html 查看报告，问题清单见 findings.xlsx。", soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_BRANCH_FAILED)
     if fail_on is not None and result.validation.at_or_above(fail_on):
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _timings(seconds: dict[str, float]) -> str:
+    """The seconds each step took, by its Chinese name (the two page steps as one), and the total."""
+    by_label: dict[str, float] = {}
+    for step, took in seconds.items():
+        label = STEP_ZH.get(step, step)
+        by_label[label] = by_label.get(label, 0.0) + took
+    parts = [f"{label} {took:.1f} 秒" for label, took in by_label.items()]
+    return "，".join(parts) + f"；合计 {sum(seconds.values()):.1f} 秒"
+
+
+class _StepDisplay:
+    """A run's steps on the terminal: one line per step, named in Chinese (`STEP_ZH`), with its
+    own bar (the pages: branch pages done of all), count and time; a step's line is complete when
+    the next begins. Implements `audit.report.run.StepProgress`; `begin` alone suits `validate`'s `step`."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.rows: dict[str, Any] = {}  # label -> task id
+        self.current: str | None = None
+
+    def begin(self, step: str) -> None:
+        """Step `step` begins: its line appears (the previous step's is complete)."""
+        label = STEP_ZH.get(step, step)
+        if self.current is not None and self.current != label:
+            self._complete(self.current)
+        if label not in self.rows:
+            self.rows[label] = self.bar.add_task(label, total=None, count="")
+        else:  # a second step under the same name (the pages' HTML after their notebooks)
+            self.bar.update(self.rows[label], description=label)
+        self.current = label
+
+    def advance(self, step: str, done: int, total: int, detail: str) -> None:
+        """The step's line shows `done` of `total` and what was just finished."""
+        label = STEP_ZH.get(step, step)
+        if label in self.rows:
+            self.bar.update(
+                self.rows[label], total=total, completed=done, count=f"{done}/{total}", description=f"{label} {printable(detail)}"
+            )
+
+    def end(self, step: str, seconds: float) -> None:
+        """A step has ended; its line is completed when the next step (or the display) ends."""
+
+    def finish(self) -> None:
+        """The last step has ended."""
+        if self.current is not None:
+            self._complete(self.current)
+            self.current = None
+
+    def _complete(self, label: str) -> None:
+        """Show a step's line as complete: a full bar, its time stopped."""
+        task = self.rows[label]
+        total = self.bar.tasks[task].total or 1
+        self.bar.update(task, total=total, completed=total, description=f"{label} 完成")
+
+
+@contextmanager
+def _steps_shown() -> Iterator[_StepDisplay]:
+    """Show a command's steps while it runs. On an error the display is erased before `main` says
+    what went wrong, so no half-drawn bar is left above the message."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"), TimeElapsedColumn(), console=console
+    )
+    bar.start()
+    display = _StepDisplay(bar)
+    try:
+        yield display
+        display.finish()
+    except BaseException:
+        bar.live.transient = True  # erase it: the error is said below, alone
+        raise
+    finally:
+        bar.stop()
 
 
 def _follow_up_options(
@@ -385,13 +738,15 @@ def _follow_up_options(
     return due
 
 
-decisions_app = typer.Typer(help="审核决定表（decisions.csv）：审核人员登记核实结果、误报和整改期限。", no_args_is_help=True)
+decisions_app = typer.Typer(
+    cls=AuditGroup, help="审核决定表（decisions.csv）：审核人员登记核实结果、误报和整改期限。", no_args_is_help=True
+)
 app.add_typer(decisions_app, name="decisions")
 
 
-@decisions_app.command(name="template")
+@decisions_app.command(name="template", cls=AuditCommand)
 def decisions_template(
-    report: Annotated[Path, typer.Argument(help="audit run 生成的报告目录")],
+    report: ReportArgument,
     out: Annotated[
         Path | None, typer.Option("--out", help="写出的新文件（默认数据批次所在文件夹中的 decisions.csv；不覆盖已有文件）")
     ] = None,
@@ -427,10 +782,15 @@ def decisions_template(
     )
 
 
-@app.command(name="verify-manifest")
+@app.command(name="verify-manifest", cls=AuditCommand)
 def verify_manifest(
-    report: Annotated[Path, typer.Argument(help="audit run 生成的报告目录")],
-    batch: Annotated[Path | None, typer.Option("--batch", help="数据批次文件夹（默认用 manifest 中记录的路径）")] = None,
+    report: ReportArgument,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help="数据批次文件夹（默认用 manifest 中记录的路径）", metavar="数据批次", callback=_folder("数据批次")
+        ),
+    ] = None,
 ) -> None:
     """重新计算输入文件的 SHA-256，检查报告是否仍与数据一致。一致退出码 0，不一致 1。"""
     from audit.readers import discover
@@ -450,7 +810,7 @@ def verify_manifest(
     raise typer.Exit(EXIT_FINDINGS)
 
 
-@app.command()
+@app.command(cls=AuditCommand)
 def sample(
     batch: BatchArgument,
     quarter: Annotated[str, typer.Option("--quarter", help="季度，如 2019Q1")],
@@ -469,9 +829,9 @@ def sample(
     tables = ingest(batch, limits=_limits(limit)).tables
     picked = meeting_sample(tables, period, seed, per_branch)
     console.print(f"随机种子：{seed}；{period.zh}共抽取 {picked.height} 条会议记录")
-    table = RichTable()
+    table = _table()
     for column in ("branch_id", "meeting_id", "meeting_type", "held_on", "topic", "source"):
-        table.add_column(COLUMNS[column])
+        table.add_column(COLUMNS[column], overflow="fold")
     for r in picked.iter_rows(named=True):
         source = f"{r['_file']}" + (f"［{r['_sheet']}］" if r["_sheet"] else "") + f" 第{r['_row']}行"
         cells = (r["branch_id"], r["meeting_id"], r["meeting_type"], str(r["held_on"]), r["topic"] or "", source)
@@ -482,7 +842,7 @@ def sample(
         console.print(f"已写入 {printable(str(out))}", soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=AuditCommand, hidden=True)  # developers only
 def synth(
     out: Annotated[Path, typer.Option("--out", help="输出的批次文件夹")] = Path("data/raw/sample"),
     seed: Annotated[int, typer.Option(help="随机种子：相同种子生成完全相同的数据")] = 2019,
@@ -520,7 +880,7 @@ def synth(
     )
 
 
-@app.command()
+@app.command(cls=AuditCommand, hidden=True)  # developers only
 def docs(
     out: Annotated[Path, typer.Option("--out", help="文档目录")] = Path("docs"),
 ) -> None:
@@ -534,7 +894,7 @@ def docs(
     console.print(f"数据字典：{out / 'data-dictionary.md'}；规则目录：{out / 'rules.md'}")
 
 
-@app.command()
+@app.command(cls=AuditCommand, hidden=True)  # developers only
 def suites() -> None:
     """根据导出约定和默认标准重新生成期望套件（expectations/quality.*.json 和 standard.*.json）。"""
     from audit.quality import write_quality_suites
@@ -550,11 +910,19 @@ def _terminate(signum, frame) -> None:
 
 
 def main() -> None:
-    import signal
+    from audit.portable import on_terminate
 
-    signal.signal(signal.SIGTERM, _terminate)  # clean up temporary output and locks, as on Ctrl-C
+    on_terminate(_terminate)  # SIGTERM (Windows: also Ctrl-Break) cleans up temporary output and locks, as Ctrl-C does
     try:
-        app()
+        exit_code = app(standalone_mode=False, prog_name="audit")  # click's mistakes come here, said in Chinese
+        if not isinstance(exit_code, int):  # a command that returned: the `typer.Exit` codes come back as ints
+            exit_code = EXIT_OK
+        if exit_code == EXIT_INTERRUPTED:  # Ctrl-C while a command ran (typer turns it into an exit code)
+            err.print("已中断")
+        sys.exit(exit_code)
+    except typer.Abort:
+        err.print("已中断")
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         err.print("已中断")
         sys.exit(EXIT_INTERRUPTED)
@@ -562,6 +930,9 @@ def main() -> None:
         _explain(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug, not the user's mistake: say so plainly, keep the details
+        if _is_click_usage_error(exc):  # a mistake in the command line: said in Chinese
+            _say_usage_error(exc)
+            sys.exit(EXIT_UNUSABLE)
         if os.environ.get("AUDIT_DEBUG"):
             raise
         log = None

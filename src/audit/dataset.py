@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,11 @@ from typing import Any
 import polars as pl
 
 from audit import charts, views
+from audit.arguments import BranchChoiceError, check_quarter, existing_folder, parse_quarter, resolve_branch
 from audit.charts import Chart
 from audit.coverage import empty_coverage, unevaluable
+from audit.errors import AuditError
+from audit.facts import data_window
 from audit.ingest import branch_tables, load_tables
 from audit.io import read_table
 from audit.paths import STANDARD_FILE
@@ -56,30 +60,39 @@ class Dataset:
         """The branch list, sorted by id."""
         return self.tables["branches"].sort("branch_id")
 
+    def branch_id(self, branch: str) -> str:
+        """The code of the branch `branch` names, as `audit run --branch` reads it (its code in any
+        case, its name, or a part of its name only it has: `audit.arguments.resolve_branch`); a
+        branch not in the data, or outside a dataset cut to one branch, is a `BranchChoiceError`."""
+        found = resolve_branch(self.branches, branch)
+        if self.scope is not None and found != self.scope:
+            raise BranchChoiceError(f"这个数据集只载入了支部 {self.scope} 的记录，不能用于 {found}")
+        return found
+
     def branch(self, branch_id: str) -> dict[str, Any]:
-        """The branch's row of the branch list; an unknown id is a KeyError naming it."""
-        rows = self.branches.filter(pl.col("branch_id") == branch_id).to_dicts()
-        if not rows:
-            raise KeyError(f"没有支部 {branch_id}")
-        return rows[0]
+        """The branch's row of the branch list."""
+        found = self.branch_id(branch_id)
+        return self.branches.filter(pl.col("branch_id") == found).to_dicts()[0]
 
     def findings_for(self, branch_id: str) -> pl.DataFrame:
         """The branch's findings of the quarter."""
-        return self.findings.filter(pl.col("branch_id") == branch_id)
+        return self.findings.filter(pl.col("branch_id") == self.branch_id(branch_id))
 
     def unevaluable_for(self, branch_id: str) -> pl.DataFrame:
         """The branch's rule parts the data did not allow to judge this quarter (无法评估), by period, with why."""
-        return unevaluable(self.coverage).filter(pl.col("branch_id") == branch_id)
+        return unevaluable(self.coverage).filter(pl.col("branch_id") == self.branch_id(branch_id))
 
     def rating(self, branch_id: str) -> dict[str, Any]:
         """The branch's scorecard row: each dimension's status, counts by severity and the rating."""
-        return self.scorecard.filter(pl.col("branch_id") == branch_id).to_dicts()[0]
+        return self.scorecard.filter(pl.col("branch_id") == self.branch_id(branch_id)).to_dicts()[0]
 
     def branch_charts(self, branch_id: str, quarter: Quarter | str | None = None) -> dict[str, Chart]:
-        """Every chart of a branch page, for this (or another) quarter of the batch."""
-        q = Quarter.parse(quarter) if isinstance(quarter, str) else (quarter or self.quarter)
+        """Every chart of a branch page, for this (or another) quarter of the batch; a quarter
+        outside the batch's data is refused as `audit run --quarter` refuses it."""
+        q = self.quarter if quarter is None else parse_quarter(quarter)
+        check_quarter(q, self._window())
+        branch_id = self.branch_id(branch_id)
         t, std = self.tables, self.standard
-        self._check_scope(branch_id)
         trend, missing = views.points_trend(t, branch_id, q, self.window)
         return {
             "meetings": charts.meeting_frequency(views.meeting_counts(t, branch_id, q, std)),
@@ -90,20 +103,20 @@ class Dataset:
             "arrears": charts.arrears_ageing(views.arrears_buckets(views.arrears(t, q, std, branch_id, self.window), std)),
         }
 
+    def _window(self) -> tuple[dt.date, dt.date] | None:
+        """The batch's data window: as the run recorded it, else from the tables."""
+        return self.window or data_window(self.tables)
+
     def points_missing(self, branch_id: str) -> pl.DataFrame:
         """Members of the branch with months without points over the last four quarters."""
-        self._check_scope(branch_id)
-        return views.points_trend(self.tables, branch_id, self.quarter, self.window)[1]
+        return views.points_trend(self.tables, self.branch_id(branch_id), self.quarter, self.window)[1]
 
     def arrears(self, branch_id: str | None = None) -> pl.DataFrame:
         """Members in arrears at the quarter's end (one branch, or every branch)."""
-        self._check_scope(branch_id)
-        return views.arrears(self.tables, self.quarter, self.standard, branch_id, self.window)
-
-    def _check_scope(self, branch_id: str | None) -> None:
-        """A dataset cut to one branch answers only for that branch."""
-        if self.scope is not None and branch_id != self.scope:
-            raise ValueError(f"这个数据集只载入了支部 {self.scope} 的记录，不能用于 {branch_id or '全街道'}")
+        if branch_id is None and self.scope is not None:
+            raise BranchChoiceError(f"这个数据集只载入了支部 {self.scope} 的记录，不能用于全街道")
+        found = None if branch_id is None else self.branch_id(branch_id)
+        return views.arrears(self.tables, self.quarter, self.standard, found, self.window)
 
     def overview_charts(self) -> dict[str, Chart]:
         """Every chart of the overview page."""
@@ -165,13 +178,56 @@ def run_standard(root: Path, meta: dict[str, Any]) -> Standard:
     return load_standard(path)
 
 
+class ReportFolderError(AuditError):
+    """The folder given to `audit.load` is not one `audit run` or `audit validate` wrote."""
+
+
+def _run_record(root: Path) -> dict[str, Any]:
+    """What the run in `root` recorded about itself; a folder that is not an audit report (missing,
+    a file, a quarter not audited, a run that stopped) is a `ReportFolderError` saying so."""
+    if root.is_file():
+        raise ReportFolderError(f"{root} 是文件，不是文件夹：请给出 audit run 或 audit validate 生成的报告文件夹")
+    if not root.is_dir():
+        made = sorted(p.name for p in root.parent.glob("*") if (p / "validation.json").is_file()) if root.parent.is_dir() else []
+        what = f"找不到报告文件夹 {root}"
+        if re.fullmatch(r"\d{4}[Qq]\d+", root.name) and not re.fullmatch(r"\d{4}[Qq][1-4]", root.name):
+            what += f"（「{root.name}」不是有效的季度，季度为 1 至 4，如 2019Q1）"
+        there = f"；{root.parent} 中已有的报告：{'、'.join(made)}" if made else ""
+        raise ReportFolderError(f"{what}{there}；报告由 audit run 数据批次 --quarter 季度 生成")
+    record = root / "validation.json"
+    if not record.is_file():
+        outcome = _stopped(root)
+        if outcome:
+            raise ReportFolderError(f"{root} 中的审核没有完成：{outcome}；请按导入报告修正数据后重新运行 audit run")
+        raise ReportFolderError(f"{root} 不是审核报告文件夹（不是 audit run 或 audit validate 生成的）")
+    try:
+        meta = json.loads(record.read_text(encoding="utf-8"))
+        Quarter.parse(meta["quarter"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ReportFolderError(f"{root} 中的审核记录已损坏或不完整；请重新运行 audit run") from None
+    return meta
+
+
+def _stopped(root: Path) -> str | None:
+    """Why the run that wrote `root` stopped before auditing (its manifest's outcome), if it did."""
+    try:
+        outcome = json.loads((root / "manifest.json").read_text(encoding="utf-8")).get("outcome")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return outcome if isinstance(outcome, str) and outcome else None
+
+
 def load(root: Path | str, branch: str | None = None) -> Dataset:
     """Load a folder written by `audit validate` or `audit run`; with `branch`, only that branch's
     records are read (what a branch page needs, a fraction of a district's batch). The standard is
     the one the run used (`run_standard`). Tables are read from their Parquet copies: the CSVs are
-    for people (their text is formula-safe for Excel)."""
+    for people (their text is formula-safe for Excel). `branch` is read as `--branch` reads it
+    (code in any case, or name); a folder that is not an audit report, or a branch not in it, is
+    refused in Chinese (an `AuditError`)."""
     root = Path(root)
-    meta = json.loads((root / "validation.json").read_text(encoding="utf-8"))
+    meta = _run_record(root)
+    if branch is not None:
+        branch = resolve_branch(pl.read_parquet(root / "tables" / "branches.parquet"), branch)
     first, last = meta.get("window") or (None, None)
     return Dataset(
         quarter=Quarter.parse(meta["quarter"]),
@@ -195,14 +251,22 @@ def from_batch(
     batch: Path | str, quarter: Quarter | str, standard: Standard | None = None, *, mapping: Path | str | None = None
 ) -> Dataset:
     """Ingest and validate a batch in memory (no files written): for exploration. ``mapping``: the
-    reviewer's mapping file (see the data dictionary)."""
+    reviewer's mapping file (see the data dictionary). The quarter is checked against the batch's
+    data before the (slow) validation, as `audit run` checks it."""
     from audit.contract import load_contract
     from audit.ingest import ingest
     from audit.mapping import load_mapping
-    from audit.validate import validate_tables
+    from audit.validate import NothingUsableError, nothing_usable, validate_tables
 
-    ingested = ingest(batch, mapping=load_mapping(mapping, load_contract()) if mapping is not None else None)
-    result = validate_tables(ingested.tables, quarter, standard)
+    period = parse_quarter(quarter)
+    ingested = ingest(
+        existing_folder(batch, "数据批次"), mapping=load_mapping(mapping, load_contract()) if mapping is not None else None
+    )
+    if (why := nothing_usable(ingested)) is not None:
+        raise NothingUsableError(why, ingested, None)
+    window = data_window(ingested.tables)
+    check_quarter(period, window)
+    result = validate_tables(ingested.tables, period, standard)
     return Dataset(
         quarter=result.quarter,
         standard=result.standard,
@@ -213,4 +277,5 @@ def from_batch(
         quarantine=ingested.quarantine,
         progress=result.facts.progress,
         coverage=result.coverage,
+        window=window,
     )

@@ -21,6 +21,18 @@ EVALUATED, UNEVALUABLE = "已评估", "无法评估"
 NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING = "新增", "持续", "已整改", "已补正", "待复查"
 FOLLOWUP_STATUSES = (NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING)
 
+# The steps of `audit run` (`audit.report.run`, the manifest's timings) as the terminal names them,
+# in the order they run; the notebooks and their HTML are one step to the reader (页面)
+STEP_ZH = {
+    "read": "读取",
+    "quality": "校验",
+    "facts": "事实",
+    "checks": "检查",
+    "export": "导出",
+    "notebooks": "页面",
+    "html": "页面",
+}
+
 # One header per column, wherever the column is shown
 COLUMNS = {
     # findings and their follow-up

@@ -1,7 +1,10 @@
 """Validation: a batch (or its canonical tables) and a quarter in, findings and scorecard out.
 
-ingest -> record-quality suites -> facts -> coverage (what the data lets each rule part judge;
-the checked columns of what it does not set to null) -> standard suites -> findings -> scorecard.
+ingest -> amount due derived from the base where the export gives none (`audit.dues`) -> the
+committee list's office holders in the quarter (`audit.offices.offices_for_period`) ->
+record-quality suites -> facts -> coverage (what the data lets each rule part judge; the checked
+columns of what it does not set to null, in the facts and in the open periods' progress) ->
+standard suites -> findings -> scorecard.
 """
 
 from __future__ import annotations
@@ -9,18 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from audit.coverage import compute_coverage, empty_coverage, withhold
+from audit.coverage import coverage_and_partial, empty_coverage, withhold, withhold_progress
+from audit.dues import due_notices, with_derived_dues
 from audit.facts import FACTS, Facts, QuarterOutOfRangeError, compute_facts, data_window
 from audit.findings import assessed_rules, collect_findings, scorecard
 from audit.ingest import Ingested, ingest
 from audit.io import write_table
 from audit.limits import Limits
 from audit.mapping import ReviewerMapping
+from audit.offices import offices_for_period
 from audit.outputs import output_folder
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
@@ -139,18 +145,28 @@ def validate_tables(
     *,
     data_docs: Path | None = None,
     today: dt.date | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> Validation:
-    """Run both kinds of suites on canonical tables for one quarter."""
+    """Run both kinds of suites on canonical tables for one quarter. ``step`` (`audit run`'s
+    progress) is told as each step begins: ``quality``, ``facts``, ``checks``."""
+    step = step or (lambda name: None)
+    step("quality")
     quarter = Quarter.parse(quarter) if isinstance(quarter, str) else quarter
     standard = standard or load_standard()
     if data_docs is not None and data_docs.exists():
         shutil.rmtree(data_docs)
     validator = Validator(data_docs=data_docs)
+    tables = with_derived_dues(tables, standard)  # 应交金额 from the base where the export gives none
+    tables = offices_for_period(tables, quarter.start, quarter.end)  # the committee's holders in the quarter
     quality = collect_quality(run_quality(validator, tables, quality_parameters(tables, data_window(tables), standard, today)))
+    quality = pl.concat([quality, due_notices(tables["dues"], tables["members"])]).sort("table", "file", "sheet", "row", "column")
+    step("facts")
     facts = compute_facts(tables, standard, quarter)
     # what the data lets each rule part judge; the rest is withheld from GX (neither passed nor failed)
-    coverage = compute_coverage(tables, standard, quarter, facts.window)
-    facts.tables = withhold(facts.tables, coverage, standard)
+    coverage, partial = coverage_and_partial(tables, standard, quarter, facts.window)
+    facts.tables = withhold(facts.tables, coverage, standard, partial)
+    facts.progress = withhold_progress(facts.progress, tables, standard, quarter, facts.window)  # open periods too
+    step("checks")
     parameters = standard.parameters()
     suites = build_standard_suites(standard)  # from the run's standard: its thresholds, severities, switched-off rules
     runs = []
@@ -175,28 +191,44 @@ def validate(
     today: dt.date | None = None,
     limits: Limits | None = None,
     mapping: ReviewerMapping | None = None,
+    ingested: Ingested | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> Validation:
-    """Ingest a batch and validate one quarter; with `out`, write every output there.
+    """Ingest a batch and validate one quarter; with `out`, write every output there. ``ingested``:
+    the batch already read (`audit run` reads it first to check its arguments); ``step``: told
+    as each step begins (``read``, then `validate_tables`' steps).
 
     `out` is checked, locked and marked before any work (`audit.outputs.output_folder`): never the
     batch or a folder around or inside it, never a file or a folder the toolkit did not make.
     When nothing can be audited, the ingest outputs are still written there and
     ``NothingUsableError`` says so."""
+    standard = standard or load_standard()
     if out is None:
-        ingested = ingest(batch, limits=limits, mapping=mapping)
+        ingested = ingested if ingested is not None else _read(batch, limits, mapping, step)
         if (why := nothing_usable(ingested)) is not None:
             raise NothingUsableError(why, ingested, None)
-        result = validate_tables(ingested.tables, quarter, standard, today=today)
+        ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
+        result = validate_tables(ingested.tables, quarter, standard, today=today, step=step)
         result.ingested = ingested
         return result
     with output_folder(out, kind="validate", batch=Path(batch)) as target:
-        ingested = ingest(batch, limits=limits, mapping=mapping)
+        ingested = ingested if ingested is not None else _read(batch, limits, mapping, step)
         if (why := nothing_usable(ingested)) is not None:
             _clear_validation_outputs(target)
             ingested.write(target)
             raise NothingUsableError(why, ingested, out)
+        ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
         docs = target / "data-docs" if data_docs else None
-        result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today)
+        result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today, step=step)
         result.ingested = ingested
         result.write(target)
     return result
+
+
+def _read(
+    batch: Path | str, limits: Limits | None, mapping: ReviewerMapping | None, step: Callable[[str], None] | None
+) -> Ingested:
+    """Step read: the batch ingested."""
+    if step is not None:
+        step("read")
+    return ingest(batch, limits=limits, mapping=mapping)

@@ -1,10 +1,15 @@
 """`audit run` itself: under the report folder's lock, into a temporary folder moved into place
-only when complete, a short list of named steps, each timed (the manifest's `timings_seconds`):
+only when complete, a short list of named steps, each timed (the manifest's `timings_seconds`)
+and shown to the user by its Chinese name (`audit.labels.STEP_ZH`) as it runs:
 
-    validate   `audit validate` of the quarter (while the page workers warm up their kernels)
-    extras     follow-up, reviewer decisions, sample, findings.xlsx, notices (`audit.followup`)
-    notebooks  the overview and one notebook per branch, executed in parallel
-    html       the offline pages from the executed notebooks
+    read       读取  the batch ingested; --quarter and --branch checked against its months and
+                     branch list before anything slow starts (`audit.arguments`)
+    quality    校验  the record-quality suites          (these three: `audit validate` of the
+    facts      事实  the facts of the quarter            quarter, while the page workers warm
+    checks     检查  the standard's suites, findings      up their kernels)
+    export     导出  follow-up, reviewer decisions, sample, findings.xlsx, notices (`audit.followup`)
+    notebooks  页面  the overview and one notebook per branch, executed in parallel
+    html       页面  the offline pages from the executed notebooks
 
 then the manifest. See `audit.report` for the folder's layout.
 """
@@ -16,13 +21,14 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from audit.arguments import check_quarter, choose_branches
 from audit.errors import AuditError
 from audit.limits import Limits
 from audit.mapping import ReviewerMapping
@@ -45,6 +51,7 @@ from audit.report.pages import write_pages
 from audit.standard import Standard, load_standard
 
 if TYPE_CHECKING:
+    from audit.ingest import Ingested
     from audit.validate import Validation
 
 SOURCES = ".sources"  # the notebooks as .ipynb, made for papermill; removed once the pages are written
@@ -52,6 +59,17 @@ SOURCES = ".sources"  # the notebooks as .ipynb, made for papermill; removed onc
 
 class RunError(AuditError):
     """The run could not start or finish; the message says why, in Chinese."""
+
+
+class StepProgress(Protocol):
+    """What a run tells the terminal as it goes: a step (a key of `audit.labels.STEP_ZH`) begins, advances
+    (the pages: `done` of `total`, `detail` the branch just finished) and ends after `seconds`."""
+
+    def begin(self, step: str) -> None: ...
+
+    def advance(self, step: str, done: int, total: int, detail: str) -> None: ...
+
+    def end(self, step: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,7 @@ class RunOptions:
     sample_size: int = 3
     standard: Standard | None = None
     notebooks_dir: Path = NOTEBOOKS
-    progress: Callable[[str, int, int], None] | None = None
+    progress: StepProgress | None = None
     limits: Limits | None = None
     mapping: ReviewerMapping | None = None
     previous: Path | None = None
@@ -118,7 +136,7 @@ def run_report(
     sample_size: int = 3,
     standard: Standard | None = None,
     notebooks_dir: Path = NOTEBOOKS,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: StepProgress | None = None,
     limits: Limits | None = None,
     mapping: ReviewerMapping | None = None,
     previous: Path | None = None,
@@ -157,36 +175,68 @@ def run_report(
 
 
 class _Steps:
-    """The seconds each step of the run took, by its name, in the order they ran."""
+    """The seconds each step of the run took, by its name, in the order they ran, each step told
+    to `progress` as it begins and ends. A step ends when the next begins, or at `end`."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: StepProgress | None) -> None:
         self.seconds: dict[str, float] = {}
+        self.progress = progress
+        self.current: str | None = None
+        self.clock = 0.0
+
+    def begin(self, name: str) -> None:
+        """Step `name` begins (the current one, if any, has ended)."""
+        self.end()
+        self.current, self.clock = name, time.perf_counter()
+        if self.progress is not None:
+            self.progress.begin(name)
+
+    def advance(self, done: int, total: int, detail: str) -> None:
+        """The current step has done `done` of `total` (`detail`: what it just finished)."""
+        if self.progress is not None and self.current is not None:
+            self.progress.advance(self.current, done, total, detail)
+
+    def end(self) -> None:
+        """The current step has ended (a step that fails is not recorded: the run stops)."""
+        if self.current is None:
+            return
+        name, self.current = self.current, None
+        self.seconds[name] = round(time.perf_counter() - self.clock, 2)
+        if self.progress is not None:
+            self.progress.end(name, self.seconds[name])
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
-        """Time the block as step `name` (a step that fails is not recorded: the run stops)."""
-        clock = time.perf_counter()
+        """Time the block as step `name`."""
+        self.begin(name)
         yield
-        self.seconds[name] = round(time.perf_counter() - clock, 2)
+        self.end()
 
 
 def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -> RunResult:
     """The run, once `out` is locked: the steps, the manifest, then the folder moved into place."""
     from audit.followup import write_follow_up
+    from audit.ingest import ingest
+    from audit.validate import nothing_usable
     from audit.workbook import branch_names
 
     standard = options.standard or load_standard()
     jobs = options.jobs or os.cpu_count() or 1
-    steps = _Steps()
+    steps = _Steps(options.progress)
     tmp = partial_folder(out)  # marked as this run's, so only it is ever cleared away
-    ensure_kernel()
-    pool = page_workers(jobs, options.branches)
+    pool = None
     try:
-        with steps.timed("validate"):
-            result = _validate(batch, quarter, standard, tmp, out, options)
+        steps.begin("read")
+        ingested = ingest(batch, limits=options.limits, mapping=options.mapping)
+        if nothing_usable(ingested) is not None:  # raises, with the ingest report in `out`
+            _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
+        selected = _checked_arguments(ingested, quarter, options.branches)  # before anything slow starts
+        ensure_kernel()
+        pool = page_workers(jobs, selected)
+        result = _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
+        steps.end()
         tables = result.ingested.tables
-        selected = _selected(tables["branches"]["branch_id"].sort().to_list(), options.branches)
-        with steps.timed("extras"):
+        with steps.timed("export"):
             extras = write_follow_up(
                 tmp,
                 out,
@@ -202,12 +252,12 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
                 options.deadline,
             )
         with steps.timed("notebooks"):
-            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options)
+            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options, steps)
         with steps.timed("html"):
             write_pages(tmp, quarter, standard, branch_names(tables), statuses, overview, options.self_contained)
             shutil.rmtree(tmp / SOURCES)
         notebooks = [*statuses, overview]
-        parameters = options.parameters(quarter, jobs)
+        parameters = {**options.parameters(quarter, jobs), "branches": selected if options.branches else []}  # codes, as resolved
         extra = extras.manifest()
         write_manifest(
             tmp,
@@ -218,37 +268,59 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # workers stop their kernels as they exit
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # workers stop their kernels as they exit
     size = _folder_size(out)
     return RunResult(
         out, quarter, result.findings.height, selected, notebooks, steps.seconds, size, options.seed, result, extras.notes
     )
 
 
-def _validate(batch: Path, quarter: Quarter, standard: Standard, tmp: Path, out: Path, options: RunOptions) -> Validation:
-    """Step validate: `audit validate` into the run's folder, with GX Data Docs. When nothing can
-    be audited, the reviewer still gets the ingest report, quarantine and column map, with a
-    manifest saying why, in `out`."""
+def _checked_arguments(ingested: Ingested, quarter: Quarter, branches: list[str] | None) -> list[str]:
+    """The branches to make pages for (their codes, however they were written), once the quarter
+    is known to lie inside the batch's months and every branch asked for is in its branch list:
+    the checks and messages of `audit.load` (`audit.arguments`)."""
+    from audit.facts import data_window
+
+    check_quarter(quarter, data_window(ingested.tables))
+    return choose_branches(ingested.tables["branches"], branches)
+
+
+def _validate(
+    batch: Path,
+    quarter: Quarter,
+    standard: Standard,
+    tmp: Path,
+    out: Path,
+    options: RunOptions,
+    ingested: Ingested,
+    steps: _Steps,
+) -> Validation:
+    """Steps quality, facts, checks: `audit validate` of the batch already read, into the run's
+    folder, with GX Data Docs. When nothing can be audited, the reviewer still gets the ingest
+    report, quarantine and column map, with a manifest saying why, in `out`."""
     from audit.validate import NothingUsableError, validate
 
     try:
-        return validate(batch, quarter, standard, out=tmp, data_docs=True, limits=options.limits, mapping=options.mapping)
+        return validate(
+            batch,
+            quarter,
+            standard,
+            out=tmp,
+            data_docs=True,
+            limits=options.limits,
+            mapping=options.mapping,
+            ingested=ingested,
+            step=steps.begin,
+        )
     except NothingUsableError as exc:
         write_manifest(tmp, stopped_manifest(batch, exc.ingested, quarter, options.limits, options.mapping, str(exc)))
         _move_into_place(tmp, out)
         raise NothingUsableError(str(exc), exc.ingested, out) from None
 
 
-def _selected(known: list[str], branches: list[str] | None) -> list[str]:
-    """The branches to make pages for (all, or the ones asked for); an unknown one stops the run."""
-    unknown = sorted(set(branches or []) - set(known))
-    if unknown:
-        raise RunError(f"数据中没有这些支部：{'、'.join(unknown)}（可选：{'、'.join(known)}）")
-    return [b for b in known if not branches or b in branches]
-
-
 def _execute_notebooks(
-    pool: ProcessPoolExecutor, tmp: Path, quarter: Quarter, selected: list[str], options: RunOptions
+    pool: ProcessPoolExecutor, tmp: Path, quarter: Quarter, selected: list[str], options: RunOptions, steps: _Steps
 ) -> tuple[list[NotebookStatus], NotebookStatus]:
     """Step notebooks: the overview (first in the queue) and each branch's notebook, executed in
     the page workers' warm kernels into `notebooks/`; how each ran in `run_status.json`. Failed
@@ -284,8 +356,7 @@ def _execute_notebooks(
         }
         for n, future in enumerate(as_completed(futures), start=1):
             statuses.append(future.result())
-            if options.progress:
-                options.progress(futures[future], n, len(selected))
+            steps.advance(n, len(selected), futures[future])
         overview = overview_future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
