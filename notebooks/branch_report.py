@@ -90,6 +90,13 @@ show(followup_html(branch_followup(read_followup(processed), branch_id, applied)
 # %%
 show(charts["meetings"])
 show(charts["theme_days"])
+# the theme-day rules' findings (date, record, study content: the rules whose evidence is the theme days)
+theme_rules = [
+    r.id for r in ds.standard.rules.values() for p in r.parts.values() if any(c.evidence == "ev_theme" for c in p.checks)
+]
+theme_found = found.filter(pl.col("rule_id").is_in(theme_rules))
+if not theme_found.is_empty():
+    show(findings_html(theme_found))
 show(charts["attendance"])
 
 # %% [markdown]

@@ -86,6 +86,7 @@ def test_ol3_each_party_group_each_month(tmp_path: Path):
     drop_meeting(w, next(m for m in meetings(w, "XH01", "党小组会", "2019-03") if m["group_name"] == "第二党小组"))
     v = audit(w, tmp_path, "2019Q1")
     assert keys(v) == {("OL-3", "error", "XH01", "第二党小组", "2019-03")}
+    assert one(v, "OL-3")["evidence"] == "会议记录中无“第二党小组”该月的党小组会"  # the group's name set apart
 
 
 def test_ol5_missing_theme_day_is_an_error_off_date_a_warning(tmp_path: Path):
@@ -217,7 +218,7 @@ def test_sm1_points_every_month(tmp_path: Path):
     w.tables["points"].remove(row(w, "points", member["member_id"], "2019-02"))
     v = audit(w, tmp_path, "2019Q1")
     assert keys(v) == {("SM-1", "error", "XH02", member["member_id"], "2019-02")}
-    assert one(v, "SM-1")["evidence"] == f"积分表中无{member['member_id']}2019-02的记录"
+    assert one(v, "SM-1")["evidence"] == f"积分表中无党员 {member['member_id']} 在 2019-02 的记录"
 
 
 def test_sm2_points_published_on_time(tmp_path: Path):
@@ -293,6 +294,16 @@ def test_sm5_dues_in_full_and_split_payments(tmp_path: Path):
     assert "未足额交纳" in one(v, "SM-5")["message"]
 
 
+def test_evidence_of_a_missing_dues_row_names_member_and_month_apart(tmp_path: Path):
+    """Issue 14 item 6: not "党费表中无M000052019-02的记录", but member and month each with its label."""
+    w = world()
+    member = plain_member(w, "XH01")
+    w.tables["dues"].remove(row(w, "dues", member["member_id"], "2019-02"))
+    v = audit(w, tmp_path, "2019Q1")
+    assert keys(v) == {("SM-5", "error", "XH01", member["member_id"], "2019-02")}
+    assert one(v, "SM-5")["evidence"] == f"党费表中无党员 {member['member_id']} 在 2019-02 的记录"
+
+
 def test_sm6_rate_table_and_amounts_with_yuan_and_full_width_digits(tmp_path: Path):
     w = world()
     member = plain_member(w, "XH02")
@@ -337,6 +348,7 @@ def test_sm8_six_month_dues_streak_across_quarters(tmp_path: Path, months: int):
     if months == 6:
         expected.add(("SM-8", "critical", "XH02", member["member_id"], "2019-03"))
         assert "2018年10月至2019年3月" in one(v, "SM-8")["message"]
+        assert one(v, "SM-8")["evidence"] == f"党费表中党员 {member['member_id']} 在 2018年10月至2019年3月 无实交金额"
     assert keys(v) == expected
 
 
@@ -354,6 +366,7 @@ def test_sm8_six_months_absent_from_organisational_life(tmp_path: Path):
     assert ("SM-8", "critical", "XH01", member["member_id"], "2019-03") in keys(v)
     assert {k[0] for k in keys(v)} <= {"SM-8", "OL-10"}  # the assembly may lose its quorum too
     assert "未参加组织生活" in one(v, "SM-8")["message"]
+    assert one(v, "SM-8")["evidence"].startswith(f"参会明细中党员 {member['member_id']} 在 2018年10月至2019年3月 ")
 
 
 # --- 发展党员 (SM-9): the case in XH01 (申请 2018-01-01, 支部大会 2019-05-22) ------------------------------

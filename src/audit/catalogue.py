@@ -55,7 +55,13 @@ def judged_by(rule: Rule, check: Check, params: dict[str, Any]) -> str:
     for name in check.fact_applies:
         param = f"{rule.parameter_prefix}_{name}"
         value = params.get(param)
-        applied.append(f"{value:g}（`{param}`）" if isinstance(value, (int, float)) else f"`{name}`")
+        words = rule.thresholds.get(name)
+        if isinstance(value, (int, float)):
+            applied.append(f"{value:g}（`{param}`）")
+        elif isinstance(words, list) and all(isinstance(word, str) for word in words):  # a list of words (OL-11's terms)
+            applied.append(f"`{name}`（{'、'.join(words) or '空'}）")
+        else:
+            applied.append(f"`{name}`")
     if check.is_true:
         if applied:
             return f"事实计算时已按阈值 {'、'.join(applied)}判断，GX 只检查结果为“是”"

@@ -88,7 +88,8 @@ class _Needs:
         return self.contract.tables[table].title
 
     def label(self, need: Need) -> str:
-        return self.contract.tables[need.table].columns[need.column or ""].label
+        columns = self.contract.tables[need.table].columns
+        return "”或“".join(columns[c].label for c in need.columns)
 
     def rows(self, table: str) -> pl.LazyFrame:
         """The table's rows with the branch they belong to (`branch_id`) and, for meetings and rows
@@ -119,7 +120,7 @@ class _Needs:
             else:
                 if need.meetings:
                     rows = rows.filter(pl.col("meeting_type").is_in(list(need.meetings)))
-                said = rows.group_by("branch_id").agg(said=_has_value(need.column).any()).collect()
+                said = rows.group_by("branch_id").agg(said=pl.any_horizontal(*map(_has_value, need.columns)).any()).collect()
                 silent = set(said.filter(~pl.col("said"))["branch_id"].to_list())
                 which = "、".join(need.meetings) if need.meetings else "记录"
                 also = "，也无法按核算基数推算" if (need.table, need.column) in DERIVED_IF_ABSENT else ""  # audit.dues
@@ -136,7 +137,7 @@ class _Needs:
                 meetings = meetings.filter(pl.col("meeting_type").is_in(list(need.meetings)))
             listed = self.rows(need.table)
             if need.column is not None:
-                listed = listed.filter(_has_value(need.column))
+                listed = listed.filter(pl.any_horizontal(*map(_has_value, need.columns)))
             lacking = pl.col("listed").is_null()
             column, exported = EXPORTED_AS.get(need.table, ("", ""))
             if column in meetings.collect_schema().names():
@@ -299,7 +300,8 @@ def need_zh(need: Need) -> str:
     """A need in Chinese, as the rule catalogue states it: the table (and column) by the contract's
     title and label, and what of it must be there."""
     table = load_contract().tables[need.table]
-    named = f"“{table.title}”的“{table.columns[need.column].label}”列" if need.column else f"“{table.title}”"
+    labels = "”或“".join(table.columns[c].label for c in need.columns)
+    named = f"“{table.title}”的“{labels}”列" if need.column else f"“{table.title}”"
     types = "、".join(need.meetings)
     if branch_link(need.table) == "meeting":
         span = "自数据起始月至所审期间末" if need.since_window else "所审期间"

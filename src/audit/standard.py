@@ -108,17 +108,24 @@ class Need:
     `column`, a value in that column among the branch's rows; `meetings` narrows it to meetings of
     those types. A table whose rows belong to meetings (参会明细) is needed per meeting: each
     meeting of the branch held in the judged period (with `since_window`: from the data window's
-    start to the period's end) has rows in it."""
+    start to the period's end) has rows in it. `also` names other columns of the same table that
+    serve as well: a value in any of them meets the need (a theme day's 主题 or 会议内容)."""
 
     table: str
     column: str | None = None
     meetings: tuple[str, ...] = ()
     since_window: bool = False
+    also: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns any of which meets the need (none for a table need)."""
+        return (self.column, *self.also) if self.column else ()
 
     @property
     def name(self) -> str:
-        """`table` or `table.column`, as the standard file writes it."""
-        return f"{self.table}.{self.column}" if self.column else self.table
+        """`table`, `table.column` or `table.a|table.b`, as the standard file writes it."""
+        return "|".join(f"{self.table}.{c}" for c in self.columns) if self.column else self.table
 
 
 @dataclass(frozen=True)
@@ -368,6 +375,22 @@ def _parse_need(where: str, item: Any, meeting_types: tuple[str, ...]) -> Need:
         text, meetings, since = item.get("need"), item.get("meetings") or [], item.get("since")
     else:
         text, meetings, since = item, [], None
+    also: list[str] = []
+    if isinstance(text, list) and len(text) > 1 and all(isinstance(t, str) for t in text):
+        # any of several columns of one table: [meetings.topic, meetings.content]
+        split = [t.strip().partition(".") for t in text]
+        if any(not column for _, _, column in split) or len({table for table, _, _ in split}) > 1:
+            listed = "、".join(text)
+            raise StandardError(
+                f"{where}：needs 中的「{listed}」应为同一个表的几列（任一列有填写即可），如 [meetings.topic, meetings.content]"
+            )
+        for table, _, column in split[1:]:
+            if table in tables and column not in tables[table].columns:
+                raise StandardError(
+                    f"{where}：needs 中的「{table}.{column}」：“{tables[table].title}”（{table}）没有列「{column}」"
+                )
+        also = [column for _, _, column in split[1:]]
+        text = text[0]
     if not isinstance(text, str) or not text.strip():
         raise StandardError(f"{where}：needs 的每一项应为“表”或“表.列”（如 points、points.published_on），不是「{text}」")
     table, _, column = text.strip().partition(".")
@@ -393,7 +416,7 @@ def _parse_need(where: str, item: Any, meeting_types: tuple[str, ...]) -> Need:
             )
     if since is not None and (since != "window" or link != "meeting"):
         raise StandardError(f"{where}：needs 中「{text}」的 since 只能是 window，且只用于按会议登记的表（如参会明细）")
-    return Need(table, column or None, tuple(meetings), since == "window")
+    return Need(table, column or None, tuple(meetings), since == "window", tuple(also))
 
 
 def _parse_needs(where: str, spec: Any, inherited: tuple[Need, ...] = ()) -> tuple[Need, ...]:

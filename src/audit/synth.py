@@ -90,6 +90,19 @@ TOPICS = [
     "结对帮扶困难群众",
     "环境整治志愿活动",
 ]
+# What a 主题党日's content says it studied (OL-11), in turn by meeting number: deterministic, so
+# the generator's random draws, and with them the rest of the sample, are those of before OL-11.
+STUDIES = [
+    "党章党规",
+    "习近平新时代中国特色社会主义思想",
+    "党的十九大精神",
+    "《中国共产党支部工作条例（试行）》",
+    "习近平总书记在庆祝改革开放40周年大会上的重要讲话",
+]
+# The committee's posts in order (the first is the secretary, the second the organizer, as the
+# branch list has them); every term began this many months before the window.
+POSTS = ["书记", "组织委员", "宣传委员", "纪检委员", "青年委员"]
+TERM_BEFORE_MONTHS = 16
 
 
 @dataclass
@@ -271,6 +284,7 @@ class _Generator:
             "held_on": day,
             "group_name": extra.pop("group_name", None),
             "topic": extra.pop("topic", None) or rng.choice(TOPICS),
+            "content": None,
             "host": self.committee_of[branch["branch_id"]][0]["name"],
             "lecturer_id": extra.pop("lecturer_id", None),
             "expected_count": len(present),
@@ -307,7 +321,9 @@ class _Generator:
                         [m for m in people if m["group_name"] == group],
                         group_name=group,
                     )
-                self.meeting(branch, "主题党日", month.replace(day=15), people)
+                theme = self.meeting(branch, "主题党日", month.replace(day=15), people)
+                study = STUDIES[int(theme["meeting_id"][2:]) % len(STUDIES)]
+                theme["content"] = f"集中学习{study}，围绕“{theme['topic']}”交流研讨"
                 if month.month % 3 == 2:
                     assembly = self.meeting(branch, "支部党员大会", month.replace(day=rng.randrange(18, 23)), people)
                     assembly["present_count"] = max(assembly["present_count"], 0)
@@ -418,6 +434,22 @@ class _Generator:
                     }
                 )
 
+    def make_committee(self) -> None:
+        """The committee list (支委名单): each branch's committee with their posts, terms open since
+        before the window (no random draws: the rest of the sample stays as it was)."""
+        start = add_months(self.months[0], -TERM_BEFORE_MONTHS)
+        for branch in self.branches:
+            for person, post in zip(self.committee_of[branch["branch_id"]], POSTS, strict=False):
+                self.world.tables["committee"].append(
+                    {
+                        "branch_id": branch["branch_id"],
+                        "member_id": person["member_id"],
+                        "post": post,
+                        "term_start": start,
+                        "term_end": None,
+                    }
+                )
+
     def make_development(self) -> None:
         """One recruitment case for every third branch, every step on time."""
         rng = self.rng
@@ -467,6 +499,7 @@ class _Generator:
         self.make_meetings()
         self.make_monthly()
         self.make_development()
+        self.make_committee()
         if self.config.plant:
             _Planter(self).plant()
         return self.world
@@ -536,7 +569,9 @@ class _Planter:
             self.sm8,
             self.sm9,
             self.bg1,
-            self.defects,
+            self.ol11,
+            self.sm10,
+            self.defects,  # last: it copies rows the plants above may have changed
         ):
             plant()
 
@@ -902,6 +937,62 @@ class _Planter:
         # the finding stands in every later quarter until a new check shows the room complete
         for quarter in sorted({_quarter(m) for m in self.gen.months if m >= venue["checked_on"].replace(day=1)}):
             self.world.expect("BG-1", "error", b["branch_id"], "", quarter, "党员活动室缺少党报党刊（此后未再检查）")
+
+    def ol11(self) -> None:
+        """Theme days whose topic and content name no study of 党章党规 or 习近平新时代中国特色社会主义思想
+        (warnings), and the traps around them, with fixed texts (no random draws), in branches
+        already 未达标 in those quarters: a generic topic whose content names the study passes;
+        a topic naming 党章 only inside a member's name (党 is a surname) does not count; a theme
+        day with neither topic nor content is OL-6's (not recorded), not OL-11's."""
+        b = self.branch(15)  # XH16, 未达标 in 2019Q1 (SM-3)
+        day = self.meetings(b, "主题党日", "2019-03")[0]
+        day["topic"], day["content"] = "环境整治志愿活动", "组织党员清理小区楼道杂物、张贴文明标语"
+        self.world.expect("OL-11", "warning", b["branch_id"], "", "2019-03", "主题党日只开展环境整治，未学习党章党规等内容")
+        day = self.meetings(b, "主题党日", "2019-02")[0]  # generic topic, the content names the study: passes
+        day["topic"], day["content"] = "志愿服务进社区", "学习《中国共产党纪律处分条例》后到社区开展志愿服务"
+        b = self.branch(11)  # XH12, 未达标 in 2019Q4 (OL-9)
+        person = self.regular(b)[3]
+        person["name"] = "党章海"
+        day = self.meetings(b, "主题党日", "2019-10")[0]
+        day["topic"], day["content"] = f"走访慰问老党员{person['name']}", "为生活困难的老党员送去米面油"
+        self.world.expect("OL-11", "warning", b["branch_id"], "", "2019-10", "主题中的“党章”只是党员姓名的一部分")
+        b = self.branch(19)  # XH20, 未达标 in 2019Q1 (SM-7)
+        day = self.meetings(b, "主题党日", "2019-01")[0]
+        day["topic"] = day["content"] = None
+        self.world.expect(
+            "OL-6", "error", b["branch_id"], "", "2019-01", "主题党日没有主题和内容（OL-6，不是 OL-11）", needs="attendance"
+        )
+
+    def sm10(self) -> None:
+        """Dues collected by someone other than the branch's 组织委员 on the payment's date (errors),
+        with fixed values in branches already 未达标 in 2019Q1: the secretary collecting January's
+        dues on the organizer's behalf (专人: a breach), and a branch whose organizer changes on
+        6 February — the committee list gives both terms, payments before the day collected by the
+        old organizer and from it by the new one pass, one payment of 8 February collected by the
+        old organizer does not. Export styles without a collector column cannot show them."""
+        b = self.branch(17)  # XH18, 未达标 in 2019Q1 (SM-5)
+        secretary = self.gen.committee_of[b["branch_id"]][0]
+        for person in self.regular(b)[3:6]:
+            self._row("dues", person["member_id"], "2019-01")["collector"] = secretary["name"]
+        self.world.expect("SM-10", "error", b["branch_id"], "", "2019-01", "书记代组织委员收取党费", needs="collector")
+        b = self.branch(14)  # XH15, 未达标 in 2019Q1 (SM-2)
+        bid, change = b["branch_id"], dt.date(2019, 2, 6)
+        old, new = self.gen.committee_of[bid][1], self.gen.committee_of[bid][2]
+        rows = {(c["member_id"], c["post"]): c for c in self.world.tables["committee"] if c["branch_id"] == bid}
+        rows[(old["member_id"], "组织委员")]["term_end"] = change - dt.timedelta(days=1)
+        rows[(new["member_id"], "宣传委员")]["term_end"] = change - dt.timedelta(days=1)
+        self.world.tables["committee"] += [
+            {"branch_id": bid, "member_id": new["member_id"], "post": "组织委员", "term_start": change, "term_end": None},
+            {"branch_id": bid, "member_id": old["member_id"], "post": "宣传委员", "term_start": change, "term_end": None},
+        ]
+        b["organizer_id"] = new["member_id"]
+        ids = {m["member_id"] for m in self.gen.members_of[bid]}
+        for row in self.world.tables["dues"]:
+            if row["member_id"] in ids and row["paid_on"] is not None and row["paid_on"] >= change:
+                row["collector"] = new["name"]
+        late = self._row("dues", self.regular(b)[0]["member_id"], "2019-02")
+        late["paid_on"], late["collector"] = dt.date(2019, 2, 8), old["name"]
+        self.world.expect("SM-10", "error", bid, "", "2019-02", "组织委员2月6日更换后，原组织委员仍收取党费", needs="collector")
 
     def defects(self) -> None:
         """Data defects on extra rows, so they change what is quarantined but not the findings."""
@@ -1273,6 +1364,7 @@ def _write_exports(world: World, ex: _Exporter) -> None:
     ex.csv(
         "发展党员台账.csv", "development", t["development"], ExportStyle(ex.headers("development", label), date="zh"), "utf-8-sig"
     )
+    ex.csv("支委名单.csv", "committee", t["committee"], ExportStyle(ex.headers("committee", label)), "utf-8-sig")
     ex.csv("阵地建设.csv", "venues", t["venues"], ExportStyle(ex.headers("venues", label), yesno=("√", "×")), "gb18030")
     (ex.out / "说明.txt").write_text(
         f"{config.subdistrict}各党支部 {config.start} 至 {config.end} 的组织生活、积分和党费记录导出。\n", encoding="utf-8"

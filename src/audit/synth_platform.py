@@ -45,6 +45,7 @@ XLS_MAX_ROWS = 60_000  # data rows per .xls sheet (BIFF holds 65,536): a longer 
 ABSENT_REASONS = {
     "points": "该支部没有导出党员积分表",
     "attendance": "该支部的会议只有应到、实到、请假人数和缺席人员，没有逐人的参会名单",
+    "collector": "党费收缴台账没有收缴人（经手人）",  # no branch's: the wide ledgers record amounts only
 }
 # Reason codes of planted defects that remove their row (the others are notices: the row is kept).
 QUARANTINING = frozenset(
@@ -260,6 +261,7 @@ def meetings_with_lists(p: _Platform) -> list[Sheet]:
                     _meeting_time(p, m),
                     m["group_name"],
                     m["topic"],
+                    m.get("content"),
                     m["host"],
                     p.name(m["lecturer_id"]),
                     m["expected_count"],
@@ -272,7 +274,7 @@ def meetings_with_lists(p: _Platform) -> list[Sheet]:
             )
         )
     header = [
-        *("序号", "会议编号", "党支部编码", "会议类型", "会议时间", "党小组", "会议主题", "主持人", "主讲人"),
+        *("序号", "会议编号", "党支部编码", "会议类型", "会议时间", "党小组", "会议主题", "主要内容及特色", "主持人", "主讲人"),
         *("应到人数", "实到人数", "请假人数", "是否有会议记录", "记录人"),
     ]
     notes = ["注意事项：", "1．会议时间填写实际召开时间。", "2．党小组会须注明党小组。"]
@@ -340,6 +342,7 @@ def meetings_counts_only(p: _Platform, branch_id: str) -> list[Sheet]:
                     _meeting_time(p, m),
                     m["group_name"],
                     m["topic"],
+                    m.get("content"),
                     m["host"],
                     p.name(m["lecturer_id"]),
                     m["expected_count"],
@@ -353,7 +356,7 @@ def meetings_counts_only(p: _Platform, branch_id: str) -> list[Sheet]:
             )
         )
     header = [
-        *("序号", "所在党支部", "会议类型", "会议时间", "党小组", "会议主题", "主持人", "主讲人"),
+        *("序号", "所在党支部", "会议类型", "会议时间", "党小组", "会议主题", "会议内容", "主持人", "主讲人"),
         *("应到人数", "实到人数", "请假人数", "缺席人员及原因", "有无记录", "记录人"),
     ]
     recorder = p.name(p.branch[branch_id]["organizer_id"])
@@ -775,8 +778,10 @@ def platform_violations(p: _Platform) -> list[dict[str, Any]]:
         else:
             kind, key = "", subject
         needs = v.get("needs", "")
-        absent = (needs == "points" and v["branch_id"] in p.no_points) or (
-            needs == "attendance" and v["branch_id"] in p.counts_only
+        absent = (
+            (needs == "points" and v["branch_id"] in p.no_points)
+            or (needs == "attendance" and v["branch_id"] in p.counts_only)
+            or needs == "collector"
         )
         out.append(
             {

@@ -1,4 +1,5 @@
-"""Branch and month: committee meetings (OL-2), theme days (OL-5, OL-6), dues disclosure and its timeliness (SM-7)."""
+"""Branch and month: committee meetings (OL-2), theme days (OL-5, OL-6) and their study (OL-11), dues
+disclosure and its timeliness (SM-7), dues collected by the 组织委员 (SM-10)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,136 @@ from audit.facts.context import FactContext
 from audit.facts.expressions import date_zh, format_text, month_zh, source_ref, with_month_period
 from audit.facts.meeting_types import COMMITTEE, THEME_DAY
 from audit.facts.registry import fact
+from audit.facts.study import StudyTerms, normalised
+from audit.offices import offices_in
+
+QUOTED_CHARS = 40  # a judged text is quoted in a message up to this many characters
+LISTED_PAYMENTS = 5  # payments named in an SM-10 message; more are counted
+
+
+def quoted(column: str) -> pl.Expr:
+    """A text cell as a message quotes it: “…”, control characters as spaces, cut at QUOTED_CHARS
+    characters (…); `（未填）` when blank."""
+    text = pl.col(column).fill_null("").str.replace_all(r"[\x00-\x1f\x7f]+", " ").str.strip_chars()
+    cut = pl.when(text.str.len_chars() > QUOTED_CHARS).then(text.str.slice(0, QUOTED_CHARS) + "…").otherwise(text)
+    return pl.when(text == "").then(pl.lit("（未填）")).otherwise(pl.lit("“") + cut + pl.lit("”"))
+
+
+def theme_day_study(ctx: FactContext, theme: pl.LazyFrame) -> pl.LazyFrame:
+    """OL-11 per theme day: `has_text` (a topic or content is recorded; without both the day is
+    OL-6's, not judged here), `studied` (the topic or content names a study term of the standard,
+    `audit.facts.study`) and `study_gap` (the day and the texts judged, quoted)."""
+    terms = StudyTerms.of(ctx.standard.rule("OL-11"))
+    names = ctx.all_members.group_by("branch_id").agg(_names=pl.col("name").drop_nulls().unique().sort())
+    has_value = lambda c: pl.col(c).fill_null("").str.strip_chars() != ""  # noqa: E731
+    return (
+        theme.join(names, on="branch_id", how="left")
+        .with_columns(
+            has_text=has_value("topic") | has_value("content"),
+            studied=pl.struct("topic", "content", "_names").map_elements(
+                lambda r: terms.named((r["topic"], r["content"]), r["_names"] or ()) is not None,
+                return_dtype=pl.Boolean,
+            ),
+            study_gap=format_text(
+                "{}（{}）主题{}，内容{}", pl.col("meeting_id"), date_zh("held_on"), quoted("topic"), quoted("content")
+            ),
+        )
+        .drop("_names")
+    )
+
+
+def organizers_on(ctx: FactContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Who was a branch's 组织委员 when: the committee list's terms where it names one
+    (branch_id, organizer_id, term_start, term_end; an open end is null), and for branches it
+    names none the organizer ingestion resolved (branch list, else roster: branch_id, organizer_id)."""
+    columns = ["branch_id", "member_id", "post", "term_start", "term_end"]
+    committee = ctx.tables["committee"].select(columns).collect() if "committee" in ctx.tables else pl.DataFrame()
+    rows = [r for r in committee.iter_rows(named=True) if "organizer" in offices_in(r["post"])]
+    terms = pl.LazyFrame(
+        {
+            "branch_id": [r["branch_id"] for r in rows],
+            "organizer_id": [r["member_id"] for r in rows],
+            "term_start": [r["term_start"] for r in rows],
+            "term_end": [r["term_end"] for r in rows],
+        },
+        schema={"branch_id": pl.String, "organizer_id": pl.String, "term_start": pl.Date, "term_end": pl.Date},
+    )
+    listed = ctx.branches.select("branch_id", "organizer_id").filter(pl.col("organizer_id").is_not_null())
+    return terms, listed.join(terms.select("branch_id").unique(), on="branch_id", how="anti")
+
+
+def dues_collection(ctx: FactContext) -> pl.LazyFrame:
+    """SM-10 per branch and month (the dues' 所属月份): `dues_collected_by_others`, how many payments
+    the recorded collector (收缴人) took who was not the branch's 组织委员 on the payment's date
+    (交纳日期, else the month's first day), matched by member key or by the organizer's name; with
+    `dues_collections` (the payments, the first LISTED_PAYMENTS named) and `ev_dues_collection`.
+
+    Judged: payments of more than nothing with a collector recorded, on a date some organizer is
+    known for (the committee list's term covering it; a branch it gives no term for: the resolved
+    organizer); null where no payment of the month is judged. A secretary collecting on the
+    organizer's behalf is someone else: the text says 专人."""
+    terms, listed = organizers_on(ctx)
+    members = ctx.all_members.select("member_id", "branch_id", "name")
+    payments = (
+        ctx.tables["dues"]
+        .filter(
+            pl.col("month").is_in(ctx.months)
+            & (pl.col("amount_paid").fill_null(0) > 0)
+            & (pl.col("collector").fill_null("").str.strip_chars() != "")
+        )
+        .join(members, on="member_id", how="inner")
+        .with_row_index("_payment")
+        .with_columns(day=pl.coalesce("paid_on", "month"), _collector=normalised(pl.col("collector")), ref=source_ref())
+    )
+    named = members.select(organizer_id="member_id", _organizer_name="name")
+    on_duty = pl.concat(
+        [
+            payments.join(terms, on="branch_id")
+            .filter(
+                (pl.col("term_start").is_null() | (pl.col("term_start") <= pl.col("day")))
+                & (pl.col("term_end").is_null() | (pl.col("day") <= pl.col("term_end")))
+            )
+            .select("_payment", "_collector", "organizer_id"),
+            payments.join(listed, on="branch_id").select("_payment", "_collector", "organizer_id"),
+        ]
+    ).join(named, on="organizer_id", how="left")
+    judged = on_duty.group_by("_payment").agg(
+        collected=(
+            (pl.col("_collector") == normalised(pl.col("organizer_id")))
+            | (pl.col("_collector") == normalised(pl.col("_organizer_name")))
+        ).any(),
+        organizers=format_text("{}（{}）", pl.col("_organizer_name").fill_null("？"), pl.col("organizer_id"))
+        .unique()
+        .sort()
+        .str.join("、"),
+    )
+    return (
+        payments.join(judged, on="_payment", how="inner")
+        .with_columns(
+            text=format_text(
+                "{}（{}）{}党费（{}交纳）由{}收取，当时的组织委员是{}",
+                pl.col("name"),
+                pl.col("member_id"),
+                month_zh("month"),
+                date_zh("paid_on"),
+                quoted("collector"),
+                pl.col("organizers"),
+            )
+        )
+        .group_by("branch_id", "month")
+        .agg(
+            dues_collected_by_others=(~pl.col("collected")).sum().cast(pl.Int64),
+            _texts=pl.col("text").filter(~pl.col("collected")).sort(),
+            ev_dues_collection=pl.col("ref").filter(~pl.col("collected")).sort().str.join("；"),
+        )
+        .with_columns(
+            dues_collections=pl.col("_texts").list.head(LISTED_PAYMENTS).list.join("；")
+            + pl.when(pl.col("_texts").list.len() > LISTED_PAYMENTS)
+            .then(format_text("等{}笔", pl.col("_texts").list.len()))
+            .otherwise(pl.lit(""))
+        )
+        .drop("_texts")
+    )
 
 
 @fact("branch_month", ["branch_id", "period"], title="支部×月")
@@ -26,7 +157,7 @@ def branch_month(ctx: FactContext) -> pl.LazyFrame:
         .group_by("meeting_id")
         .agg(pl.col("member_id").sort().str.join("、").alias("missing_attendees"))
     )
-    theme = theme.join(missing, on="meeting_id", how="left").with_columns(
+    theme = theme_day_study(ctx, theme.join(missing, on="meeting_id", how="left")).with_columns(
         on_day=pl.col("held_on").dt.day() == day,
         gap=pl.concat_str(
             [
@@ -52,6 +183,9 @@ def branch_month(ctx: FactContext) -> pl.LazyFrame:
         theme_day_recorded=(pl.col("gap") == "").all(),
         theme_day_dates=format_text("{}月{}日", pl.col("held_on").dt.month(), pl.col("held_on").dt.day()).sort().str.join("、"),
         theme_day_gaps=pl.col("gap").filter(pl.col("gap") != "").sort().str.join("；"),
+        # OL-11: every theme day with a topic or content names the study; null when none has either
+        theme_day_study=pl.when(pl.col("has_text").any()).then(pl.col("studied").filter(pl.col("has_text")).all()),
+        theme_day_study_gaps=pl.col("study_gap").filter(pl.col("has_text") & ~pl.col("studied")).sort().str.join("；"),
         ev_theme=pl.col("ref").sort().str.join("；"),
     )
     disclosures = (
@@ -99,6 +233,7 @@ def branch_month(ctx: FactContext) -> pl.LazyFrame:
         .join(theme_by_month, on=["branch_id", "month"], how="left")
         .join(disclosures, on=["branch_id", "month"], how="left")
         .join(timeliness, on=["branch_id", "month"], how="left")
+        .join(dues_collection(ctx), on=["branch_id", "month"], how="left")
         .with_columns(
             pl.col("committee_meetings", "theme_days").fill_null(0),
             disclosure_complete=pl.col("disclosure_complete").fill_null(False),

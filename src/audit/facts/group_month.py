@@ -32,7 +32,7 @@ def group_month(ctx: FactContext) -> pl.LazyFrame:
     out = groups.join(meetings, on=["branch_id", "group_name", "month"], how="left").with_columns(
         pl.col("group_meetings").fill_null(0),
         ev_group_meetings=pl.col("ev_group_meetings").fill_null(
-            format_text("会议记录中无{}该月的党小组会", pl.col("group_name"))
+            format_text("会议记录中无“{}”该月的党小组会", pl.col("group_name"))
         ),
         subject_id=pl.col("group_name"),
     )

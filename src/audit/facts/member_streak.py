@@ -104,8 +104,8 @@ def member_streak(ctx: FactContext) -> pl.LazyFrame:
             "branch_id",
             *columns,
             subject_id=pl.col("member_id"),
-            ev_unpaid=format_text("党费表中{}的{}无实交金额", pl.col("member_id"), pl.col("unpaid_months")),
-            ev_absent=format_text("参会明细中{}在{}无出席或请假记录", pl.col("member_id"), pl.col("absent_months")),
+            ev_unpaid=format_text("党费表中党员 {} 在 {} 无实交金额", pl.col("member_id"), pl.col("unpaid_months")),
+            ev_absent=format_text("参会明细中党员 {} 在 {} 无出席或请假记录", pl.col("member_id"), pl.col("absent_months")),
         )
         .sort("member_id")
     )
