@@ -201,7 +201,7 @@ def _run_record(root: Path) -> dict[str, Any]:
             raise ReportFolderError(f"{root} 中的审核没有完成：{outcome}；请按导入报告修正数据后重新运行 audit run")
         raise ReportFolderError(f"{root} 不是审核报告文件夹（不是 audit run 或 audit validate 生成的）")
     try:
-        meta = json.loads(record.read_text(encoding="utf-8"))
+        meta: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
         Quarter.parse(meta["quarter"])
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise ReportFolderError(f"{root} 中的审核记录已损坏或不完整；请重新运行 audit run") from None

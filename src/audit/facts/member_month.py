@@ -82,7 +82,9 @@ def member_month(ctx: FactContext) -> pl.LazyFrame:
         with_points(base, points)
         .join(dues, on=KEYS, how="left")
         .with_columns(
-            ev_points=pl.col("ev_points").fill_null(format_text("积分表中无党员 {} 在 {} 的记录", pl.col("member_id"), month_key("month"))),
+            ev_points=pl.col("ev_points").fill_null(
+                format_text("积分表中无党员 {} 在 {} 的记录", pl.col("member_id"), month_key("month"))
+            ),
             paid_in_full=paid_in_full(),
             dues_state=pl.when(pl.col("amount_due").is_null())
             .then(pl.lit("无交纳记录"))
@@ -90,7 +92,9 @@ def member_month(ctx: FactContext) -> pl.LazyFrame:
             .then(pl.lit("未交纳"))
             .otherwise(pl.lit("未足额交纳")),
             amount_paid=pl.col("amount_paid").fill_null(0.0),
-            ev_dues=pl.col("ev_dues").fill_null(format_text("党费表中无党员 {} 在 {} 的记录", pl.col("member_id"), month_key("month"))),
+            ev_dues=pl.col("ev_dues").fill_null(
+                format_text("党费表中无党员 {} 在 {} 的记录", pl.col("member_id"), month_key("month"))
+            ),
         )
     )
     expected_min, expected_max = dues_range_exprs(ctx.standard.rule("SM-6"), "employment", "income_base")
