@@ -6,6 +6,7 @@ data for one branch, writes real export files and runs the real validation."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import openpyxl
@@ -452,3 +453,18 @@ def test_not_evaluated_names_rules_and_hides_the_main_part(no_points: Validation
     rows = not_evaluated(no_points.coverage, no_points.standard, {"XH01": "联兴"})
     assert rows["part"].null_count() == rows.height and set(rows["branch_name"]) == {"联兴"}
     assert set(rows["dimension"]) == {"制度机制"}
+
+
+def test_a_committee_list_without_a_secretary_in_office_in_the_quarter_says_so(tmp_path: Path):
+    """XH02's branch record names no secretary and its committee list's secretary left office on
+    30 June 2019: in 2019Q4 nobody held the office by the list, and the reason says that rather than
+    that the branch list lacks a 书记编号 (which the reviewer could not fix: the list is complete)."""
+    w = world()
+    next(b for b in w.tables["branches"] if b["branch_id"] == "XH02")["secretary_id"] = None
+    for c in w.tables["committee"]:
+        if c["branch_id"] == "XH02" and c["post"] == "书记":
+            c["term_end"] = dt.date(2019, 6, 30)
+    v = audit_world(w, tmp_path, "2019Q4")
+    expected = {"“支部委员会成员”中没有2019年第4季度（2019年10月1日至2019年12月31日）在任的书记"}
+    assert reasons(v, "TM-1", "XH02") == reasons(v, "TM-2", "XH02") == expected
+    assert ("TM-1", "main", "XH02", "2019Q4") in unjudged(v)

@@ -10,7 +10,9 @@ missing table or column by the export contract's Chinese title and label:
   table is dated by its first required date or month column, rows of a meeting by its date);
 - a column (`points.published_on`): the branch has such rows (with `meetings:`, meetings of those
   types) and none of them has a value in the column. A branch without rows lacks nothing the
-  column could say: whether rows must exist is a table need's question (SM-2 needs both);
+  column could say: whether rows must exist is a table need's question (SM-2 needs both); an
+  office (书记编号, 组织委员编号) the committee list gives but nobody held in the audited quarter
+  (`audit.offices.offices_for_period`) is said to be so, not to be missing from the branch list;
 - a table whose rows belong to meetings (`attendance`): some meeting of the branch (of the
   `meetings:` types) held in the judged period — with `since: window`, from the data window's
   start to the period's end — has no rows in it (a meeting recorded with counts only has no list).
@@ -35,6 +37,7 @@ from audit.dues import DERIVED_IF_ABSENT
 from audit.facts.context import FactContext, Frame
 from audit.labels import EVALUATED, UNEVALUABLE
 from audit.meetings import SOURCE_ABSENTEES, SOURCE_COUNTS, SOURCE_LIST, SOURCE_NONE
+from audit.offices import OFFICES
 from audit.periods import Quarter, date_zh, month_end, month_key
 from audit.standard import Need, Rule, Standard, branch_link
 
@@ -125,8 +128,31 @@ class _Needs:
                 which = "、".join(need.meetings) if need.meetings else "记录"
                 also = "，也无法按核算基数推算" if (need.table, need.column) in DERIVED_IF_ABSENT else ""  # audit.dues
                 missing = {b: f"“{title}”中本支部的{which}都没有“{self.label(need)}”{also}" for b in self.branches if b in silent}
+                missing.update(self.out_of_office(need, silent))
             self.by_branch[need] = missing
         return self.by_branch[need]
+
+    def out_of_office(self, need: Need, silent: set[str]) -> dict[str, str]:
+        """For an office column of the branch list (书记编号, 组织委员编号) left empty because the
+        committee list gives the office but nobody held it in the audited quarter
+        (`audit.offices.offices_for_period`): the branches with that reason instead of the column's."""
+        office = next((o for o, (column, _, _) in OFFICES.items() if need.table == "branches" and column == need.column), None)
+        if office is None:
+            return {}
+        _, source_column, label = OFFICES[office]
+        branches = self.ctx.tables["branches"]
+        if source_column not in branches.collect_schema().names():
+            return {}
+        by_committee = set(
+            branches.filter(pl.col(source_column) == "committee").select("branch_id").collect()["branch_id"].to_list()
+        )
+        quarter = self.ctx.quarter
+        return {
+            b: f"“{self.title('committee')}”中没有{quarter.start.year}年第{quarter.number}季度"
+            f"（{date_zh(quarter.start)}至{date_zh(quarter.end)}）在任的{label}"
+            for b in self.branches
+            if b in silent and b in by_committee
+        }
 
     def meetings_without(self, need: Need) -> pl.DataFrame:
         """The meetings (of the need's types) without rows in the need's table (or without a value
