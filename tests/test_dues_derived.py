@@ -95,7 +95,9 @@ def test_sm5_is_judged_on_the_derived_due_and_sm6_against_the_roster(derived):
     v, _ = derived
     sm5 = v.findings.filter(pl.col("rule_id") == "SM-5")
     assert sm5.select("branch_id", "subject_id", "period").rows() == [("B01", "M001", "2019-03")]
-    assert "应交97.50元，实交90.00元" in sm5["message"][0]
+    assert "党费未足额交纳（应交97.50元（按核算基数推算），实交90.00元）" in sm5["message"][0]
+    month = v.facts.tables["member_month"].filter((pl.col("member_id") == "M001") & (pl.col("period") == "2019-03"))
+    assert month["due_source"].to_list() == [DUE_DERIVED]
     assert v.findings.filter(pl.col("rule_id") == "SM-6").is_empty()  # the sheet's base agrees with the roster's
 
 
@@ -160,3 +162,14 @@ def test_a_declared_due_is_kept_and_marked_declared(tmp_path: Path):
     write_csv(folder / "dues.csv", [*DUES[:1], ["M001", "2019-01", "97.5", "97.5", "2019-01-05"]])
     v = validate(folder, "2019Q1")
     assert dues_of(v, "M001") == [("2019-01", 97.5, DUE_DECLARED)]
+
+
+def test_an_sm5_finding_on_a_declared_due_does_not_say_derived(tmp_path: Path):
+    """A short payment against a declared 应交金额: the message gives the due without the note."""
+    folder = write_batch(tmp_path / "batch", {})
+    write_csv(folder / "dues.csv", [*DUES[:1], ["M001", "2019-01", "97.5", "90", "2019-01-05"]])
+    v = validate(folder, "2019Q1")
+    sm5 = v.findings.filter((pl.col("rule_id") == "SM-5") & (pl.col("subject_id") == "M001"))
+    assert sm5["message"].to_list() == ["张伟（M001）2019年1月党费未足额交纳（应交97.50元，实交90.00元）"]
+    month = v.facts.tables["member_month"].filter((pl.col("member_id") == "M001") & (pl.col("period") == "2019-01"))
+    assert month["due_source"].to_list() == [DUE_DECLARED]

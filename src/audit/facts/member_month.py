@@ -1,4 +1,5 @@
-"""Member and month: points (SM-1, SM-3) and dues paid and due (SM-5, SM-6)."""
+"""Member and month: points (SM-1, SM-3) and dues paid and due (SM-5, SM-6), and whether the due
+was declared or derived from the income base (`due_source`, `audit.dues`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from audit.dues import DUE_DECLARED, DUE_DERIVED
 from audit.facts.context import FactContext
 from audit.facts.expressions import format_text, group_with_refs, month_key, source_ref, with_month_period
 from audit.facts.registry import fact
@@ -28,6 +30,20 @@ def dues_totals() -> dict[str, pl.Expr]:
     """A member-month's dues over its rows (aggregations): `amount_due` (the highest due, as
     several payments of one month repeat it) and `amount_paid` (the sum paid)."""
     return {"amount_due": pl.col("amount_due").max(), "amount_paid": pl.col("amount_paid").sum()}
+
+
+def due_source_of(dues: pl.LazyFrame) -> pl.Expr:
+    """A member-month's `due_source` (aggregation): 推算 when its amount due was derived from the
+    income base on any of its rows (`audit.dues`), else 申报 when declared; null without a known
+    due. A dues table from before the column existed declares every due it has."""
+    if "due_source" not in dues.collect_schema().names():
+        return pl.when(pl.col("amount_due").is_not_null().any()).then(pl.lit(DUE_DECLARED))
+    return (
+        pl.when((pl.col("due_source") == DUE_DERIVED).any())
+        .then(pl.lit(DUE_DERIVED))
+        .when(pl.col("amount_due").is_not_null().any())
+        .then(pl.lit(DUE_DECLARED))
+    )
 
 
 def paid_in_full() -> pl.Expr:
@@ -77,7 +93,8 @@ def member_month(ctx: FactContext) -> pl.LazyFrame:
         )
         .select("member_id", "month", "total_points", "points_formula", "points_add_up", "ev_points")
     )
-    dues = group_with_refs(ctx.tables["dues"].filter(in_quarter), KEYS, "ev_dues", **dues_totals())
+    dues_rows = ctx.tables["dues"].filter(in_quarter)
+    dues = group_with_refs(dues_rows, KEYS, "ev_dues", **dues_totals(), due_source=due_source_of(dues_rows))
     out = (
         with_points(base, points)
         .join(dues, on=KEYS, how="left")
@@ -92,6 +109,8 @@ def member_month(ctx: FactContext) -> pl.LazyFrame:
             .then(pl.lit("未交纳"))
             .otherwise(pl.lit("未足额交纳")),
             amount_paid=pl.col("amount_paid").fill_null(0.0),
+            # SM-5's message says when the amount due it compares with was derived, not declared
+            due_note=pl.when(pl.col("due_source") == DUE_DERIVED).then(pl.lit("（按核算基数推算）")).otherwise(pl.lit("")),
             ev_dues=pl.col("ev_dues").fill_null(
                 format_text("党费表中无党员 {} 在 {} 的记录", pl.col("member_id"), month_key("month"))
             ),
