@@ -189,6 +189,44 @@ def test_sm10_the_organizer_on_the_payments_date_follows_the_committee_terms(tmp
     assert "有1笔" in one(v, "SM-10")["message"] and "2019年2月8日交纳" in one(v, "SM-10")["message"]
 
 
+def test_sm10_a_payment_no_organizer_term_covers_is_named_in_coverage_not_skipped(tmp_path: Path):
+    """The old organizer's term ends on 5 February, the new one's starts on 11 February: a payment
+    of 8 February falls between them. It is judged against nobody — not the branch list's (undated)
+    organizer — and not silently either: SM-10 is 无法评估 for XH01 in February, the reason naming
+    the payment and its date; February's other payments are still judged (a breach on the 12th)."""
+    w = world()
+    bid = "XH01"
+    committee = [c for c in w.tables["committee"] if c["branch_id"] == bid]
+    old = next(c for c in committee if c["post"] == "组织委员")
+    new = next(c for c in committee if c["post"] == "宣传委员")
+    old["term_end"] = new["term_end"] = dt.date(2019, 2, 5)
+    w.tables["committee"].append({**old, "member_id": new["member_id"], "term_start": dt.date(2019, 2, 11), "term_end": None})
+    _branch(w, bid)["organizer_id"] = new["member_id"]
+    names = {m["member_id"]: m["name"] for m in w.tables["members"]}
+    ids = {m["member_id"] for m in w.tables["members"] if m["branch_id"] == bid}
+    for r in w.tables["dues"]:
+        if r["member_id"] in ids and r["month"] >= dt.date(2019, 2, 1):
+            r["paid_on"] = r["month"].replace(day=3) if r["month"].month == 2 else r["month"].replace(day=15)
+            r["collector"] = names[old["member_id"] if r["month"].month == 2 else new["member_id"]]
+    gap = row(w, "dues", plain_member(w, bid)["member_id"], "2019-02")
+    gap["paid_on"], gap["collector"] = dt.date(2019, 2, 8), "某某"
+    late = row(w, "dues", plain_member(w, bid, 1)["member_id"], "2019-02")
+    late["paid_on"], late["collector"] = dt.date(2019, 2, 12), names[old["member_id"]]
+    v = audit(w, tmp_path, "2019Q1")
+    assert keys(v) == {("SM-10", "error", bid, "", "2019-02")}
+    assert "有1笔" in one(v, "SM-10")["message"] and "2019年2月12日交纳" in one(v, "SM-10")["message"]
+    sm10 = v.coverage.filter((v.coverage["rule_id"] == "SM-10") & (v.coverage["status"] == "无法评估"))
+    payer = plain_member(w, bid)
+    assert [(r["branch_id"], r["period"], r["reason"]) for r in sm10.iter_rows(named=True)] == [
+        (
+            bid,
+            "2019-02",
+            f"“支部委员会成员”中组织委员的任期都不包括以下党费的交纳日期：{payer['name']}（{payer['member_id']}）"
+            "2月党费（2019年2月8日交纳）；这些党费未核对收缴人，本支部其余党费已核对",
+        )
+    ]
+
+
 def test_sm10_is_unevaluable_without_a_collector_or_an_organizer(tmp_path: Path):
     w = world()
     ids = {m["member_id"] for m in w.tables["members"] if m["branch_id"] == "XH02"}

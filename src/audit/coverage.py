@@ -13,6 +13,9 @@ missing table or column by the export contract's Chinese title and label:
   column could say: whether rows must exist is a table need's question (SM-2 needs both); an
   office (书记编号, 组织委员编号) the committee list gives but nobody held in the audited quarter
   (`audit.offices.offices_for_period`) is said to be so, not to be missing from the branch list;
+  an office needed on each dated row (SM-10: the 组织委员 on a payment's day) whose committee-list
+  terms leave some rows of the period uncovered makes it 无法评估 partly, naming those rows
+  (`_Needs.without_holder`): they are not judged, the branch's others are;
 - a table whose rows belong to meetings (`attendance`): some meeting of the branch (of the
   `meetings:` types) held in the judged period — with `since: window`, from the data window's
   start to the period's end — has no rows in it (a meeting recorded with counts only has no list).
@@ -28,12 +31,13 @@ passed nor failed there, and no finding is made of missing data. Nothing here is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import polars as pl
 
 from audit.contract import load_contract
 from audit.dues import DERIVED_IF_ABSENT
+from audit.facts.branch_month import payments_without_organizer
 from audit.facts.context import FactContext, Frame
 from audit.labels import EVALUATED, UNEVALUABLE
 from audit.meetings import SOURCE_ABSENTEES, SOURCE_COUNTS, SOURCE_LIST, SOURCE_NONE
@@ -50,6 +54,11 @@ EXPORTED_AS = {"attendance": ("attendance_source", SOURCE_LIST)}
 # What a meeting without a list has instead, by its `attendance_source`, for the reason
 SOURCE_ZH = {SOURCE_COUNTS: "只记录了人数", SOURCE_ABSENTEES: "只记录了缺席、请假人员", SOURCE_NONE: "没有出勤记录"}
 _SEPARATOR = "\x1f"
+# Office columns a rule needs on each dated row, not once per branch: (table, column) -> the rows
+# the committee list's terms leave without a holder (branch_id, month, member_id, name, paid_on, day)
+ROWS_NEEDING_HOLDER: dict[tuple[str, str], Callable[[FactContext], pl.LazyFrame]] = {
+    ("branches", "organizer_id"): payments_without_organizer,
+}
 
 
 def empty_coverage() -> pl.DataFrame:
@@ -203,6 +212,8 @@ class _Needs:
         应交金额 where it cannot be derived): the branches with a value in some of their rows but
         none in some rows dated from `start` to `end`, with the reason naming them. Those rows are
         not judged (their checked value is null); the branch's other rows are."""
+        if (need.table, need.column or "") in ROWS_NEEDING_HOLDER:
+            return self.without_holder(need, start, end)
         if (need.table, need.column) not in DERIVED_IF_ABSENT or need.column is None:
             return {}
         full = self.of_branch(need)
@@ -222,6 +233,34 @@ class _Needs:
             found[str(branch)] = (
                 f"“{title}”中本支部以下记录没有“{label}”，也无法按核算基数推算：{'、'.join(named)}{more}；"
                 "这些记录未核对，本支部其余记录已核对"
+            )
+        return found
+
+    def without_holder(self, need: Need, start: dt.date, end: dt.date) -> dict[str, str]:
+        """For an office needed on each dated row (`ROWS_NEEDING_HOLDER`: SM-10's organizer on a
+        payment's day): the branches whose committee list gives the office with terms none of which
+        covers some row dated from `start` to `end`, with the reason naming those rows. They are not
+        judged (the fact leaves them out); the branch's other rows are."""
+        rows_of = ROWS_NEEDING_HOLDER.get((need.table, need.column or ""))
+        if rows_of is None:
+            return {}
+        full = self.of_branch(need)
+        lacking = rows_of(self.ctx).filter(pl.col("month").is_between(start, end)).collect()
+        title = self.title("committee")
+        found = {}
+        for (branch,), group in lacking.group_by("branch_id", maintain_order=True):
+            if branch in full:
+                continue
+            named = [
+                f"{name}（{member}）{when.month}月党费（{date_zh(paid) + '交纳' if paid else '未填交纳日期，按' + date_zh(day)}）"
+                for member, name, paid, day, when in group.select("member_id", "name", "paid_on", "day", "month")
+                .head(MAX_LISTED)
+                .iter_rows()
+            ]
+            more = f"等{group.height}笔" if group.height > MAX_LISTED else ""
+            found[str(branch)] = (
+                f"“{title}”中组织委员的任期都不包括以下党费的交纳日期：{'、'.join(named)}{more}；"
+                "这些党费未核对收缴人，本支部其余党费已核对"
             )
         return found
 

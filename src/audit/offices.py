@@ -265,7 +265,7 @@ def _roster_holders(members: pl.DataFrame | None) -> dict[tuple[str, str], list[
     return found
 
 
-def _term_end(end: dt.date | None, precision: str | None) -> dt.date | None:
+def last_day_of_term(end: dt.date | None, precision: str | None) -> dt.date | None:
     """The last day of a term: a month-precision end (`2019.06`) lasts to the month's end."""
     if end is None or precision != "month":
         return end
@@ -285,7 +285,7 @@ def holders_during(committee: pl.DataFrame | None, start: dt.date, end: dt.date)
     columns = ["branch_id", "member_id", "post", "term_start", "term_end", precision or "term_end"]
     days: dict[tuple[str, str], dict[str, tuple[int, dt.date]]] = defaultdict(dict)
     for branch, member, post, first, last, exact in committee.select(columns).iter_rows():
-        last = _term_end(last, exact if precision else None)
+        last = last_day_of_term(last, exact if precision else None)
         begin, finish = max(first or start, start), min(last or end, end)
         if finish < begin:
             continue

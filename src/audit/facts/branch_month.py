@@ -10,7 +10,7 @@ from audit.facts.expressions import date_zh, format_text, month_zh, source_ref, 
 from audit.facts.meeting_types import COMMITTEE, THEME_DAY
 from audit.facts.registry import fact
 from audit.facts.study import StudyTerms, normalised
-from audit.offices import offices_in
+from audit.offices import last_day_of_term, offices_in
 
 QUOTED_CHARS = 40  # a judged text is quoted in a message up to this many characters
 LISTED_PAYMENTS = 5  # payments named in an SM-10 message; more are counted
@@ -51,15 +51,15 @@ def organizers_on(ctx: FactContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Who was a branch's 组织委员 when: the committee list's terms where it names one
     (branch_id, organizer_id, term_start, term_end; an open end is null), and for branches it
     names none the organizer ingestion resolved (branch list, else roster: branch_id, organizer_id)."""
-    columns = ["branch_id", "member_id", "post", "term_start", "term_end"]
-    committee = ctx.tables["committee"].select(columns).collect() if "committee" in ctx.tables else pl.DataFrame()
+    committee = ctx.tables["committee"].collect() if "committee" in ctx.tables else pl.DataFrame()
     rows = [r for r in committee.iter_rows(named=True) if "organizer" in offices_in(r["post"])]
     terms = pl.LazyFrame(
         {
             "branch_id": [r["branch_id"] for r in rows],
             "organizer_id": [r["member_id"] for r in rows],
             "term_start": [r["term_start"] for r in rows],
-            "term_end": [r["term_end"] for r in rows],
+            # a month-precision end (`2019.06`) lasts to the month's end, as `holders_during` reads it
+            "term_end": [last_day_of_term(r["term_end"], r.get("term_end_precision")) for r in rows],
         },
         schema={"branch_id": pl.String, "organizer_id": pl.String, "term_start": pl.Date, "term_end": pl.Date},
     )
@@ -67,19 +67,12 @@ def organizers_on(ctx: FactContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     return terms, listed.join(terms.select("branch_id").unique(), on="branch_id", how="anti")
 
 
-def dues_collection(ctx: FactContext) -> pl.LazyFrame:
-    """SM-10 per branch and month (the dues' 所属月份): `dues_collected_by_others`, how many payments
-    the recorded collector (收缴人) took who was not the branch's 组织委员 on the payment's date
-    (交纳日期, else the month's first day), matched by member key or by the organizer's name; with
-    `dues_collections` (the payments, the first LISTED_PAYMENTS named) and `ev_dues_collection`.
-
-    Judged: payments of more than nothing with a collector recorded, on a date some organizer is
-    known for (the committee list's term covering it; a branch it gives no term for: the resolved
-    organizer); null where no payment of the month is judged. A secretary collecting on the
-    organizer's behalf is someone else: the text says 专人."""
-    terms, listed = organizers_on(ctx)
+def _payments(ctx: FactContext) -> pl.LazyFrame:
+    """The audited months' dues payments SM-10 may judge: more than nothing paid, a collector
+    recorded, the payer on the roster; each with its row number (`_payment`), the day judged
+    (`day`: 交纳日期, else the month's first day), the folded collector and the source (`ref`)."""
     members = ctx.all_members.select("member_id", "branch_id", "name")
-    payments = (
+    return (
         ctx.tables["dues"]
         .filter(
             pl.col("month").is_in(ctx.months)
@@ -90,8 +83,15 @@ def dues_collection(ctx: FactContext) -> pl.LazyFrame:
         .with_row_index("_payment")
         .with_columns(day=pl.coalesce("paid_on", "month"), _collector=normalised(pl.col("collector")), ref=source_ref())
     )
-    named = members.select(organizer_id="member_id", _organizer_name="name")
-    on_duty = pl.concat(
+
+
+def _on_duty(ctx: FactContext, payments: pl.LazyFrame) -> pl.LazyFrame:
+    """Each payment with every organizer known for its branch on its day (`_payment`, `_collector`,
+    `organizer_id`): the committee list's terms covering the day, or, for a branch the list gives
+    no organizer's term for, the resolved organizer. A payment of a branch with terms none of which
+    covers its day has no row (`payments_without_organizer`)."""
+    terms, listed = organizers_on(ctx)
+    return pl.concat(
         [
             payments.join(terms, on="branch_id")
             .filter(
@@ -101,7 +101,41 @@ def dues_collection(ctx: FactContext) -> pl.LazyFrame:
             .select("_payment", "_collector", "organizer_id"),
             payments.join(listed, on="branch_id").select("_payment", "_collector", "organizer_id"),
         ]
-    ).join(named, on="organizer_id", how="left")
+    )
+
+
+def payments_without_organizer(ctx: FactContext) -> pl.LazyFrame:
+    """SM-10's payments not judged for want of an organizer on their day: the committee list gives
+    the branch's 组织委员 with terms and none covers the payment's day (a gap between terms, or a
+    day before the first). Neither judged against the branch list's organizer (the list says who
+    held the office when; the branch list's name is undated) nor skipped silently: coverage makes
+    the branch-month 无法评估, naming them (`audit.coverage.ROW_GAPS`). Columns: branch_id, month,
+    member_id, name, paid_on, day."""
+    payments = _payments(ctx)
+    terms, _ = organizers_on(ctx)
+    with_terms = payments.join(terms.select("branch_id").unique(), on="branch_id", how="semi")
+    return (
+        with_terms.join(_on_duty(ctx, payments).select("_payment").unique(), on="_payment", how="anti")
+        .select("branch_id", "month", "member_id", "name", "paid_on", "day")
+        .sort("branch_id", "day", "member_id")
+    )
+
+
+def dues_collection(ctx: FactContext) -> pl.LazyFrame:
+    """SM-10 per branch and month (the dues' 所属月份): `dues_collected_by_others`, how many payments
+    the recorded collector (收缴人) took who was not the branch's 组织委员 on the payment's date
+    (交纳日期, else the month's first day), matched by member key or by the organizer's name; with
+    `dues_collections` (the payments, the first LISTED_PAYMENTS named) and `ev_dues_collection`.
+
+    Judged: payments of more than nothing with a collector recorded, on a date some organizer is
+    known for (the committee list's term covering it; a branch it gives no term for: the resolved
+    organizer); null where no payment of the month is judged. A payment on a day no term covers is
+    not judged here: coverage names it (`payments_without_organizer`). A secretary collecting on
+    the organizer's behalf is someone else: the text says 专人."""
+    members = ctx.all_members.select("member_id", "branch_id", "name")
+    payments = _payments(ctx)
+    named = members.select(organizer_id="member_id", _organizer_name="name")
+    on_duty = _on_duty(ctx, payments).join(named, on="organizer_id", how="left")
     judged = on_duty.group_by("_payment").agg(
         collected=(
             (pl.col("_collector") == normalised(pl.col("organizer_id")))
