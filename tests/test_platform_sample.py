@@ -27,7 +27,7 @@ from audit.inspection import render_inspection
 from audit.privacy import SECRET_ENV
 from audit.reasons import Action
 from audit.synth import SynthConfig, write_batch
-from audit.synth_platform import ABSENT_REASONS, COUNTS_ONLY, NO_POINTS
+from audit.synth_platform import ABSENT_REASONS, COLLECTOR_LEDGERS, COUNTS_ONLY, NO_POINTS
 from audit.validate import Validation, validate_tables
 from conftest import REPO, SAMPLE
 from worlds import quarter_of
@@ -58,6 +58,7 @@ BRANCHES = _branch_list()
 COUNTS_ONLY_BRANCHES = {BRANCHES[n][0] for n in COUNTS_ONLY}
 COUNTS_ONLY_FILES = {f"{BRANCHES[n][1]}三会一课台账.xlsx" for n in COUNTS_ONLY}
 NO_POINTS_BRANCHES = {BRANCHES[n][0] for n in NO_POINTS}
+LEDGER_BRANCHES = {BRANCHES[n][0] for n in COLLECTOR_LEDGERS}
 
 
 @pytest.fixture(scope="module")
@@ -112,18 +113,17 @@ def test_same_planted_violations_as_the_contract_sample():
     columns = ["rule_id", "severity", "branch_id", "subject_id", "period", "note"]
     assert [{c: r[c] for c in columns} for r in VIOLATIONS] == contract
     unevaluable = [r for r in VIOLATIONS if r["evaluable"] == "false"]
-    assert {(r["rule_id"], r["branch_id"]) for r in unevaluable} >= {
-        *(("SM-1", "XH14"), ("OL-6", "XH05")),
-        *(("SM-10", "XH18"), ("SM-10", "XH15")),  # the dues ledgers name no collector: SM-10 nowhere judged
-    }
+    assert {(r["rule_id"], r["branch_id"]) for r in unevaluable} >= {("SM-1", "XH14"), ("OL-6", "XH05")}
     for r in unevaluable:
         if r["reason"] == ABSENT_REASONS["collector"]:
-            assert r["rule_id"] == "SM-10", r
+            assert r["rule_id"] == "SM-10" and r["branch_id"] not in LEDGER_BRANCHES, r
             continue
         lacking = NO_POINTS_BRANCHES if r["reason"] == ABSENT_REASONS["points"] else COUNTS_ONLY_BRANCHES
         assert r["branch_id"] in lacking, r
     evaluable = {(r["rule_id"], r["branch_id"], r["period"]) for r in VIOLATIONS if r["evaluable"] == "true"}
     assert {("OL-11", "XH16", "2019-03"), ("OL-11", "XH12", "2019-10"), ("OL-6", "XH20", "2019-01")} <= evaluable
+    # the SM-10 plants' branches keep a per-payment ledger with 经手人 (and the committee list dates the change)
+    assert {("SM-10", "XH18", "2019-01"), ("SM-10", "XH15", "2019-02")} <= evaluable
     assert all(r["evaluable"] == "true" and not r["reason"] for r in VIOLATIONS if r not in unevaluable)
     members = [r for r in VIOLATIONS if r["subject_key_kind"] == "工作证号"]
     assert members and all(re.fullmatch(r"[0-9]{6}", r["subject_key"]) for r in members)
@@ -278,6 +278,25 @@ def test_planted_violations_found_in_branches_with_counts_only_meetings(
     found = _found(validations[quarter], ingested, COUNTS_ONLY_BRANCHES)
     assert sorted(planted - found) == [], "planted but not found"
     assert sorted(found - planted) == [], "found but not planted"
+
+
+def test_sm10_is_judged_where_a_ledger_names_the_collector_and_unevaluable_elsewhere(validations: dict[str, Validation]):
+    """The two branches whose dues are a per-payment 党费收缴登记表 with 经手人: the secretary
+    collecting for the organizer (XH18, January) and the old organizer collecting two days after the
+    committee list's change of 6 February (XH15) are found, and nothing else of SM-10 in 2019Q1 (the
+    payments of 1–5 February by the old organizer and later ones by the new pass). Every branch of
+    the wide ledgers, amounts only, is 无法评估 for want of a collector, named in the reason."""
+    v = validations["2019Q1"]
+    sm10 = v.findings.filter(pl.col("rule_id") == "SM-10")
+    assert sorted(sm10.select("branch_id", "period").rows()) == [("XH15", "2019-02"), ("XH18", "2019-01")]
+    assert "有3笔党费不是由组织委员收取" in sm10.filter(pl.col("branch_id") == "XH18")["message"][0]
+    assert "有1笔" in sm10.filter(pl.col("branch_id") == "XH15")["message"][0]
+    assert "2019年2月8日交纳" in sm10.filter(pl.col("branch_id") == "XH15")["message"][0]
+    coverage = v.coverage.filter(pl.col("rule_id") == "SM-10")
+    unjudged = coverage.filter(pl.col("status") == "无法评估")
+    assert set(unjudged["branch_id"]) == {code for code, _ in BRANCHES} - LEDGER_BRANCHES
+    assert all("收缴人" in reason for reason in unjudged["reason"])
+    assert set(coverage.filter(pl.col("branch_id").is_in(list(LEDGER_BRANCHES)))["status"]) == {"已评估"}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,11 @@ violations — written the way party-building platforms and hand-kept 台账 tem
 - for some branches (``COUNTS_ONLY``) meetings without a 会议编号, with 应到/实到/请假人数 and a
   ``缺席人员及原因`` text instead of an attendance list;
 - dues as a wide sheet per year (a row per member, ``1月`` … ``12月``) whose year is only in the
-  title, and members present for part of a year in a month-range sheet;
+  title, and members present for part of a year in a month-range sheet: amounts only, no collector;
+  except for some branches (``COLLECTOR_LEDGERS``) that keep a hand-written 党费收缴登记表 of their
+  own, one row per payment with its 缴费日期 and 经手人 (the only place a per-payment collector fits:
+  a wide sheet has one cell per month and person), so SM-10 is judged there and 无法评估 elsewhere;
+- the committee list (支部委员会成员, 任职时间 and 离任时间), so an organizer's change is dated;
 - evaluations in sheets named by year (``2019年民主评议``) without a year column;
 - no points export for one branch (``NO_POINTS``).
 
@@ -39,13 +43,16 @@ from audit.synth import World, _id_number
 
 COUNTS_ONLY = (4, 6, 10)  # positions of the branches whose meetings are counts and a 缺席人员 text
 NO_POINTS = (13,)  # positions of the branches that export no points
+# positions of the branches whose dues are their own per-payment ledger with 缴费日期 and 经手人 (the
+# SM-10 plants' branches, XH15 and XH18); every other branch's dues are in the wide sheets, no collector
+COLLECTOR_LEDGERS = (14, 17)
 XLS_MAX_ROWS = 60_000  # data rows per .xls sheet (BIFF holds 65,536): a longer table goes on to a next sheet
 
 # What each kind of data a planted violation `needs` is, and why it is absent from these exports.
 ABSENT_REASONS = {
     "points": "该支部没有导出党员积分表",
     "attendance": "该支部的会议只有应到、实到、请假人数和缺席人员，没有逐人的参会名单",
-    "collector": "党费收缴台账没有收缴人（经手人）",  # no branch's: the wide ledgers record amounts only
+    "collector": "党费收缴台账没有收缴人（经手人）",  # the wide ledgers record amounts only
 }
 # Reason codes of planted defects that remove their row (the others are notices: the row is kept).
 QUARANTINING = frozenset(
@@ -113,6 +120,7 @@ class _Platform:
         self.branch = {b["branch_id"]: b for b in self.branches}
         self.counts_only = {self.branches[n]["branch_id"] for n in COUNTS_ONLY if n < len(self.branches)}
         self.no_points = {self.branches[n]["branch_id"] for n in NO_POINTS if n < len(self.branches)}
+        self.ledgers = {self.branches[n]["branch_id"] for n in COLLECTOR_LEDGERS if n < len(self.branches)}
         self.members = {m["member_id"]: m for m in self.tables["members"]}
         numbers = self.rng.sample(range(100_000, 990_000), len(self.members))
         self.personnel = {member_id: str(n) for member_id, n in zip(self.members, numbers, strict=True)}
@@ -409,8 +417,9 @@ class _DuesLine:
 def _dues_lines(p: _Platform) -> tuple[dict[int, list[_DuesLine]], list[_DuesLine]]:
     """The dues as wide rows per year (members with exactly one payment in every month of the
     year's span and one amount due) and month-range rows (the rest: members present for part of
-    a year, runs of equal months), each planted defect beside the row it concerns."""
-    clean = [r for r in p.tables["dues"] if not r.get("_defect")]
+    a year, runs of equal months), each planted defect beside the row it concerns; the dues of
+    branches with a ledger of their own (`dues_ledger`) left out."""
+    clean = [r for r in p.tables["dues"] if not r.get("_defect") and p.branch_of(r["member_id"]) not in p.ledgers]
     spans: dict[int, list[dt.date]] = defaultdict(list)
     for month in p.config.months():
         spans[month.year].append(month)
@@ -437,6 +446,8 @@ def _dues_lines(p: _Platform) -> tuple[dict[int, list[_DuesLine]], list[_DuesLin
             ranged.append(_range_line(member_id, run))
     for r in (r for r in p.tables["dues"] if r.get("_defect")):
         raw = r.get("_raw", {})
+        if r["_defect"] == "DUPLICATE" and p.branch_of(r["member_id"]) in p.ledgers:
+            continue  # written by `dues_ledger` beside the payment it repeats
         if r["_defect"] == "DUPLICATE":
             _duplicate(wide, ranged, r)
         else:
@@ -503,6 +514,43 @@ def dues_ranges(p: _Platform, lines: list[_DuesLine]) -> list[Sheet]:
     header = ["序号", "所属党支部", "姓名", "工作证号", "缴费起止月份", "月缴党费（元）", "实交金额（元）"]
     notes = ["填表说明：", "1．组织关系转入、转出的党员按在本支部的月份登记。", "2．实交金额为起止月份内合计。"]
     return [Sheet("Sheet1", "dues", header, rows, titles=["组织关系转接党员党费交纳情况"], notes=notes)]
+
+
+def dues_ledger(p: _Platform, branch_id: str) -> list[Sheet]:
+    """{支部}党费收缴登记表.xlsx: a branch's own ledger, one row per payment (its members' months in
+    order of payment) with the 缴费日期 and the 经手人 by name; the branch only in the title; a
+    planted duplicate written again under the payment it repeats."""
+    members = {m["member_id"] for m in p.tables["members"] if m["branch_id"] == branch_id}
+    order = {m["member_id"]: n for n, m in enumerate(p.tables["members"])}
+    dues = [r for r in p.tables["dues"] if r["member_id"] in members]
+    payments = sorted(
+        (r for r in dues if not r.get("_defect")),
+        key=lambda r: (r["month"], r["paid_on"] or r["month"], order[r["member_id"]]),
+    )
+    repeated = [r for r in dues if r.get("_defect") == "DUPLICATE"]
+    rows = []
+    for r in payments:
+        cells = [p.name(r["member_id"]), p.number(r["member_id"]), f"{r['month'].year}年{r['month'].month}月"]
+        cells += [r["amount_due"], r["amount_paid"], r["paid_on"], r["collector"]]
+        rows.append(Row([len(rows) + 1, *cells]))
+        if any(all(d[c] == r[c] for c in ("member_id", "month", "amount_paid", "paid_on", "collector")) for d in repeated):
+            rows.append(Row([len(rows) + 1, *cells], "DUPLICATE"))
+    header = ["序号", "姓名", "工作证号", "缴费月份", "月缴党费（元）", "实交金额（元）", "缴费日期", "经手人"]
+    notes = ["填表说明：", "1．每交纳一次登记一行，经手人签名。", "2．未交纳的月份实交金额填0。"]
+    title = f"{p.branch[branch_id]['branch_name']}党费收缴登记表"
+    return [Sheet("收缴登记", "dues", header, rows, titles=[title], notes=notes)]
+
+
+def committee(p: _Platform) -> list[Sheet]:
+    """支部委员会成员.xlsx: every branch's committee, the branch by name, members by 姓名 and 工作证号,
+    the 职务 and the term as two dates (an open term has no 离任时间)."""
+    rows = []
+    for n, c in enumerate(p.tables["committee"], 1):
+        branch_id = c["branch_id"]
+        cells = [n, p.spelled(branch_id, p.position[branch_id] + 3), p.name(c["member_id"]), p.number(c["member_id"])]
+        rows.append(Row([*cells, c["post"], c["term_start"], c["term_end"]]))
+    header = ["序号", "党支部名称", "姓名", "工作证号", "职务", "任职时间", "离任时间"]
+    return [Sheet("支委名单", "committee", header, rows, titles=[f"{p.config.subdistrict}党支部委员会成员名单"])]
 
 
 def evaluations(p: _Platform) -> list[Sheet]:
@@ -600,6 +648,11 @@ def platform_files(p: _Platform) -> dict[str, list[Sheet]]:
         files["党费收缴台账.xls" if n == 0 else f"党费收缴台账 ({n}).xls"] = dues_wide(p, year, wide[year])
     if ranged:
         files["转接党员党费.xlsx"] = dues_ranges(p, ranged)
+    for branch in p.branches:
+        if branch["branch_id"] in p.ledgers:
+            files[f"{branch['branch_name']}党费收缴登记表.xlsx"] = dues_ledger(p, branch["branch_id"])
+    if p.tables["committee"]:
+        files["支部委员会成员.xlsx"] = committee(p)
     files["民主评议党员结果.xlsx"] = evaluations(p)
     files["党费公开报备情况.xlsx"] = disclosures(p)
     files["阵地建设检查.xls"] = venues(p)
@@ -781,7 +834,7 @@ def platform_violations(p: _Platform) -> list[dict[str, Any]]:
         absent = (
             (needs == "points" and v["branch_id"] in p.no_points)
             or (needs == "attendance" and v["branch_id"] in p.counts_only)
-            or needs == "collector"
+            or (needs == "collector" and v["branch_id"] not in p.ledgers)
         )
         out.append(
             {
