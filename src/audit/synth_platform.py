@@ -528,7 +528,7 @@ def dues_ledger(p: _Platform, branch_id: str) -> list[Sheet]:
         key=lambda r: (r["month"], r["paid_on"] or r["month"], order[r["member_id"]]),
     )
     repeated = [r for r in dues if r.get("_defect") == "DUPLICATE"]
-    rows = []
+    rows: list[Row] = []
     for r in payments:
         cells = [p.name(r["member_id"]), p.number(r["member_id"]), f"{r['month'].year}年{r['month'].month}月"]
         cells += [r["amount_due"], r["amount_paid"], r["paid_on"], r["collector"]]
