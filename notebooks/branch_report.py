@@ -120,7 +120,8 @@ if not charts["arrears"].empty:  # an empty chart already says nobody owes
 # %% [markdown]
 # ## 半年和年度要求的进度
 #
-# 半年度和年度规则在期间结束的季度才判定；之前按时间进度显示，不算问题。
+# 半年度和年度规则在期间结束的季度才判定；之前按时间进度显示，不算问题。缺少所需数据的规则显示为“无法评估”并写明原因，
+# 不计进度。
 
 # %%
 progress = ds.progress.filter(pl.col("branch_id") == branch_id) if not ds.progress.is_empty() else ds.progress

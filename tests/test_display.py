@@ -261,3 +261,39 @@ def test_the_overview_says_there_is_no_critical_finding_not_that_there_is_none_a
         display.findings_html(none, with_branch=True, empty="本季度没有严重问题。") == '<p class="empty">本季度没有严重问题。</p>'
     )
     assert display.findings_html(none) == '<p class="empty">本季度没有发现问题。</p>'
+
+
+def test_progress_without_its_data_says_why_and_shows_no_count(tmp_path):
+    """A rule 无法评估 in progress.csv (XH02's 党课 name no lecturer, so TM-2's lectures by the
+    secretary cannot be counted) showed a count due by now, without the reason: now no count done
+    or due by now, the status 无法评估 and the reason in Chinese; the other rows keep their counts."""
+    from audit.labels import UNEVALUABLE
+    from audit.standard import load_standard
+    from audit.synth import write_world
+    from audit.validate import validate
+    from audit.views import progress_table
+    from worlds import world
+
+    w = world()
+    for meeting in w.tables["meetings"]:
+        if meeting["branch_id"] == "XH02" and meeting["meeting_type"] == "党课":
+            meeting["lecturer_id"] = None
+    write_world(w, tmp_path / "batch")
+    validate(tmp_path / "batch", "2019Q2", out=tmp_path / "out", data_docs=False)
+    progress = pl.read_parquet(tmp_path / "out" / "progress.parquet")  # as the branch page reads it back
+    standard = load_standard()
+    mine = progress_table(progress.filter(pl.col("branch_id") == "XH02"), standard)
+    tm2 = mine.filter(pl.col("rule_id") == "TM-2").to_dicts()
+    reason = "“组织生活记录”中本支部的党课都没有“授课人编号”"
+    assert [(r["done"], r["expected_by_now"], r["status"], r["reason"]) for r in tm2] == [(None, None, UNEVALUABLE, reason)]
+    others = mine.filter(pl.col("rule_id") != "TM-2")
+    assert not others.is_empty() and others["done"].null_count() == others["expected_by_now"].null_count() == 0
+    fragment = display.progress_html(mine)
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", fragment) if "<td>TM-2</td>" in r)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells == ["TM-2", standard.rule("TM-2").title, "2019年", str(tm2[0]["required"]), "", "", UNEVALUABLE, reason]
+    assert "<th>原因（缺少的数据）</th>" in fragment
+    counted = display.progress_html(progress_table(progress.filter(pl.col("branch_id") == "XH01"), standard))
+    assert "原因" not in counted and UNEVALUABLE not in counted  # nothing missing: no empty reason column
+    hostile = display.progress_html(mine.with_columns(reason=pl.lit(HOSTILE)))
+    assert_escaped(hostile)

@@ -138,7 +138,9 @@ def arrears_html(owing: pl.DataFrame, empty: str = "季度末没有欠缴党费�
 
 def progress_html(progress: pl.DataFrame) -> str:
     """Half-year and year rules before their period ends (`audit.views.progress_table`): each rule
-    by code and title, what is done against what is due by now, in whole meetings."""
+    by code and title, what is done against what is due by now, in whole meetings; a rule 无法评估
+    for want of data with no count, and the reason (the 原因 column, shown when some row has one)."""
+    reasons = "reason" in progress.columns and progress["reason"].fill_null("").str.len_chars().gt(0).any()
     columns = headers(
         "rule_id",
         "rule_title",
@@ -147,10 +149,12 @@ def progress_html(progress: pl.DataFrame) -> str:
         "done",
         "expected_by_now",
         "status",
+        *(("reason",) if reasons else ()),
         required="全期要求（次）",
         done="已完成（次）",
         expected_by_now="按进度应完成（次）",
         status="状态",
+        **({"reason": "原因（缺少的数据）"} if reasons else {}),
     )
     return table_html(progress, columns, empty="本季度是期间末，半年和年度规则已在上面的问题清单中判定。")
 
