@@ -13,8 +13,10 @@ import pytest
 from audit import display, workbook
 from audit.contract import load_contract
 from audit.labels import SEVERITY_ZH, headers
-from audit.paths import NOTEBOOKS
+from audit.paths import NOTEBOOKS, STANDARD_FILE
+from audit.standard import load_standard
 
+STANDARD = load_standard()
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 ESCAPED = html.escape(HOSTILE)
 DIMENSIONS = ["政治功能强", "支部班子强"]
@@ -33,16 +35,45 @@ def _finding(**values: str) -> dict[str, str]:
 
 def test_findings_escape_message_and_evidence_and_name_severities_in_chinese():
     frame = pl.DataFrame([_finding(branch_id=HOSTILE)])
-    fragment = display.findings_html(frame, with_branch=True)
+    fragment = display.findings_html(frame, STANDARD, with_branch=True)
     assert fragment.count(ESCAPED) == 3  # message, evidence and the branch column
     assert_escaped(fragment)
     assert f"<td>{SEVERITY_ZH['critical']}</td>" in fragment and "<td>critical</td>" not in fragment
     assert "<th>规则编号</th>" in fragment and "<th>支部编号</th>" in fragment
 
 
+def test_findings_name_each_rule_by_code_and_title_escaped(tmp_path):
+    """A reviewer read only SM-5 on the branch page (its findings and 整改情况) and under 严重问题:
+    each row now has the rule's title from the standard beside its code (规则编号, then 规则); a
+    title is text, escaped."""
+    import yaml
+
+    frame = pl.DataFrame([_finding(rule_id="SM-5"), _finding(rule_id="SM-8"), _finding(rule_id="XX-9")])
+    fragment = display.findings_html(frame, STANDARD, with_branch=True)
+    head = re.findall(r"<th>(.*?)</th>", fragment)
+    assert head[head.index("规则编号") + 1] == "规则"
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", fragment.split("<tbody>")[1])]
+    at = head.index("规则编号")
+    assert [r[at : at + 2] for r in rows] == [
+        ["SM-5", html.escape(STANDARD.rule("SM-5").title)],
+        ["SM-8", html.escape(STANDARD.rule("SM-8").title)],
+        ["XX-9", ""],  # a rule the standard no longer has: its code alone
+    ]
+    followup = display.followup_html(pl.DataFrame([{"status": "持续", "rule_id": "SM-5", "message": "x"}]), STANDARD)
+    assert f"<td>持续</td><td>SM-5</td><td>{html.escape(STANDARD.rule('SM-5').title)}</td>" in followup
+    data = yaml.safe_load(STANDARD_FILE.read_text(encoding="utf-8"))
+    data["rules"]["SM-5"]["title"] = HOSTILE
+    (tmp_path / "standard.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    hostile = display.findings_html(
+        frame.head(1).with_columns(message=pl.lit("x"), evidence=pl.lit("x")), load_standard(tmp_path / "standard.yaml")
+    )
+    assert hostile.count(ESCAPED) == 1
+    assert_escaped(hostile)
+
+
 def test_findings_with_decisions_show_the_reviewer_text_escaped():
     frame = pl.DataFrame([_finding() | {"decision": "误报", "note": HOSTILE, "reviewer": "王审", "decided_on": "2019-04-02"}])
-    fragment = display.findings_html(frame)
+    fragment = display.findings_html(frame, STANDARD)
     assert "误报" in fragment and ESCAPED in fragment.split("<th>审核决定</th>")[1]
     assert_escaped(fragment)
 
@@ -50,7 +81,10 @@ def test_findings_with_decisions_show_the_reviewer_text_escaped():
 @pytest.mark.parametrize(
     ("render", "frame"),
     [
-        (display.followup_html, {"status": "新增", "rule_id": "OL-1", "subject_id": "x", "message": HOSTILE}),
+        (
+            lambda f: display.followup_html(f, STANDARD),
+            {"status": "新增", "rule_id": "OL-1", "subject_id": "x", "message": HOSTILE},
+        ),
         (display.followup_counts_html, {"branch_id": "XH01", "branch_name": HOSTILE, "新增": 1}),
         (display.decisions_html, {"finding_id": "F-1", "decision": "误报", "note": HOSTILE, "row": 3}),
         (display.points_missing_html, {"member_id": "M1", "name": HOSTILE, "months": "2019-01", "count": 1}),
@@ -149,7 +183,6 @@ def test_ranking_puts_failing_branches_first_each_with_its_reason():
 
 
 def test_branch_reasons_name_failed_rules_with_counts_leaving_out_false_alarms():
-    from audit.standard import load_standard
     from audit.views import branch_reasons
 
     standard = load_standard()
@@ -258,9 +291,10 @@ def test_the_overview_says_there_is_no_critical_finding_not_that_there_is_none_a
     """Under 严重问题 an empty table said 本季度没有发现问题 while other findings existed."""
     none = pl.DataFrame([_finding()]).head(0)
     assert (
-        display.findings_html(none, with_branch=True, empty="本季度没有严重问题。") == '<p class="empty">本季度没有严重问题。</p>'
+        display.findings_html(none, STANDARD, with_branch=True, empty="本季度没有严重问题。")
+        == '<p class="empty">本季度没有严重问题。</p>'
     )
-    assert display.findings_html(none) == '<p class="empty">本季度没有发现问题。</p>'
+    assert display.findings_html(none, STANDARD) == '<p class="empty">本季度没有发现问题。</p>'
 
 
 def test_progress_without_its_data_says_why_and_shows_no_count(tmp_path):
