@@ -72,7 +72,7 @@ show(coverage_html(not_evaluated(ds.unevaluable_for(branch_id), ds.standard)))
 # 每条问题注明规则编号、标准条款和证据（导出文件及行号、会议编号或月份），便于支部对照原始记录整改。
 
 # %%
-show(findings_html(found))
+show(findings_html(found, ds.standard))
 
 # %% [markdown]
 # ## 整改情况
@@ -82,7 +82,8 @@ show(findings_html(found))
 
 # %%
 show(note_html(read_followup_info(processed)["said"]))
-show(followup_html(branch_followup(read_followup(processed), branch_id, applied), empty="本支部本季度和上季度都没有问题。"))
+followup = branch_followup(read_followup(processed), branch_id, applied)
+show(followup_html(followup, ds.standard, empty="本支部本季度和上季度都没有问题。"))
 
 # %% [markdown]
 # ## 组织生活：三会一课与主题党日
@@ -96,7 +97,7 @@ theme_rules = [
 ]
 theme_found = found.filter(pl.col("rule_id").is_in(theme_rules))
 if not theme_found.is_empty():
-    show(findings_html(theme_found))
+    show(findings_html(theme_found, ds.standard))
 show(charts["attendance"])
 
 # %% [markdown]
@@ -120,7 +121,8 @@ if not charts["arrears"].empty:  # an empty chart already says nobody owes
 # %% [markdown]
 # ## 半年和年度要求的进度
 #
-# 半年度和年度规则在期间结束的季度才判定；之前按时间进度显示，不算问题。
+# 半年度和年度规则在期间结束的季度才判定；之前按时间进度显示，不算问题。缺少所需数据的规则显示为“无法评估”并写明原因，
+# 不计进度。
 
 # %%
 progress = ds.progress.filter(pl.col("branch_id") == branch_id) if not ds.progress.is_empty() else ds.progress

@@ -58,7 +58,8 @@ show(summary_html(f"评定结果：{charts['ratings'].reading}"))
 # “严重”级别的问题（如连续6个月不交党费或不参加组织生活）需要街道党工委优先督办。
 
 # %%
-show(findings_html(found.filter(pl.col("severity") == "critical"), with_branch=True, empty="本季度没有严重问题。"))
+critical = found.filter(pl.col("severity") == "critical")
+show(findings_html(critical, ds.standard, with_branch=True, empty="本季度没有严重问题。"))
 
 # %% [markdown]
 # ## 各支部评定结果

@@ -268,4 +268,24 @@ def test_progress_names_rules_in_whole_meetings(report: Path, rendered):
         for row in table["rows"]:
             cells = dict(zip(table["head"], row, strict=True))
             assert cells["规则"] in titles, cells
-            assert all(WHOLE.fullmatch(v) for k, v in cells.items() if "（次）" in k), cells
+            unjudged = cells["状态"] == "无法评估"  # no count without the data, the reason instead
+            if unjudged:
+                assert cells["已完成（次）"] == cells["按进度应完成（次）"] == "" and cells["原因（缺少的数据）"], cells
+            assert all(WHOLE.fullmatch(v) for k, v in cells.items() if "（次）" in k and not (unjudged and v == "")), cells
+
+
+def test_findings_tables_name_each_rule_by_its_title(report: Path, rendered):
+    """Branch pages and the overview's 严重问题 listed rule codes only (SM-5): every findings table
+    has the standard's title of each finding's rule right after its code."""
+    import audit
+
+    titles = {rule_id: rule.title for rule_id, rule in audit.load(report).standard.rules.items()}
+    seen = 0
+    for name, page in rendered.items():
+        for table in (t for t in page["tables"] if "问题编号" in t["head"]):
+            at = table["head"].index("规则编号")
+            assert table["head"][at + 1] == "规则", (name, table["head"])
+            for row in table["rows"]:
+                assert row[at + 1] == titles[row[at]], (name, row)
+                seen += 1
+    assert seen, "some findings tables were shown"

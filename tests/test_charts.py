@@ -261,6 +261,20 @@ def test_a_chart_with_nothing_to_draw_is_one_sentence():
         assert fragment.startswith('<p class="empty chart-empty">') and chart.figure.layout.title.text in fragment
 
 
+def test_the_arrears_chart_is_as_tall_as_its_counts(broken):
+    """The overview's arrears chart was 380 px tall for the one member who owed; now its height
+    grows with the largest bucket, up to the other charts' 380 px."""
+    owing = views.arrears(broken, Q1, STANDARD, "XH01")
+    assert owing.height == 1
+    heights = [
+        charts.arrears_ageing(views.arrears_buckets(pl.concat([owing] * n), STANDARD)).figure.layout.height
+        for n in (1, 2, 3, 5, 40)
+    ]
+    others = charts.meeting_frequency(views.meeting_counts(broken, "XH01", Q1, STANDARD)).figure.layout.height
+    assert heights[0] <= 220 and heights[-1] == others == 380
+    assert heights == sorted(heights) and len(set(heights)) > 2
+
+
 def test_a_chart_with_something_to_draw_is_drawn(broken):
     owing = views.arrears_buckets(views.arrears(broken, Q1, STANDARD, "XH01"), STANDARD)
     chart = charts.arrears_ageing(owing)

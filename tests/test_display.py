@@ -13,8 +13,10 @@ import pytest
 from audit import display, workbook
 from audit.contract import load_contract
 from audit.labels import SEVERITY_ZH, headers
-from audit.paths import NOTEBOOKS
+from audit.paths import NOTEBOOKS, STANDARD_FILE
+from audit.standard import load_standard
 
+STANDARD = load_standard()
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 ESCAPED = html.escape(HOSTILE)
 DIMENSIONS = ["政治功能强", "支部班子强"]
@@ -33,16 +35,45 @@ def _finding(**values: str) -> dict[str, str]:
 
 def test_findings_escape_message_and_evidence_and_name_severities_in_chinese():
     frame = pl.DataFrame([_finding(branch_id=HOSTILE)])
-    fragment = display.findings_html(frame, with_branch=True)
+    fragment = display.findings_html(frame, STANDARD, with_branch=True)
     assert fragment.count(ESCAPED) == 3  # message, evidence and the branch column
     assert_escaped(fragment)
     assert f"<td>{SEVERITY_ZH['critical']}</td>" in fragment and "<td>critical</td>" not in fragment
     assert "<th>规则编号</th>" in fragment and "<th>支部编号</th>" in fragment
 
 
+def test_findings_name_each_rule_by_code_and_title_escaped(tmp_path):
+    """A reviewer read only SM-5 on the branch page (its findings and 整改情况) and under 严重问题:
+    each row now has the rule's title from the standard beside its code (规则编号, then 规则); a
+    title is text, escaped."""
+    import yaml
+
+    frame = pl.DataFrame([_finding(rule_id="SM-5"), _finding(rule_id="SM-8"), _finding(rule_id="XX-9")])
+    fragment = display.findings_html(frame, STANDARD, with_branch=True)
+    head = re.findall(r"<th>(.*?)</th>", fragment)
+    assert head[head.index("规则编号") + 1] == "规则"
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", fragment.split("<tbody>")[1])]
+    at = head.index("规则编号")
+    assert [r[at : at + 2] for r in rows] == [
+        ["SM-5", html.escape(STANDARD.rule("SM-5").title)],
+        ["SM-8", html.escape(STANDARD.rule("SM-8").title)],
+        ["XX-9", ""],  # a rule the standard no longer has: its code alone
+    ]
+    followup = display.followup_html(pl.DataFrame([{"status": "持续", "rule_id": "SM-5", "message": "x"}]), STANDARD)
+    assert f"<td>持续</td><td>SM-5</td><td>{html.escape(STANDARD.rule('SM-5').title)}</td>" in followup
+    data = yaml.safe_load(STANDARD_FILE.read_text(encoding="utf-8"))
+    data["rules"]["SM-5"]["title"] = HOSTILE
+    (tmp_path / "standard.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    hostile = display.findings_html(
+        frame.head(1).with_columns(message=pl.lit("x"), evidence=pl.lit("x")), load_standard(tmp_path / "standard.yaml")
+    )
+    assert hostile.count(ESCAPED) == 1
+    assert_escaped(hostile)
+
+
 def test_findings_with_decisions_show_the_reviewer_text_escaped():
     frame = pl.DataFrame([_finding() | {"decision": "误报", "note": HOSTILE, "reviewer": "王审", "decided_on": "2019-04-02"}])
-    fragment = display.findings_html(frame)
+    fragment = display.findings_html(frame, STANDARD)
     assert "误报" in fragment and ESCAPED in fragment.split("<th>审核决定</th>")[1]
     assert_escaped(fragment)
 
@@ -50,7 +81,10 @@ def test_findings_with_decisions_show_the_reviewer_text_escaped():
 @pytest.mark.parametrize(
     ("render", "frame"),
     [
-        (display.followup_html, {"status": "新增", "rule_id": "OL-1", "subject_id": "x", "message": HOSTILE}),
+        (
+            lambda f: display.followup_html(f, STANDARD),
+            {"status": "新增", "rule_id": "OL-1", "subject_id": "x", "message": HOSTILE},
+        ),
         (display.followup_counts_html, {"branch_id": "XH01", "branch_name": HOSTILE, "新增": 1}),
         (display.decisions_html, {"finding_id": "F-1", "decision": "误报", "note": HOSTILE, "row": 3}),
         (display.points_missing_html, {"member_id": "M1", "name": HOSTILE, "months": "2019-01", "count": 1}),
@@ -149,7 +183,6 @@ def test_ranking_puts_failing_branches_first_each_with_its_reason():
 
 
 def test_branch_reasons_name_failed_rules_with_counts_leaving_out_false_alarms():
-    from audit.standard import load_standard
     from audit.views import branch_reasons
 
     standard = load_standard()
@@ -258,6 +291,43 @@ def test_the_overview_says_there_is_no_critical_finding_not_that_there_is_none_a
     """Under 严重问题 an empty table said 本季度没有发现问题 while other findings existed."""
     none = pl.DataFrame([_finding()]).head(0)
     assert (
-        display.findings_html(none, with_branch=True, empty="本季度没有严重问题。") == '<p class="empty">本季度没有严重问题。</p>'
+        display.findings_html(none, STANDARD, with_branch=True, empty="本季度没有严重问题。")
+        == '<p class="empty">本季度没有严重问题。</p>'
     )
-    assert display.findings_html(none) == '<p class="empty">本季度没有发现问题。</p>'
+    assert display.findings_html(none, STANDARD) == '<p class="empty">本季度没有发现问题。</p>'
+
+
+def test_progress_without_its_data_says_why_and_shows_no_count(tmp_path):
+    """A rule 无法评估 in progress.csv (XH02's 党课 name no lecturer, so TM-2's lectures by the
+    secretary cannot be counted) showed a count due by now, without the reason: now no count done
+    or due by now, the status 无法评估 and the reason in Chinese; the other rows keep their counts."""
+    from audit.labels import UNEVALUABLE
+    from audit.standard import load_standard
+    from audit.synth import write_world
+    from audit.validate import validate
+    from audit.views import progress_table
+    from worlds import world
+
+    w = world()
+    for meeting in w.tables["meetings"]:
+        if meeting["branch_id"] == "XH02" and meeting["meeting_type"] == "党课":
+            meeting["lecturer_id"] = None
+    write_world(w, tmp_path / "batch")
+    validate(tmp_path / "batch", "2019Q2", out=tmp_path / "out", data_docs=False)
+    progress = pl.read_parquet(tmp_path / "out" / "progress.parquet")  # as the branch page reads it back
+    standard = load_standard()
+    mine = progress_table(progress.filter(pl.col("branch_id") == "XH02"), standard)
+    tm2 = mine.filter(pl.col("rule_id") == "TM-2").to_dicts()
+    reason = "“组织生活记录”中本支部的党课都没有“授课人编号”"
+    assert [(r["done"], r["expected_by_now"], r["status"], r["reason"]) for r in tm2] == [(None, None, UNEVALUABLE, reason)]
+    others = mine.filter(pl.col("rule_id") != "TM-2")
+    assert not others.is_empty() and others["done"].null_count() == others["expected_by_now"].null_count() == 0
+    fragment = display.progress_html(mine)
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", fragment) if "<td>TM-2</td>" in r)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells == ["TM-2", standard.rule("TM-2").title, "2019年", str(tm2[0]["required"]), "", "", UNEVALUABLE, reason]
+    assert "<th>原因（缺少的数据）</th>" in fragment
+    counted = display.progress_html(progress_table(progress.filter(pl.col("branch_id") == "XH01"), standard))
+    assert "原因" not in counted and UNEVALUABLE not in counted  # nothing missing: no empty reason column
+    hostile = display.progress_html(mine.with_columns(reason=pl.lit(HOSTILE)))
+    assert_escaped(hostile)

@@ -260,21 +260,37 @@ def test_a_worker_ends_when_its_parent_is_killed(force: bool):
 
 
 # Files of a report that carry the time they were made (GX run times, papermill durations,
-# LibreOffice's PDF date, the manifest's timings); every other file must be byte-identical.
+# LibreOffice's PDF date, the manifest's timings); every other file must be byte-identical. The
+# output marker (`.audit-output.json`) is compared without its `created` time (`_contents`).
 TIMED = ("data-docs/", "notebooks/", "manifest.json", "run_status.json", "notices/全部通知书.pdf")
+# What a run reads from the checkout besides the batch (`audit.paths`: the package, the standard
+# and quality suites, the report notebooks)
+TREE = ("src", "expectations", "notebooks")
+
+
+def _frozen_tree(folder: Path) -> Path:
+    """A copy of the checkout's code, standard and notebooks: both runs read the same copy, so an
+    edit to the working tree while the test runs (others at work in it) cannot tell them apart."""
+    import shutil
+
+    for name in TREE:
+        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
 
 
 @pytest.mark.slow
 def test_audit_run_with_the_fallbacks_forced_writes_the_same_report(batch: Path, tmp_path: Path):
     """Pool workers arm the parent-death watchdog, the run lock is a range lock, leftovers are
     judged by the fallback process check: the report is the same as with the POSIX calls."""
+    tree = _frozen_tree(tmp_path / "tree")
+    path = os.pathsep.join([str(tree / "src"), *filter(None, [ENV.get("PYTHONPATH")])])
     reports = {}
     for name, force in (("native", ""), ("portable", "1")):
         out = tmp_path / name / "2019Q1"
         done = subprocess.run(
             [sys.executable, "-m", "audit.cli", "run", str(batch), "--quarter", "2019Q1", "--out", str(out), "--jobs", "2"],
             cwd=tmp_path,
-            env={**ENV, portable.FORCE_ENV: force},
+            env={**ENV, portable.FORCE_ENV: force, "PYTHONPATH": path},
             capture_output=True,
             text=True,
             timeout=900,

@@ -4,6 +4,7 @@ Chinese reading of what it shows. No kernel needed: tests call them directly."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,13 @@ def count_axis(top: float, title: str | None = None, headroom: float = 1.08) -> 
     if title is not None:
         axis["title"] = title
     return axis
+
+
+def count_height(top: float, per_count: int = 40, least: int = 220, most: int = 380) -> int:
+    """A chart's height (px) for bars of counts up to `top`: the title and axis labels, then
+    `per_count` for each one counted, within `least` and `most`: a chart of one member is 220 px
+    tall, one of five or more 380 px (the others' height), not a tall empty axis from 0 to 1."""
+    return max(least, min(most, 170 + per_count * math.ceil(top)))
 
 
 # A percentage axis (0–100): ticks every 25 with the % sign, never 27.7 / 55.3 / 83
@@ -341,12 +349,10 @@ def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> 
         reading = f"季度末连续欠缴党费{total}人，其中连续{at_risk['bucket'][0]}{risk}人" + (
             "，按党章第九条有自行脱党风险。" if risk else "。"
         )
-    return Chart(
-        _layout(
-            fig, title, yaxis=count_axis(_top(buckets["members"]), "人数", 1.2), xaxis={"title": "连续欠缴月数"}, showlegend=False
-        ),
-        reading,
-    )
+    top = _top(buckets["members"])
+    layout = _layout(fig, title, yaxis=count_axis(top, "人数", 1.2), xaxis={"title": "连续欠缴月数"}, showlegend=False)
+    layout.update_layout(height=count_height(top))  # sized to the counts: one member is a short chart
+    return Chart(layout, reading)
 
 
 def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题数（错误及严重）") -> Chart:

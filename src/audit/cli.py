@@ -1,6 +1,6 @@
-"""The `audit` command line. Exit codes (`audit.errors`): 0 ran, 1 findings at or above --fail-on
-(verify-manifest: the report no longer matches), 2 bad usage or unusable input, 3 some branch pages
-failed, 70 an internal error. A user's mistake is an `AuditError`, said in Chinese once, in `main`;
+"""The `audit` command line. Exit codes (`audit.errors`): 0 ran (or showed the help asked for,
+also by a bare `audit`), 1 findings at or above --fail-on (verify-manifest: the report no longer
+matches), 2 bad usage or unusable input, 3 some branch pages failed, 70 an internal error. A user's mistake is an `AuditError`, said in Chinese once, in `main`;
 so is a mistake in the command line itself (a missing option, an unknown command), and the help
 is Chinese too (`AuditCommand`, `AuditGroup`): click's own English never reaches the user.
 Developer commands (`synth`, `docs`, `suites`) run as before but are not listed."""
@@ -36,6 +36,7 @@ from audit.errors import (
     UsageError,
 )
 from audit.labels import COLUMNS, SEVERITY_ZH, STATUS_FAIL, STEP_ZH
+from audit.linebreak import Wrapped
 from audit.readers import printable
 
 console = Console(highlight=False, emoji=False)  # text from a batch is never turned into emoji
@@ -94,13 +95,14 @@ class _ChineseHelp:
         return "用法：" + " ".join([ctx.command_path, *pieces])
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        """Print the help (to stdout, wrapped, not cut): usage, what the command does, its
-        arguments, options and (for a group) its commands, listed ones only."""
+        """Print the help (to stdout, wrapped as Chinese wraps, `audit.linebreak`, not cut):
+        usage, what the command does, its arguments, options and (for a group) its commands,
+        listed ones only."""
         command: Any = self
         console.print(command.get_usage(ctx), soft_wrap=True, markup=False)
         if command.help:
             console.print()
-            console.print(inspect.cleandoc(command.help), markup=False)
+            console.print(Wrapped(inspect.cleandoc(command.help)))
         params = [p for p in command.get_params(ctx) if not getattr(p, "hidden", False)]
         arguments = [(_metavar(p), _option_help(p)) for p in params if p.param_type_name == "argument"]
         options = [(_option_names(p), _option_help(p)) for p in params if p.param_type_name == "option"]
@@ -114,15 +116,15 @@ class _ChineseHelp:
                 continue
             table = RichTable(box=None, show_header=False, padding=(0, 1, 0, 2), title=f"{title}：", title_justify="left")
             table.add_column(no_wrap=True)
-            table.add_column(overflow="fold")
+            table.add_column()
             for name, text in rows:
-                table.add_row(Text(name), Text(text))  # as written: no rich markup in help texts
+                table.add_row(Text(name), Wrapped(text))  # as written: no rich markup in help texts
             console.print()
             console.print(table)
         if isinstance(self, TyperGroup):
             console.print()
             first = command.list_commands(ctx)[0]
-            console.print(f"每个命令的说明：{ctx.command_path} 命令 --help，如 {ctx.command_path} {first} --help", markup=False)
+            console.print(Wrapped(f"每个命令的说明：{ctx.command_path} 命令 --help，如 {ctx.command_path} {first} --help"))
 
 
 class AuditCommand(_ChineseHelp, TyperCommand):
@@ -178,11 +180,17 @@ def _is_click_usage_error(exc: BaseException) -> bool:
     return any(c.__name__ == "UsageError" and "click" in c.__module__ for c in type(exc).__mro__)
 
 
+def _asks_for_help(exc: Exception) -> bool:
+    """Whether the command line was a bare group (`audit`, `audit decisions`): click (8.2 on)
+    treats it as a usage error, exit 2, but a reviewer typing `audit` asks what it can do, as
+    with --help; its help is on stdout already (click asked for it when it made the error). A
+    command lacking its arguments (`audit run`) is a mistake, exit 2."""
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
 def _say_usage_error(exc: Exception) -> None:
     """Say a command-line mistake in Chinese with the command's usage line (exit code 2)."""
     ctx: Any = getattr(exc, "ctx", None)
-    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `audit`: its help has been printed
-        return
     err.print(f"[red]错误[/red] {printable(_click_usage_message(exc))}", soft_wrap=True)
     if ctx is not None:
         err.print(printable(ctx.command.get_usage(ctx)), soft_wrap=True)
@@ -308,7 +316,7 @@ def _print_outputs(out: Path) -> None:
     if copies:
         listing.add_row("*.parquet", f"各表的 Parquet 副本（{len(copies)} 个，程序读取用）")
     if rest:
-        listing.add_row("其余", "程序使用的记录：" + "、".join(rest))
+        listing.add_row("其余", Wrapped("程序使用的记录：" + "、".join(rest)))  # broken after a 、, not inside a name
     console.print(f"输出目录：{printable(str(out))}", soft_wrap=True)
     console.print(listing)
 
@@ -931,6 +939,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug, not the user's mistake: say so plainly, keep the details
         if _is_click_usage_error(exc):  # a mistake in the command line: said in Chinese
+            if _asks_for_help(exc):
+                sys.exit(EXIT_OK)
             _say_usage_error(exc)
             sys.exit(EXIT_UNUSABLE)
         if os.environ.get("AUDIT_DEBUG"):

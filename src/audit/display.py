@@ -12,7 +12,7 @@ import html
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import polars as pl
@@ -21,6 +21,9 @@ from audit.charts import Chart
 from audit.decisions import STALE
 from audit.labels import COLUMNS, DECISION_ROW, FOLLOWUP_STATUSES, SEVERITY_ZH, headers
 from audit.reasons import Action
+
+if TYPE_CHECKING:
+    from audit.standard import Standard
 
 _ids = itertools.count(1)
 
@@ -79,18 +82,40 @@ def show(fragment: str | Chart) -> None:
     display(HTML(chart_html(fragment) if isinstance(fragment, Chart) else fragment))
 
 
+def with_rule_titles(frame: pl.DataFrame, standard: Standard) -> pl.DataFrame:
+    """`frame` with each row's rule title (`rule_title`) from `standard` beside its `rule_id`; empty
+    for a rule the standard does not have (a finding of a rule since removed shows its code)."""
+    titles = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
+    return frame.with_columns(rule_title=pl.col("rule_id").replace_strict(titles, default="", return_dtype=pl.String))
+
+
 FINDING_HEADERS = headers(
-    "finding_id", "rule_id", "severity", "dimension", "subject_id", "period", "clause", "message", "evidence", "decision_text"
+    "finding_id",
+    "rule_id",
+    "rule_title",
+    "severity",
+    "dimension",
+    "subject_id",
+    "period",
+    "clause",
+    "message",
+    "evidence",
+    "decision_text",
 )
 
 
-def findings_html(findings: pl.DataFrame, with_branch: bool = False, empty: str = "本季度没有发现问题。") -> str:
-    """The findings table; with the reviewer's decisions when the findings carry them
+def findings_html(
+    findings: pl.DataFrame, standard: Standard, with_branch: bool = False, empty: str = "本季度没有发现问题。"
+) -> str:
+    """The findings table, each rule by code and by its title in `standard` (a reviewer reads
+    按月足额交纳党费, not SM-5); with the reviewer's decisions when the findings carry them
     (`audit.decisions.annotate`): a 误报 stays listed, its decision saying it does not count.
     `empty`: what to say when there are none (the overview lists only the 严重 ones)."""
     from audit.decisions import with_decision_text
 
-    frame = findings.with_columns(pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity")))
+    frame = with_rule_titles(findings, standard).with_columns(
+        pl.col("severity").replace_strict(SEVERITY_ZH, default=pl.col("severity"))
+    )
     if "decision" in frame.columns:
         frame = with_decision_text(frame)
     columns = (headers("branch_id") if with_branch else {}) | FINDING_HEADERS
@@ -98,14 +123,14 @@ def findings_html(findings: pl.DataFrame, with_branch: bool = False, empty: str 
 
 
 FOLLOWUP_HEADERS = headers(
-    "status", "rule_id", "subject_id", "period_then", "period_now", "message", "finding_id", "decision_text"
+    "status", "rule_id", "rule_title", "subject_id", "period_then", "period_now", "message", "finding_id", "decision_text"
 )
 FOLLOWUP_COUNT_HEADERS = headers("branch_id", "branch_name") | {status: status for status in FOLLOWUP_STATUSES}
 
 
-def followup_html(rows: pl.DataFrame, empty: str = "没有需要跟踪的问题。") -> str:
-    """A branch's follow-up rows (`audit.views.branch_followup`) as a table."""
-    return table_html(rows, FOLLOWUP_HEADERS, empty=empty, classes="data followup")
+def followup_html(rows: pl.DataFrame, standard: Standard, empty: str = "没有需要跟踪的问题。") -> str:
+    """A branch's follow-up rows (`audit.views.branch_followup`) as a table, each rule by code and title."""
+    return table_html(with_rule_titles(rows, standard), FOLLOWUP_HEADERS, empty=empty, classes="data followup")
 
 
 def followup_counts_html(counts: pl.DataFrame) -> str:
@@ -138,7 +163,9 @@ def arrears_html(owing: pl.DataFrame, empty: str = "季度末没有欠缴党费�
 
 def progress_html(progress: pl.DataFrame) -> str:
     """Half-year and year rules before their period ends (`audit.views.progress_table`): each rule
-    by code and title, what is done against what is due by now, in whole meetings."""
+    by code and title, what is done against what is due by now, in whole meetings; a rule 无法评估
+    for want of data with no count, and the reason (the 原因 column, shown when some row has one)."""
+    reasons = "reason" in progress.columns and progress["reason"].fill_null("").str.len_chars().gt(0).any()
     columns = headers(
         "rule_id",
         "rule_title",
@@ -147,10 +174,12 @@ def progress_html(progress: pl.DataFrame) -> str:
         "done",
         "expected_by_now",
         "status",
+        *(("reason",) if reasons else ()),
         required="全期要求（次）",
         done="已完成（次）",
         expected_by_now="按进度应完成（次）",
         status="状态",
+        **({"reason": "原因（缺少的数据）"} if reasons else {}),
     )
     return table_html(progress, columns, empty="本季度是期间末，半年和年度规则已在上面的问题清单中判定。")
 

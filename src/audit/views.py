@@ -332,23 +332,29 @@ def progress_table(progress: pl.DataFrame, standard: Standard) -> pl.DataFrame:
     """Open half-year and year rules (`progress.csv`) for people: each rule with its title, the
     period in words, and what is due by now as a whole number of meetings. Counts are whole, so
     `done >= expected_by_now` (the status) holds exactly when `done` reaches the pro-rata share
-    rounded up: 0.25 of a meeting due by now is shown as 1."""
+    rounded up: 0.25 of a meeting due by now is shown as 1. A row 无法评估 for want of data
+    (`audit.coverage.withhold_progress`) shows no count done or due by now, only its `reason`:
+    a count made without the data is not progress."""
     if progress.is_empty():
         return pl.DataFrame(
             schema={"rule_id": pl.String, "rule_title": pl.String, "period": pl.String, "required": pl.Int64}
-            | {"done": pl.Int64, "expected_by_now": pl.Int64, "status": pl.String}
+            | {"done": pl.Int64, "expected_by_now": pl.Int64, "status": pl.String, "reason": pl.String}
         )
+    from audit.labels import UNEVALUABLE
     from audit.periods import period_zh
 
     titles = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
+    judged = pl.col("status") != UNEVALUABLE
+    reason = pl.col("reason").cast(pl.String).fill_null("") if "reason" in progress.columns else pl.lit("")
     return progress.select(
         "rule_id",
         rule_title=pl.col("rule_id").replace_strict(titles, default="", return_dtype=pl.String),
         period=pl.col("period").cast(pl.String).map_elements(period_zh, return_dtype=pl.String),
         required=pl.col("required").cast(pl.Int64),
-        done=pl.col("done").cast(pl.Int64),
-        expected_by_now=(pl.col("expected_by_now") - 1e-9).ceil().clip(lower_bound=0).cast(pl.Int64),
+        done=pl.when(judged).then(pl.col("done").cast(pl.Int64)),
+        expected_by_now=pl.when(judged).then((pl.col("expected_by_now") - 1e-9).ceil().clip(lower_bound=0).cast(pl.Int64)),
         status="status",
+        reason=reason,
     )
 
 
