@@ -128,6 +128,19 @@ def test_ranking_links_every_branch_and_marks_failed_pages_escaped():
     assert head == ["评定", "支部编号", "支部名称", "主要问题", "严重", "错误", "提示", *DIMENSIONS]
 
 
+def test_ranking_links_only_the_pages_the_run_made():
+    """Walk-through A3: `--branch 联兴集团` made one page, yet all 20 names linked to pages; a
+    branch without a page is plain text, and a note says only the chosen branches have pages."""
+    card = pl.DataFrame([_card("XH01", "联兴集团党支部", "达标"), _card("XH02", HOSTILE, "未达标", errors=1)])
+    fragment = display.ranking_html(card, DIMENSIONS, {}, RATINGS, pages=["XH01"])
+    assert re.findall(r'href="([^"]*)"', fragment) == ["branches/XH01.html"]
+    assert f"<td>XH02</td><td>{ESCAPED}</td>" in fragment and display.page_status_marker("XH02") not in fragment
+    assert "本次只生成了所选支部（联兴集团党支部）的页面，其他支部的名称不带链接" in fragment
+    assert_escaped(fragment)
+    every = display.ranking_html(card, DIMENSIONS, {}, RATINGS)  # no choice: every branch has its page
+    assert len(re.findall(r'href="branches/', every)) == 2 and "pages-chosen" not in every
+
+
 def test_ranking_puts_failing_branches_first_each_with_its_reason():
     """#14 item 4: worst rating first, then most 严重 and 错误, then by id; each row says why."""
     card = pl.DataFrame(
