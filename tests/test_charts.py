@@ -406,3 +406,18 @@ def test_no_hover_puts_a_percent_sign_after_a_tick_text(broken):
     line = next(t for t in figures[1].data if t.yaxis == "y2")
     assert line.hovertemplate == "%{x}足额交纳：%{customdata}<extra></extra>"
     assert all(re.fullmatch(r"\d+(\.\d)?%", text) for text in line.customdata)
+
+
+def test_the_points_title_names_the_months_it_shows(broken):
+    """Walk-through C15: the title said 近四个季度 over 9 months (the data start in 2018-07)."""
+    trend, missing = views.points_trend(broken, "XH01", Q1)
+    assert trend.height == 9
+    assert charts.points_trend(trend, missing).figure.layout.title.text == "党员积分月度趋势（2018年7月至2019年3月）"
+    year = pl.DataFrame({"month": [dt.date(2018, m, 1) for m in range(1, 13)]}).with_columns(
+        month_label=pl.format("{}年{}月", pl.col("month").dt.year(), pl.col("month").dt.month()),
+        average=pl.lit(90.0),
+        minimum=pl.lit(80.0),
+        maximum=pl.lit(100.0),
+        missing=pl.lit(0),
+    )
+    assert charts.points_trend(year, missing.clear()).figure.layout.title.text == "党员积分月度趋势（2018年1月至2018年12月）"

@@ -295,11 +295,18 @@ def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Cha
     return Chart(_layout(fig, title, barmode="overlay", yaxis=yaxis, xaxis=xaxis), reading)
 
 
-def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党员积分月度趋势（近四个季度）") -> Chart:
+POINTS_TITLE = "党员积分月度趋势"
+
+
+def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None = None) -> Chart:
+    """Monthly points of the months `views.points_trend` gives (the last four quarters, fewer when
+    the data start later); the title names those months (`2018年7月至2019年3月`), never more."""
     fig = _figure()
+    labels = trend["month_label"].to_list()
+    if title is None:
+        title = POINTS_TITLE + (f"（{labels[0]}至{labels[-1]}）" if len(labels) > 1 else f"（{labels[0]}）" if labels else "")
     if trend.is_empty() or trend["average"].null_count() == trend.height:
         return _empty(fig, title, "没有积分记录。")
-    labels = trend["month_label"].to_list()
     fig.add_scatter(x=labels, y=trend["maximum"].to_list(), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
     fig.add_scatter(
         x=labels,
