@@ -274,3 +274,12 @@ def test_the_overview_says_there_is_no_critical_finding_not_that_there_is_none_a
         display.findings_html(none, with_branch=True, empty="本季度没有严重问题。") == '<p class="empty">本季度没有严重问题。</p>'
     )
     assert display.findings_html(none) == '<p class="empty">本季度没有发现问题。</p>'
+
+
+def test_codes_ids_and_dates_in_a_table_do_not_wrap():
+    """Walk-through C14: `OL-/10`, `F-/86CDB3CB22DA`, `2019-/02` broke at the hyphen; such cells
+    carry the class the pages keep on one line, text and hostile values do not."""
+    frame = pl.DataFrame({"a": ["OL-10", "F-86CDB3CB22DA", "2019-02", "2019年2月15日", "M00006", "本期新增的问题", HOSTILE]})
+    cells = re.findall(r"<td( class=\"nw\")?>", display.table_html(frame))
+    assert cells == [' class="nw"'] * 4 + ["", "", ""]  # M00006 has nowhere to break
+    assert_escaped(display.table_html(frame))

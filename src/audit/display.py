@@ -58,8 +58,20 @@ def chart_html(chart: Chart, element_id: str | None = None) -> str:
     return f'<figure class="chart">{div}<figcaption>{html.escape(chart.reading)}</figcaption></figure>'
 
 
+# A value a table cell keeps on one line (class `nw`): a code, id or date a browser would break at
+# its `-` or `/` or beside its Chinese characters — `OL-10`, `F-86CDB3CB22DA`, `2019-02`, `2019年2月15日`
+_UNBROKEN = re.compile(r"(?=.{1,24}$)[A-Za-z0-9][A-Za-z0-9._:]*[-/][A-Za-z0-9._:/-]*|\d{4}年(\d{1,2}月(\d{1,2}日)?)?")
+
+
+def _cell(value: object) -> str:
+    """One escaped table cell; a short code, id, date or number (`_UNBROKEN`) marked not to wrap."""
+    text = "" if value is None else str(value)
+    return f'<td class="nw">{html.escape(text)}</td>' if _UNBROKEN.fullmatch(text) else f"<td>{html.escape(text)}</td>"
+
+
 def table_html(frame: pl.DataFrame, headers: Mapping[str, str] | None = None, empty: str = "无", classes: str = "data") -> str:
-    """An escaped HTML table with Chinese headers; every value from the exports is text, never markup."""
+    """An escaped HTML table with Chinese headers; every value from the exports is text, never markup.
+    Codes, ids and dates do not wrap (`_cell`); nor do headers (the pages' style)."""
     if frame.is_empty():
         return f'<p class="empty">{html.escape(empty)}</p>'
     headers = headers or {c: c for c in frame.columns}
@@ -67,7 +79,7 @@ def table_html(frame: pl.DataFrame, headers: Mapping[str, str] | None = None, em
     head = "".join(f"<th>{html.escape(headers[c])}</th>" for c in columns)
     body = []
     for row in frame.select(columns).iter_rows():
-        cells = "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+        cells = "".join(_cell(v) for v in row)
         body.append(f"<tr>{cells}</tr>")
     return f'<table class="{classes}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
