@@ -15,6 +15,7 @@
 processed = "."  # a folder written by `audit validate` / `audit run`
 quarter = "2019Q1"
 output = "."
+pages = None  # the branches `audit run --branch` made pages for (codes); None: every branch has one
 
 # %%
 import json
@@ -67,7 +68,7 @@ show(findings_html(critical, ds.standard, with_branch=True, empty="本季度没�
 # 未达标的支部排在前面，“主要问题”列出各支部违反的规则和问题条数。点击支部名称查看该支部的报告和需要整改的问题。
 
 # %%
-show(ranking_html(ds.scorecard, ds.standard.dimensions, status, list(ds.standard.ratings.values()), reasons))
+show(ranking_html(ds.scorecard, ds.standard.dimensions, status, list(ds.standard.ratings.values()), reasons, pages))
 
 # %% [markdown]
 # ## 评估范围

@@ -83,6 +83,15 @@ ORDER_JS = """() => {
 }"""
 
 
+# Table headers, and cells holding a code, id or date (`OL-10`, `F-86CDB3CB22DA`, `2019-02`,
+# `2019年2月15日`), that the browser laid out on more than one line
+WRAPPED_JS = r"""() => [...document.querySelectorAll('main table th, main table td')]
+  .filter(c => c.tagName === 'TH' || /^([A-Za-z0-9][A-Za-z0-9._:\/-]{0,23}|\d{4}年(\d{1,2}月(\d{1,2}日)?)?)$/.test(c.textContent))
+  .filter(c => { const r = document.createRange(); r.selectNodeContents(c);
+                 return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; })
+  .map(c => c.textContent)"""
+
+
 def _render(browser: Any, path: Path) -> dict[str, Any]:
     """A report page loaded offline with its charts drawn: what it requested from the network,
     its script errors and warnings, its charts (`CHARTS_JS`), tables, text and layout."""
@@ -109,6 +118,7 @@ def _render(browser: Any, path: Path) -> dict[str, Any]:
         "tables": page.evaluate(TABLES_JS),
         "text": page.inner_text("main"),
         "order": page.evaluate(ORDER_JS),
+        "wrapped": page.evaluate(WRAPPED_JS),
         "requested": requested,
         "errors": errors,
     }
@@ -289,3 +299,10 @@ def test_findings_tables_name_each_rule_by_its_title(report: Path, rendered):
                 assert row[at + 1] == titles[row[at]], (name, row)
                 seen += 1
     assert seen, "some findings tables were shown"
+
+
+def test_no_table_header_code_or_date_wraps_mid_word(rendered):
+    """Walk-through C14: narrow columns broke 整改情/况, 规则编/号, `OL-/10`, `F-/86CDB3CB22DA`
+    and `2019-/02` over two lines."""
+    for name, page in rendered.items():
+        assert page["wrapped"] == [], name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import plotly.graph_objects as go
 import polars as pl
@@ -10,9 +11,13 @@ import pytest
 
 from audit import charts, views
 from audit.display import chart_html, table_html
+from audit.ingest import ingest
 from audit.periods import Quarter
+from audit.privacy import SECRET_ENV
 from audit.standard import load_standard
 from audit.synth import World
+from audit.validate import validate_tables
+from conftest import write_csv
 from worlds import drop_meeting, meetings, plain_member, row, world
 
 Q1 = Quarter.parse("2019Q1")
@@ -175,9 +180,12 @@ def test_every_chart_carries_the_report_template(tmp_path):
 
 
 def _rates(rows: list[tuple[str, dt.date, str, int, int]]) -> pl.DataFrame:
-    """Attendance rows as `views.attendance_rates` returns them: id, date, type, listed, present."""
-    frame = pl.DataFrame(rows, schema=["meeting_id", "held_on", "meeting_type", "listed", "present"], orient="row")
-    return frame.with_columns(topic=pl.lit("学习"), leave=pl.lit(0), rate=pl.col("present") / pl.col("listed"))
+    """Attendance rows as `views.attendance_rates` returns them: id, date, type, expected, present
+    (each from a per-member list)."""
+    frame = pl.DataFrame(rows, schema=["meeting_id", "held_on", "meeting_type", "expected", "present"], orient="row")
+    return frame.with_columns(
+        topic=pl.lit("学习"), source=pl.lit("list"), leave=pl.lit(0), rate=pl.col("present") / pl.col("expected")
+    )
 
 
 def test_attendance_puts_meetings_in_date_order_each_a_full_bar():
@@ -316,3 +324,119 @@ def test_pages_load_the_vendored_zh_cn_locale_of_the_bundled_plotly_js():
     for tag in (plotly_tag(False, 1), plotly_tag(True, 0)):
         assert 'name:"zh-CN"' in tag and tag.rindex("Plotly.register(locale)") > tag.index("plotly")
         assert "https://" not in tag.split("<script>")[-1]
+
+
+def _attendance_batch(folder) -> None:
+    """One branch, four members, a quarter of meetings whose attendance comes in every shape a
+    ledger gives it: a per-member list (党课), only 应到 / 实到人数 beside an absentee text
+    (主题党日, 党员大会), and nothing at all (支委会: a blank 缺席人员 cell, no counts)."""
+    write_csv(folder / "支部信息.csv", [["支部编号", "支部名称", "上级党组织"], ["B01", "联兴集团党支部", "新华街道党工委"]])
+    write_csv(
+        folder / "党员名册.csv",
+        [["工作证号", "姓名", "所在支部编号", "党籍状态", "入党时间"]]
+        + [[f"W{i}", name, "B01", "正式", "2005-07-01"] for i, name in enumerate(("张三", "李四", "王五", "赵六"), 1)],
+    )
+    write_csv(
+        folder / "三会一课.csv",
+        [
+            ["所在党支部", "会议类型", "会议时间", "会议主题", "应到人数", "实到人数", "缺席人员"],
+            ["联兴集团党支部", "党课", "2019-01-15", "学习党章", "", "", ""],
+            ["联兴集团党支部", "主题党日", "2019-01-20", "重温入党誓词", "4", "3", "赵六"],
+            ["联兴集团党支部", "支委会", "2019-02-10", "研究工作", "", "", ""],
+            ["联兴集团党支部", "党员大会", "2019-03-05", "接收预备党员", "4", "4", ""],
+        ],
+    )
+    write_csv(
+        folder / "参会明细.csv",
+        [["会议时间", "会议类型", "工作证号", "出勤情况"]]
+        + [["2019-01-15", "党课", w, s] for w, s in (("W1", "出席"), ("W2", "出席"), ("W3", "请假"))],
+    )
+
+
+def test_attendance_counts_meetings_without_a_list_and_never_rates_an_unrecorded_one(tmp_path, monkeypatch):
+    """Walk-through A1: ledgers that record only absentees showed 0% for every meeting (the
+    absentees taken as 应到, nobody as 出席). A meeting without a list is counted from its 实到 /
+    应到人数, as OL-10 counts it, and the reading says which; one without any attendance data has
+    no bar and no rate, only 未记录."""
+    monkeypatch.setenv(SECRET_ENV, str(tmp_path / "pseudonym.key"))
+    _attendance_batch(tmp_path / "batch")
+    tables = ingest(tmp_path / "batch").tables
+    rates = views.attendance_rates(tables, "B01", Q1)
+    assert rates.select("meeting_type", "source", "expected", "present", "leave").rows() == [
+        ("党课", "list", 3, 2, 1),
+        ("主题党日", "counts", 4, 3, None),
+        ("支部委员会", "none", None, None, None),
+        ("支部党员大会", "counts", 4, 4, None),
+    ]
+    assert rates["rate"].to_list()[:2] == [pytest.approx(2 / 3), 0.75] and rates["rate"][2] is None
+    chart = charts.attendance(rates)
+    assert chart.reading == (
+        "本季度4次会议中3次有出勤记录，平均出席率81%，最低67%；1月20日、3月5日按会议记录的应到、实到人数计算"
+        "（没有逐人参会名单）；2月10日未记录出勤。"
+    )
+    bars = {
+        x: (y, tuple(c)) for t in chart.figure.data if t.type == "bar" for x, y, c in zip(t.x, t.y, t.customdata, strict=True)
+    }
+    assert set(bars) == {"1月15日", "1月20日", "3月5日"}  # no bar, so no 0%, for 2月10日
+    assert bars["1月20日"] == (75.0, (3, 4, "75%", "按会议记录的应到、实到人数（没有逐人名单）"))
+    assert bars["1月15日"][1][:3] == (2, 3, "66.7%")
+    [unrecorded] = [t for t in chart.figure.data if t.name == "未记录出勤"]
+    assert list(unrecorded.x) == ["2月10日"] and list(unrecorded.text) == ["未记录"]
+    # the 党员大会's present is OL-10's: the view counts as the `assembly` fact counts
+    facts = validate_tables(tables, Q1).facts.tables["assembly"]
+    assembly = rates.filter(pl.col("meeting_type") == "支部党员大会")
+    assert facts.select("meeting_id", "attended").rows() == assembly.select("meeting_id", "present").rows()
+
+
+def test_a_quarter_without_any_attendance_data_is_one_sentence(tmp_path, monkeypatch):
+    """Meetings held, but none with a list or counts: no chart of zeros, one sentence."""
+    monkeypatch.setenv(SECRET_ENV, str(tmp_path / "pseudonym.key"))
+    _attendance_batch(tmp_path / "batch")
+    (tmp_path / "batch" / "参会明细.csv").unlink()
+    tables = ingest(tmp_path / "batch").tables
+    meetings = tables["meetings"].with_columns(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("expected_count", "present_count"))
+    chart = charts.attendance(views.attendance_rates({**tables, "meetings": meetings}, "B01", Q1))
+    assert chart.empty and chart.reading == "本季度4次会议都没有出勤记录（既没有参会名单，也没有应到、实到人数）。"
+
+
+def _percent_hovers(figure: go.Figure) -> list[str]:
+    """The hover templates of a figure's traces drawn against an axis with tick texts."""
+    data = figure.to_plotly_json()
+    found = []
+    for trace in data["data"]:
+        axis = data["layout"].get("yaxis" + (trace.get("yaxis") or "y")[1:], {})
+        if axis.get("ticktext") and trace.get("hovertemplate"):
+            found.append(trace["hovertemplate"])
+    return found
+
+
+def test_no_hover_puts_a_percent_sign_after_a_tick_text(broken):
+    """Walk-through B6: a 100% bar hovered as `100%%`. On an axis with tick texts plotly writes
+    `%{y}` as the tick's text where a value has one (100 -> `100%`), so a template `%{y}%` doubled
+    the sign at 0, 25, 50, 75 and 100; every percentage in a hover is now its own text."""
+    dues = charts.dues_completeness(views.dues_by_month(broken, "XH01", Q1)).figure
+    assert _percent_hovers(dues) == ["%{x}足额交纳：%{customdata}<extra></extra>"]
+    line = next(t for t in dues.data if t.yaxis == "y2")
+    assert all(re.fullmatch(r"\d+(\.\d)?%", text) for text in line.customdata)
+    full = _rates([("M1", dt.date(2019, 1, 3), "支部委员会", 11, 11), ("M2", dt.date(2019, 1, 9), "党小组会", 21, 19)])
+    attendance = charts.attendance(full).figure
+    hovers = _percent_hovers(attendance)
+    assert len(hovers) == 2 and not any("%{y}" in h for h in hovers)
+    bar = next(t for t in attendance.data if t.name == "支部委员会")
+    assert "（%{customdata[2]}）" in bar.hovertemplate and bar.customdata[0][2] == "100%"
+    assert next(t for t in attendance.data if t.name == "党小组会").customdata[0][2] == "90.5%"
+
+
+def test_the_points_title_names_the_months_it_shows(broken):
+    """Walk-through C15: the title said 近四个季度 over 9 months (the data start in 2018-07)."""
+    trend, missing = views.points_trend(broken, "XH01", Q1)
+    assert trend.height == 9
+    assert charts.points_trend(trend, missing).figure.layout.title.text == "党员积分月度趋势（2018年7月至2019年3月）"
+    year = pl.DataFrame({"month": [dt.date(2018, m, 1) for m in range(1, 13)]}).with_columns(
+        month_label=pl.format("{}年{}月", pl.col("month").dt.year(), pl.col("month").dt.month()),
+        average=pl.lit(90.0),
+        minimum=pl.lit(80.0),
+        maximum=pl.lit(100.0),
+        missing=pl.lit(0),
+    )
+    assert charts.points_trend(year, missing.clear()).figure.layout.title.text == "党员积分月度趋势（2018年1月至2018年12月）"

@@ -162,6 +162,19 @@ def test_ranking_links_every_branch_and_marks_failed_pages_escaped():
     assert head == ["评定", "支部编号", "支部名称", "主要问题", "严重", "错误", "提示", *DIMENSIONS]
 
 
+def test_ranking_links_only_the_pages_the_run_made():
+    """Walk-through A3: `--branch 联兴集团` made one page, yet all 20 names linked to pages; a
+    branch without a page is plain text, and a note says only the chosen branches have pages."""
+    card = pl.DataFrame([_card("XH01", "联兴集团党支部", "达标"), _card("XH02", HOSTILE, "未达标", errors=1)])
+    fragment = display.ranking_html(card, DIMENSIONS, {}, RATINGS, pages=["XH01"])
+    assert re.findall(r'href="([^"]*)"', fragment) == ["branches/XH01.html"]
+    assert f"<td>XH02</td><td>{ESCAPED}</td>" in fragment and display.page_status_marker("XH02") not in fragment
+    assert "本次只生成了所选支部（联兴集团党支部）的页面，其他支部的名称不带链接" in fragment
+    assert_escaped(fragment)
+    every = display.ranking_html(card, DIMENSIONS, {}, RATINGS)  # no choice: every branch has its page
+    assert len(re.findall(r'href="branches/', every)) == 2 and "pages-chosen" not in every
+
+
 def test_ranking_puts_failing_branches_first_each_with_its_reason():
     """#14 item 4: worst rating first, then most 严重 and 错误, then by id; each row says why."""
     card = pl.DataFrame(
@@ -323,11 +336,20 @@ def test_progress_without_its_data_says_why_and_shows_no_count(tmp_path):
     others = mine.filter(pl.col("rule_id") != "TM-2")
     assert not others.is_empty() and others["done"].null_count() == others["expected_by_now"].null_count() == 0
     fragment = display.progress_html(mine)
-    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", fragment) if "<td>TM-2</td>" in r)
-    cells = re.findall(r"<td>(.*?)</td>", row)
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", fragment) if ">TM-2</td>" in r)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
     assert cells == ["TM-2", standard.rule("TM-2").title, "2019年", str(tm2[0]["required"]), "", "", UNEVALUABLE, reason]
     assert "<th>原因（缺少的数据）</th>" in fragment
     counted = display.progress_html(progress_table(progress.filter(pl.col("branch_id") == "XH01"), standard))
     assert "原因" not in counted and UNEVALUABLE not in counted  # nothing missing: no empty reason column
     hostile = display.progress_html(mine.with_columns(reason=pl.lit(HOSTILE)))
     assert_escaped(hostile)
+
+
+def test_codes_ids_and_dates_in_a_table_do_not_wrap():
+    """Walk-through C14: `OL-/10`, `F-/86CDB3CB22DA`, `2019-/02` broke at the hyphen; such cells
+    carry the class the pages keep on one line, text and hostile values do not."""
+    frame = pl.DataFrame({"a": ["OL-10", "F-86CDB3CB22DA", "2019-02", "2019年2月15日", "M00006", "本期新增的问题", HOSTILE]})
+    cells = re.findall(r"<td( class=\"nw\")?>", display.table_html(frame))
+    assert cells == [' class="nw"'] * 4 + ["", "", ""]  # M00006 has nowhere to break
+    assert_escaped(display.table_html(frame))

@@ -141,6 +141,18 @@ def test_a_failing_branch_does_not_stop_the_others(batch: Path, tmp_path: Path):
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
+def test_a_run_for_one_branch_links_only_its_page(batch: Path, tmp_path: Path):
+    """Walk-through A3: with `--branch` the overview linked every branch, and all but one link
+    led to a missing file; every link of the overview now opens a page the run wrote."""
+    out = tmp_path / "out"
+    result = run_report(batch, Quarter.parse("2019Q1"), out, jobs=1, branches=["XH01"])
+    assert not result.failed, result.failed
+    index = (out / "index.html").read_text(encoding="utf-8")
+    links = [html.unescape(h) for h in re.findall(r'href="(branches/[^"]*)"', index)]
+    assert links == ["branches/XH01.html"] and [p.name for p in (out / "branches").iterdir()] == ["XH01.html"]
+    assert "本次只生成了所选支部（" in index and "<td>XH02</td><td>" in index
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "audit.cli", *args], capture_output=True, text=True, timeout=900)
 

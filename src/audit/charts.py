@@ -220,38 +220,101 @@ def meeting_labels(held_on: list[dt.date]) -> list[str]:
 ASSEMBLY_QUORUM = 50
 
 
+def percent_text(share: float | None) -> str:
+    """A share as hover text: `100%`, `90.5%` (one decimal, none when whole). Hover labels carry
+    their own text: plotly writes `%{y}` on an axis with tick texts as the tick's text (`100%`),
+    so a template `%{y}%` showed `100%%`."""
+    if share is None:
+        return "未记录"
+    return f"{share * 100:.1f}".removesuffix(".0") + "%"
+
+
+# How a meeting's attendance was counted, as the hover says it (`views.attendance_rates` `source`)
+ATTENDANCE_BASIS = {"list": "按参会名单", "counts": "按会议记录的应到、实到人数（没有逐人名单）"}
+UNRECORDED = "未记录"
+_NAMED = 5  # meetings a reading names before `等N次`
+
+
+def _named_meetings(labels: list[str]) -> str:
+    """`1月5日、1月8日` or `1月5日、…、2月7日等12次`: the meetings a reading names."""
+    shown = "、".join(labels[:_NAMED])
+    return shown + (f"等{len(labels)}次" if len(labels) > _NAMED else "")
+
+
 def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Chart:
     """One bar per meeting of the quarter, in date order (a category per meeting, `meeting_labels`),
-    coloured by meeting type; the 党员大会 quorum is a dotted line named in the legend."""
+    coloured by meeting type; the 党员大会 quorum is a dotted line named in the legend. A meeting
+    counted from its 应到 / 实到人数 says so in the hover and the reading; a meeting without any
+    attendance data gets no bar and no rate, only the word 未记录."""
     fig = _figure()
     rates = rates.sort("held_on", "meeting_id")
     rates = rates.with_columns(label=pl.Series(meeting_labels(rates["held_on"].to_list()), dtype=pl.String))
-    mean = rates["rate"].drop_nulls().mean()
-    if mean is None:
-        return _empty(fig, title, "本季度没有参会记录。")
-    for kind in rates["meeting_type"].unique(maintain_order=True):
-        rows = rates.filter(pl.col("meeting_type") == kind)
+    if rates.is_empty():
+        return _empty(fig, title, "本季度没有会议记录。")
+    known = rates.filter(pl.col("rate").is_not_null())
+    unknown = rates.filter(pl.col("rate").is_null())
+    if known.is_empty():
+        return _empty(fig, title, f"本季度{rates.height}次会议都没有出勤记录（既没有参会名单，也没有应到、实到人数）。")
+    for kind in known["meeting_type"].unique(maintain_order=True):
+        rows = known.filter(pl.col("meeting_type") == kind)
         _bars(
             fig,
             rows["label"].to_list(),
-            (rows["rate"].fill_null(0) * 100).round(1).to_list(),
+            (rows["rate"] * 100).round(1).to_list(),
             kind,
             COLORS.get(kind),
-            f"{kind} %{{x}}<br>出席 %{{customdata[0]}}/%{{customdata[1]}}人（%{{y}}%）<extra></extra>",
-            customdata=list(zip(rows["present"].to_list(), rows["listed"].to_list(), strict=True)),
+            f"{kind} %{{x}}<br>出席 %{{customdata[0]}}/%{{customdata[1]}}人（%{{customdata[2]}}）"
+            "<br>%{customdata[3]}<extra></extra>",
+            customdata=[
+                [r["present"], r["expected"], percent_text(r["rate"]), ATTENDANCE_BASIS[r["source"]]]
+                for r in rows.iter_rows(named=True)
+            ],
+        )
+    if not unknown.is_empty():  # a word on the axis, not a bar at 0%: nothing says nobody came
+        fig.add_scatter(
+            x=unknown["label"].to_list(),
+            y=[4] * unknown.height,
+            mode="text",
+            text=[UNRECORDED] * unknown.height,
+            textposition="top center",
+            textfont={"color": "#7f8c8d"},
+            name="未记录出勤",
+            showlegend=False,  # the word stands on the axis itself
+            customdata=unknown["meeting_type"].to_list(),
+            hovertemplate="%{customdata} %{x}<br>未记录出勤（没有参会名单，也没有应到、实到人数）<extra></extra>",
         )
     _rule_line(fig, ASSEMBLY_QUORUM, f"{ASSEMBLY}出席须超过半数", COLORS[ASSEMBLY], "dot")
-    reading = f"本季度{rates.height}次会议平均出席率{mean * 100:.0f}%，最低{rates['rate'].min() * 100:.0f}%。"
+    mean, lowest = known["rate"].mean(), known["rate"].min()
+    assert isinstance(mean, float) and isinstance(lowest, float)
+    if unknown.is_empty():
+        reading = f"本季度{rates.height}次会议平均出席率{mean * 100:.0f}%，最低{lowest * 100:.0f}%"
+    else:
+        reading = f"本季度{rates.height}次会议中{known.height}次有出勤记录，平均出席率{mean * 100:.0f}%，最低{lowest * 100:.0f}%"
+    counted = known.filter(pl.col("source") == "counts")
+    if counted.height == known.height:
+        reading += "；出席率均按会议记录的应到、实到人数计算（没有逐人参会名单）"
+    elif not counted.is_empty():
+        reading += f"；{_named_meetings(counted['label'].to_list())}按会议记录的应到、实到人数计算（没有逐人参会名单）"
+    if not unknown.is_empty():
+        reading += f"；{_named_meetings(unknown['label'].to_list())}未记录出勤"
+    reading += "。"
     xaxis = {"title": "会议日期", "type": "category", "categoryorder": "array", "categoryarray": rates["label"].to_list()}
     yaxis = {"title": "出席率", "range": [0, 105], **PERCENT_TICKS}
     return Chart(_layout(fig, title, barmode="overlay", yaxis=yaxis, xaxis=xaxis), reading)
 
 
-def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str = "党员积分月度趋势（近四个季度）") -> Chart:
+POINTS_TITLE = "党员积分月度趋势"
+
+
+def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None = None) -> Chart:
+    """Monthly points of the months `views.points_trend` gives (the last four quarters, fewer when
+    the data start later); the title names those months (`2018年7月至2019年3月`), never more."""
     fig = _figure()
+    labels = trend["month_label"].to_list()
+    if title is None:
+        title = POINTS_TITLE + (f"（{labels[0]}至{labels[-1]}）" if len(labels) > 1 else f"（{labels[0]}）" if labels else "")
     if trend.is_empty() or trend["average"].null_count() == trend.height:
         return _empty(fig, title, "没有积分记录。")
-    labels = trend["month_label"].to_list()
     fig.add_scatter(x=labels, y=trend["maximum"].to_list(), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
     fig.add_scatter(
         x=labels,
@@ -297,7 +360,9 @@ def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交
     _bars(fig, labels, monthly["due"].round(2).to_list(), "应交（元）", "#aab7b8", "%{x}应交：%{y}元<extra></extra>")
     _bars(fig, labels, monthly["paid"].round(2).to_list(), "实交（元）", "#c0392b", "%{x}实交：%{y}元<extra></extra>")
     completion = (monthly["completion"] * 100).round(1).to_list()
-    _line(fig, labels, completion, "足额交纳人数比例（%）", "#1e8449", "%{x}足额交纳：%{y}%<extra></extra>", yaxis="y2")
+    shares = [percent_text(c) for c in monthly["completion"].to_list()]
+    hover = "%{x}足额交纳：%{customdata}<extra></extra>"  # not `%{y}%`: see `percent_text`
+    _line(fig, labels, completion, "足额交纳人数比例（%）", "#1e8449", hover, yaxis="y2", customdata=shares)
     low = monthly.filter(pl.col("completion") < 1)
     if low.is_empty():
         reading = f"本季度每月全体党员足额交纳党费，共实交{monthly['paid'].sum():.2f}元。"

@@ -11,7 +11,7 @@ import hashlib
 import html
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -61,8 +61,20 @@ def chart_html(chart: Chart, element_id: str | None = None) -> str:
     return f'<figure class="chart">{div}<figcaption>{html.escape(chart.reading)}</figcaption></figure>'
 
 
+# A value a table cell keeps on one line (class `nw`): a code, id or date a browser would break at
+# its `-` or `/` or beside its Chinese characters — `OL-10`, `F-86CDB3CB22DA`, `2019-02`, `2019年2月15日`
+_UNBROKEN = re.compile(r"(?=.{1,24}$)[A-Za-z0-9][A-Za-z0-9._:]*[-/][A-Za-z0-9._:/-]*|\d{4}年(\d{1,2}月(\d{1,2}日)?)?")
+
+
+def _cell(value: object) -> str:
+    """One escaped table cell; a short code, id, date or number (`_UNBROKEN`) marked not to wrap."""
+    text = "" if value is None else str(value)
+    return f'<td class="nw">{html.escape(text)}</td>' if _UNBROKEN.fullmatch(text) else f"<td>{html.escape(text)}</td>"
+
+
 def table_html(frame: pl.DataFrame, headers: Mapping[str, str] | None = None, empty: str = "无", classes: str = "data") -> str:
-    """An escaped HTML table with Chinese headers; every value from the exports is text, never markup."""
+    """An escaped HTML table with Chinese headers; every value from the exports is text, never markup.
+    Codes, ids and dates do not wrap (`_cell`); nor do headers (the pages' style)."""
     if frame.is_empty():
         return f'<p class="empty">{html.escape(empty)}</p>'
     headers = headers or {c: c for c in frame.columns}
@@ -70,7 +82,7 @@ def table_html(frame: pl.DataFrame, headers: Mapping[str, str] | None = None, em
     head = "".join(f"<th>{html.escape(headers[c])}</th>" for c in columns)
     body = []
     for row in frame.select(columns).iter_rows():
-        cells = "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+        cells = "".join(_cell(v) for v in row)
         body.append(f"<tr>{cells}</tr>")
     return f'<table class="{classes}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
@@ -289,13 +301,17 @@ def ranking_html(
     status: Mapping[str, Mapping[str, Any]],
     ratings: Sequence[str] = (),
     reasons: Mapping[str, str] | None = None,
+    pages: Collection[str] | None = None,
 ) -> str:
     """Every branch's rating, why (`reasons`: one line per branch id, `audit.views.branch_reasons`),
     counts and dimensions, its name linking to its page; worst rating first (`ratings`: the
     standard's words, best first), then most 严重 and 错误, then by id. A branch whose page failed
     (`status`: `run_status.json`) says so, the others carry the marker the run fills in when a
-    page fails (`page_status_marker`)."""
+    page fails (`page_status_marker`). `pages`: the branches the run made pages for (`--branch`),
+    None for all; any other branch's name is plain text, never a link to a missing file, and a
+    note above the table says why."""
     reasons = reasons or {}
+    chosen = None if pages is None else set(pages)
     rank = {word: n for n, word in enumerate(reversed(ratings))}
     ordered = sorted(
         scorecard.iter_rows(named=True),
@@ -304,8 +320,11 @@ def ranking_html(
     rows = []
     for r in ordered:
         state = status.get(r["branch_id"], {"status": "ok"})
-        link = f'<a href="{branch_page_href(r["branch_id"])}">{html.escape(r["branch_name"])}</a>'
-        note = page_status_marker(r["branch_id"]) if state["status"] == "ok" else page_failed_html(state.get("error") or "")
+        if chosen is None or r["branch_id"] in chosen:
+            link = f'<a href="{branch_page_href(r["branch_id"])}">{html.escape(r["branch_name"])}</a>'
+            note = page_status_marker(r["branch_id"]) if state["status"] == "ok" else page_failed_html(state.get("error") or "")
+        else:
+            link, note = html.escape(r["branch_name"]), ""
         dims = "".join(_status_cell(r[d]) for d in dimensions)
         rows.append(
             f'<tr><td class="rating r-{html.escape(r["rating"])}">{html.escape(r["rating"])}</td>'
@@ -320,7 +339,14 @@ def ranking_html(
         *dimensions,
     ]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in columns)
-    return f'<table class="data ranking"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    table = f'<table class="data ranking"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    if chosen is None:
+        return table
+    named = "、".join(html.escape(r["branch_name"]) for r in ordered if r["branch_id"] in chosen)
+    return (
+        f'<p class="meta pages-chosen">本次只生成了所选支部（{named}）的页面，其他支部的名称不带链接；'
+        "需要其他支部的页面时，不指定支部重新生成报告即可。</p>" + table
+    )
 
 
 def _status_cell(result: str) -> str:

@@ -16,6 +16,7 @@ from itertools import pairwise
 import polars as pl
 
 from audit.facts import MEETING_TYPES, data_window, member_months
+from audit.facts.assembly import attended_count
 from audit.facts.group_month import party_groups
 from audit.facts.meeting_types import COMMITTEE, GROUP_MEETING, THEME_DAY
 from audit.facts.member_month import dues_totals, paid_in_full, with_points
@@ -110,20 +111,48 @@ def theme_days(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -
 
 
 def attendance_rates(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
-    """Per meeting of the quarter: listed, present, on leave, and the attendance rate."""
+    """Per meeting of the quarter: how its attendance is known (`source`: `list` — a per-member
+    list, `counts` — only the record's 应到 / 实到人数, `none`), the members expected (those
+    listed, or 应到人数) and present (counted as OL-10 counts them, `attended_count`), on leave,
+    and the attendance rate; null rate when neither a list nor both counts are recorded."""
     meetings = tables["meetings"].filter(
         (pl.col("branch_id") == branch) & pl.col("held_on").is_between(quarter.start, quarter.end)
     )
+    if "attendance_source" not in meetings.columns:  # tables not read by `ingest`: the list decides
+        meetings = meetings.with_columns(attendance_source=pl.lit(None, dtype=pl.String))
     listed = (
         tables["attendance"]
         .group_by("meeting_id")
-        .agg(listed=pl.len(), present=(pl.col("status") == "出席").sum(), leave=(pl.col("status") == "请假").sum())
+        .agg(listed=pl.len(), attended=(pl.col("status") == "出席").sum(), on_leave=(pl.col("status") == "请假").sum())
     )
+    has_list = pl.col("attendance_source") == "list"
+    has_counts = pl.col("present_count").is_not_null() & (pl.col("expected_count").fill_null(0) > 0)
     return (
         meetings.join(listed, on="meeting_id", how="left")
-        .with_columns(pl.col("listed", "present", "leave").fill_null(0).cast(pl.Int64))
-        .with_columns(rate=pl.when(pl.col("listed") > 0).then(pl.col("present") / pl.col("listed")))
-        .select("meeting_id", "held_on", "meeting_type", "topic", "listed", "present", "leave", "rate")
+        .with_columns(pl.col("listed", "attended", "on_leave").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            attendance_source=pl.col("attendance_source").fill_null(
+                pl.when(pl.col("listed") > 0).then(pl.lit("list")).otherwise(pl.lit("counts"))
+            )
+        )
+        .with_columns(
+            source=pl.when(has_list).then(pl.lit("list")).when(has_counts).then(pl.lit("counts")).otherwise(pl.lit("none")),
+        )
+        .with_columns(
+            expected=pl.when(pl.col("source") == "list")
+            .then(pl.col("listed"))
+            .when(pl.col("source") == "counts")
+            .then(pl.col("expected_count"))
+            .cast(pl.Int64),
+            present=pl.when(pl.col("source") != "none").then(attended_count("attended")).cast(pl.Int64),
+            leave=pl.when(pl.col("source") == "list")
+            .then(pl.col("on_leave"))
+            .when(pl.col("source") == "counts")
+            .then(pl.col("leave_count"))
+            .cast(pl.Int64),
+        )
+        .with_columns(rate=pl.when(pl.col("expected") > 0).then(pl.col("present") / pl.col("expected")))
+        .select("meeting_id", "held_on", "meeting_type", "topic", "source", "expected", "present", "leave", "rate")
         .sort("held_on", "meeting_id")
     )
 

@@ -10,6 +10,17 @@ from audit.facts.meeting_types import ASSEMBLY
 from audit.facts.registry import fact
 
 
+def attended_count(listed_present: str) -> pl.Expr:
+    """Members present at a meeting: its attendance list's 出席 rows (column `listed_present`)
+    when it has a list, else the record's 实到人数 (counts only, or a 缺席人员 text that names only
+    the absent); null when neither is known. OL-10 and the attendance chart both count this way."""
+    return (
+        pl.when(pl.col("attendance_source") == "list")
+        .then(pl.col(listed_present))
+        .otherwise(pl.coalesce(pl.col("present_count"), pl.col(listed_present)))
+    )
+
+
 @fact("assembly", ["meeting_id"], title="每次支部党员大会")
 def assembly(ctx: FactContext) -> pl.LazyFrame:
     """One row per 支部党员大会 held in the audited months; the quorum counts the attendance list's
@@ -22,12 +33,7 @@ def assembly(ctx: FactContext) -> pl.LazyFrame:
         .join(attended, on="meeting_id", how="left")
         .with_columns(
             pl.col("members_on_date", "listed").fill_null(0),
-            # present from the list when there is one, else from the record's 实到人数 (counts only,
-            # or a 缺席人员 text that names only the absent)
-            attended=pl.when(pl.col("attendance_source") == "list")
-            .then(pl.col("attended"))
-            .otherwise(pl.coalesce(pl.col("present_count"), pl.col("attended")))
-            .fill_null(0),
+            attended=attended_count("attended").fill_null(0),
         )
         .with_columns(
             attended_share=pl.when(pl.col("members_on_date") > 0).then(pl.col("attended") / pl.col("members_on_date")),

@@ -23,7 +23,7 @@ h1{font-size:26px;color:#b03a2e;margin:.2em 0}h2{font-size:20px;border-left:5px 
 .meta,.crumb{color:#666;font-size:14px}a{color:#1f618d}
 table.data{border-collapse:collapse;width:100%;font-size:13px;margin:10px 0}
 table.data th,table.data td{border:1px solid #ddd;padding:5px 7px;text-align:left;vertical-align:top}
-table.data th{background:#f4f6f7}
+table.data th{background:#f4f6f7;white-space:nowrap}table.data td.nw{white-space:nowrap}
 .status.s-通过{color:#1e8449}.status.s-未通过{color:#c0392b;font-weight:bold}.status.s-未评估{color:#888}.status.s-部分评估{color:#b9770e;font-weight:bold}
 $ratings
 p.rating{font-size:18px}.failed{color:#fff;background:#c0392b;padding:1px 6px;margin-left:6px;font-size:12px;border-radius:3px}

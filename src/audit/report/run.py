@@ -337,7 +337,7 @@ def _execute_notebooks(
             execute,
             str(overview_source),
             str(executed / OVERVIEW_EXECUTED),
-            {"processed": ".", "quarter": str(quarter), "output": "."},
+            {"processed": ".", "quarter": str(quarter), "output": ".", "pages": selected if options.branches else None},
             str(tmp),
             "overview",
             warm=True,
