@@ -16,7 +16,7 @@ import yaml
 import audit
 from audit.catalogue import render_catalogue
 from audit.contract import load_contract
-from audit.coverage import COVERAGE_COLUMNS, not_evaluated
+from audit.coverage import COVERAGE_COLUMNS, COVERAGE_SCHEMA, not_evaluated
 from audit.decisions import Decisions, apply_decisions, with_decision_text
 from audit.findings import rescore
 from audit.followup import classify
@@ -452,3 +452,24 @@ def test_not_evaluated_names_rules_and_hides_the_main_part(no_points: Validation
     rows = not_evaluated(no_points.coverage, no_points.standard, {"XH01": "联兴"})
     assert rows["part"].null_count() == rows.height and set(rows["branch_name"]) == {"联兴"}
     assert set(rows["dimension"]) == {"制度机制"}
+
+
+def test_rule_parts_are_shown_by_their_chinese_titles():
+    """The 检查部分 column (branch page, findings.xlsx 评估范围, the notice) shows a part's `title:`
+    from standard.yaml, never its id (`counts`, `attendance`); every named part has a Chinese one."""
+    import re
+
+    standard = load_standard()
+    named = [(r.id, p) for r in standard.rules.values() for p in r.parts.values() if p.name != "main"]
+    assert named and all(p.title and not re.search(r"[A-Za-z]", p.title) for _, p in named)
+    coverage = pl.DataFrame(
+        [
+            ("OL-10", "counts", "XH05", "2019-01", "无法评估", "“参会明细”中没有本支部的名单"),
+            ("SM-8", "attendance", "XH05", "2019-01", "无法评估", "“参会明细”中没有本支部的名单"),
+            ("OL-6", "main", "XH05", "2019-01", "无法评估", "“参会明细”中没有本支部的名单"),
+        ],
+        schema=COVERAGE_SCHEMA,
+        orient="row",
+    )
+    rows = not_evaluated(coverage, standard)
+    assert rows["part"].to_list() == ["人数与参会名单一致", "连续未参加组织生活", None]
