@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -255,20 +256,14 @@ def _docx_text(path: Path) -> str:
 
 def test_notices_ask_only_for_what_is_to_fix(run):
     notices = run["out"] / "notices"
-    assert {p.name for p in notices.glob("*.docx")} == {"XH06.docx", "XH14.docx", "XH19.docx"}
-    xh19 = _docx_text(notices / "XH19.docx")
-    from docx import Document
-
-    tables = Document(str(notices / "XH19.docx")).tables
-    assert "本季度没有需要整改的问题" in xh19 and len(tables) == 2  # the rating and the follow-up: nothing to fix
-    followed = "".join(c.text for row in tables[1].rows for c in row.cells)
-    assert "M00349" in followed and "持续（经核实为误报）" in followed  # SM-6 persists, judged 误报 now
+    # XH19's one finding (SM-6, persisting) is judged 误报 and XH14 fixed last quarter's: nothing to
+    # fix, no data missing, so no notice; the run says so
+    assert {p.name for p in notices.glob("*.docx")} == {"XH06.docx"}
+    said = re.sub(r"\s+", "", run["stdout"])
+    assert "通知书：整改通知书1份（notices/）；2个支部没有需要整改的问题、数据齐全，不发通知" in said
     xh06 = _docx_text(notices / "XH06.docx")
     assert "2019年8月15日" in xh06 and "支部党员大会" in xh06 and "党员活动室" in xh06
-    assert "持续" in xh06.split("三、上季度问题整改情况")[1]
-    xh14 = _docx_text(notices / "XH14.docx")
-    assert "已整改" in xh14.split("三、上季度问题整改情况")[1] and "M00255" in xh14
-    assert "支部书记签字" in xh14
+    assert "持续" in xh06.split("三、上季度问题整改情况")[1] and "支部书记签字" in xh06
     if shutil.which("soffice") or os.environ.get("CI"):
         assert (notices / "全部通知书.pdf").is_file()
     else:
