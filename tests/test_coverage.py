@@ -357,8 +357,8 @@ def test_branch_page_and_overview_say_what_was_not_checked(tmp_path: Path):
 def test_catalogue_states_the_data_each_part_needs():
     text = render_catalogue()
     sm8 = text[text.index("### SM-8") : text.index("### SM-9")]
-    assert "- 所需数据（dues）：“党费收缴”（本支部有记录）" in sm8
-    assert "- 所需数据（attendance）：“参会明细”（自数据起始月至所审期间末本支部的每次会议都有名单）" in sm8
+    assert "- 所需数据（连续未交党费）：“党费收缴”（本支部有记录）" in sm8
+    assert "- 所需数据（连续未参加组织生活）：“参会明细”（自数据起始月至所审期间末本支部的每次会议都有名单）" in sm8
     sm2 = text[text.index("### SM-2") : text.index("### SM-3")]
     assert "- 所需数据：“党员积分”（本支部有记录）；“党员积分”的“公示日期”列（本支部的记录中有填写）" in sm2
     tm1 = text[text.index("### TM-1") : text.index("### TM-2")]
