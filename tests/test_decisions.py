@@ -273,20 +273,30 @@ def test_notices_ask_only_for_what_is_to_fix(run):
 def test_the_template_is_a_new_file_prefilled_and_never_overwrites(run, tmp_path: Path):
     out, decisions = run["out"], run["root"] / "raw" / "decisions.csv"
     before = decisions.read_bytes()
+    # by default beside the report folder, named after it: not beside the batch, which other
+    # batches share, and not inside the report, which a re-run replaces; the reviewer is told where
+    made = _cli("decisions", "template", str(out))
+    beside = out.parent / "审核决定-2019Q2.csv"
+    assert made.returncode == 0, made.stderr
+    assert beside.is_file() and str(beside) in re.sub(r"\s*\n\s*", "", made.stdout) and "--decisions" in made.stdout
+    assert decisions.read_bytes() == before and not (run["root"] / "raw" / "审核决定-2019Q2.csv").exists()
+    raw = beside.read_bytes()
     refused = _cli("decisions", "template", str(out))
     assert refused.returncode == 2 and "已存在" in refused.stderr and "--out" in refused.stderr
-    assert decisions.read_bytes() == before  # the reviewer's file is never written
+    assert beside.read_bytes() == raw  # an existing file is never written over
     fresh = tmp_path / "新的决定表.csv"
     made = _cli("decisions", "template", str(out), "--out", str(fresh))
     assert made.returncode == 0, made.stderr
     raw = fresh.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel and WPS open it directly
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert [k for k in rows[0]][:5] == HEADER
+    # the columns the reviewer fills in are headed in Chinese, and so is the context
+    context = ["支部编号", "支部名称", "规则编号", "级别", "期间", "整改情况", "问题"]
+    assert list(rows[0]) == ["问题编号", "审核决定", "说明", "审核人", "决定日期", *context]
     assert len(rows) == pl.read_parquet(out / "findings.parquet").height
-    assert {r["decision"] for r in rows if r["finding_id"] in SM6} == {"误报"}  # decisions already taken, pre-filled
-    assert all(r["branch_name"] and r["message"] for r in rows)
-    # the filled-in template is a valid decisions file as it stands
+    assert {r["审核决定"] for r in rows if r["问题编号"] in SM6} == {"误报"}  # decisions already taken, pre-filled
+    assert all(r["支部名称"] and r["问题"] for r in rows)
+    # the filled-in template is a valid decisions file as it stands (Chinese headers read back)
     assert parse_decisions(raw, fresh).height == 4
     again = _cli("decisions", "template", str(out), "--out", str(fresh))
     assert again.returncode == 2 and fresh.read_bytes() == raw
