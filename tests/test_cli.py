@@ -249,7 +249,10 @@ def test_the_outputs_listed_are_the_folders_and_the_path_is_printed_once(
     listed = proc.stdout[proc.stdout.index(f"输出目录：{out}") :]
     flat = re.sub(r"\s|│", "", listed)  # a long list wraps inside its cell
     entries = [p for p in out.iterdir() if not p.name.startswith(".")]
-    assert "findings.xlsx" in flat and "index.html" in flat and "notices/" in flat
+    assert "findings.xlsx" in flat and "index.html" in flat
+    # both branches of the generated world have nothing to fix and no data missing: no notices
+    assert not (out / "notices").exists() and "notices/" not in flat
+    assert "通知书：未生成（2个支部没有需要整改的问题、数据齐全，不发通知）" in re.sub(r"\s", "", proc.stdout)
     for path in entries:
         if path.suffix != ".parquet":
             assert path.name + ("/" if path.is_dir() else "") in flat, path.name

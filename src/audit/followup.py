@@ -87,7 +87,7 @@ def find_previous(out: Path, quarter: Quarter, given: Path | None = None) -> tup
         report = read_previous(Path(given), quarter, given=True)
         return report, f"整改跟踪对照：{report.describe()}"
     folder = default_previous(out, quarter)
-    untracked = f"无法跟踪整改情况，本季度问题均记为“{UNTRACKED}”（不表示上季度没有）"
+    untracked = f"无法跟踪整改情况，本季度问题均记为“{UNTRACKED}”（未跟踪，不等于新出现）"
     if not folder.exists():
         return None, f"未找到上季度审核报告（--out 旁没有 {folder.name} 文件夹），{untracked}；可用 --previous 指定"
     try:
