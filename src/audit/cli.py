@@ -274,7 +274,7 @@ OUTPUT_LABELS = {
     "index.html": "总览页面（用浏览器打开，离线可用）",
     "findings.xlsx": "问题清单工作簿（Excel、WPS 可打开）",
     "branches": "各支部页面",
-    "notices": "整改通知书",
+    "notices": "整改通知书、补报数据通知",
     "findings.csv": "问题清单",
     "scorecard.csv": "五个过硬评定",
     "followup.csv": "整改跟踪（与上季度对照）",
