@@ -78,7 +78,7 @@ show(findings_html(found, ds.standard))
 # ## 整改情况
 #
 # 上季度问题的整改情况和本季度问题的来历：新增、持续（上季度也有）、已整改、已补正（补交或更正记录后复查已不成立）、
-# 待复查（半年或年度规则本季度不判定）。问题编号用于在审核决定表（decisions.csv）中登记核实结果。
+# 待复查（半年或年度规则本季度不判定）；没有上季度报告时记为首次审核（未跟踪）。问题编号用于在审核决定表（decisions.csv）中登记核实结果。
 
 # %%
 show(note_html(read_followup_info(processed)["said"]))

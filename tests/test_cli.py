@@ -314,7 +314,10 @@ def test_the_outputs_listed_are_the_folders_and_the_path_is_printed_once(
     listed = proc.stdout[proc.stdout.index(f"输出目录：{out}") :]
     flat = re.sub(r"\s|│", "", listed)  # a long list wraps inside its cell
     entries = [p for p in out.iterdir() if not p.name.startswith(".")]
-    assert "findings.xlsx" in flat and "index.html" in flat and "notices/" in flat
+    assert "findings.xlsx" in flat and "index.html" in flat
+    # both branches of the generated world have nothing to fix and no data missing: no notices
+    assert not (out / "notices").exists() and "notices/" not in flat
+    assert "通知书：未生成（2个支部没有需要整改的问题、数据齐全，不发通知）" in re.sub(r"\s", "", proc.stdout)
     for path in entries:
         if path.suffix != ".parquet":
             assert path.name + ("/" if path.is_dir() else "") in flat, path.name
@@ -397,3 +400,27 @@ def test_the_ingest_summary_shows_rows_derived(batch: Path, tmp_path: Path):
     members = next(line for line in proc.stdout.splitlines() if "党员名册（members）" in line)
     assert [c.strip() for c in members.split("│")[1:-1]][-1] == str(derived["rows_derived"][0]), members
     assert "派生：" in proc.stdout
+
+
+def test_help_names_where_limits_are_listed_and_what_fail_on_takes():
+    """Before: --limit said "名称和默认值见 README" (they are in docs/data-dictionary.md), --fail-on
+    of `run` did not list its values, and `audit --help` / `validate` said "GX Data Docs"."""
+
+    def flat(text: str) -> str:
+        return re.sub(r"[\s│]+", "", text)
+
+    said = flat(run("run", "--help").stdout)
+    assert "docs/data-dictionary.md" in said and "见README" not in said
+    assert "warning（提示）、error（错误）或critical（严重）" in said
+    for args in (("--help",), ("validate", "--help")):
+        shown = run(*args).stdout
+        assert "Data Docs" not in shown and "数据校验明细（技术）" in flat(shown)
+
+
+def test_a_refused_run_says_only_the_error(batch: Path, tmp_path: Path):
+    """Before: "随机抽查种子：2019" and a blank line on stdout above every 错误 (a missing folder, a
+    quarter outside the data): the seed is said once the run went through."""
+    for args in ((str(tmp_path / "不存在"), "--quarter", "2019Q1"), (str(batch), "--quarter", "2021Q1")):
+        proc = run("run", *args, "--out", str(tmp_path / "out"))
+        assert proc.returncode == 2 and proc.stderr.startswith("错误 "), proc.stderr
+        assert proc.stdout == "", proc.stdout

@@ -17,7 +17,7 @@ import yaml
 import audit
 from audit.catalogue import render_catalogue
 from audit.contract import load_contract
-from audit.coverage import COVERAGE_COLUMNS, not_evaluated
+from audit.coverage import COVERAGE_COLUMNS, COVERAGE_SCHEMA, not_evaluated
 from audit.decisions import Decisions, apply_decisions, with_decision_text
 from audit.findings import rescore
 from audit.followup import classify
@@ -359,8 +359,8 @@ def test_branch_page_and_overview_say_what_was_not_checked(tmp_path: Path):
 def test_catalogue_states_the_data_each_part_needs():
     text = render_catalogue()
     sm8 = text[text.index("### SM-8") : text.index("### SM-9")]
-    assert "- 所需数据（dues）：“党费收缴”（本支部有记录）" in sm8
-    assert "- 所需数据（attendance）：“参会明细”（自数据起始月至所审期间末本支部的每次会议都有名单）" in sm8
+    assert "- 所需数据（连续未交党费）：“党费收缴”（本支部有记录）" in sm8
+    assert "- 所需数据（连续未参加组织生活）：“参会明细”（自数据起始月至所审期间末本支部的每次会议都有名单）" in sm8
     sm2 = text[text.index("### SM-2") : text.index("### SM-3")]
     assert "- 所需数据：“党员积分”（本支部有记录）；“党员积分”的“公示日期”列（本支部的记录中有填写）" in sm2
     tm1 = text[text.index("### TM-1") : text.index("### TM-2")]
@@ -469,3 +469,24 @@ def test_a_committee_list_without_a_secretary_in_office_in_the_quarter_says_so(t
     expected = {"“支部委员会成员”中没有2019年第4季度（2019年10月1日至2019年12月31日）在任的书记"}
     assert reasons(v, "TM-1", "XH02") == reasons(v, "TM-2", "XH02") == expected
     assert ("TM-1", "main", "XH02", "2019Q4") in unjudged(v)
+
+
+def test_rule_parts_are_shown_by_their_chinese_titles():
+    """The 检查部分 column (branch page, findings.xlsx 评估范围, the notice) shows a part's `title:`
+    from standard.yaml, never its id (`counts`, `attendance`); every named part has a Chinese one."""
+    import re
+
+    standard = load_standard()
+    named = [(r.id, p) for r in standard.rules.values() for p in r.parts.values() if p.name != "main"]
+    assert named and all(p.title and not re.search(r"[A-Za-z]", p.title) for _, p in named)
+    coverage = pl.DataFrame(
+        [
+            ("OL-10", "counts", "XH05", "2019-01", "无法评估", "“参会明细”中没有本支部的名单"),
+            ("SM-8", "attendance", "XH05", "2019-01", "无法评估", "“参会明细”中没有本支部的名单"),
+            ("OL-6", "main", "XH05", "2019-01", "无法评估", "“参会明细”中没有本支部的名单"),
+        ],
+        schema=COVERAGE_SCHEMA,
+        orient="row",
+    )
+    rows = not_evaluated(coverage, standard)
+    assert rows["part"].to_list() == ["人数与参会名单一致", "连续未参加组织生活", None]

@@ -17,6 +17,7 @@ from audit.followup import (
     PENDING,
     RECTIFIED,
     SUPPLIED,
+    UNTRACKED,
     FollowupError,
     PreviousReport,
     classify,
@@ -119,10 +120,12 @@ def test_finding_ids_are_stable_short_and_unique(chain):
     assert set(chain["rechecked_q1"]["finding_id"]) == original - {chain["supplied_id"]}
 
 
-def test_the_first_quarter_without_a_previous_report_is_all_new(chain):
+def test_the_first_quarter_without_a_previous_report_is_untracked_not_new(chain):
+    """Without a previous report nothing can be tracked: every finding is 首次审核, none 新增 or 持续
+    (XH06's BG-1 or an arrears case running since last year are not claimed to be new)."""
     q1 = chain["followups"]["2019Q1"]
-    assert set(q1["status"]) == {NEW}
-    assert _keys(q1, NEW) == TRUTH["2019Q1"]
+    assert UNTRACKED == "首次审核" and set(q1["status"]) == {UNTRACKED}
+    assert _keys(q1, UNTRACKED) == TRUTH["2019Q1"]
     assert set(q1["finding_id"]) == set(chain["validations"]["2019Q1"].findings["finding_id"])
 
 
@@ -199,12 +202,12 @@ def test_a_half_year_finding_waits_for_its_rule_and_is_then_rectified(chain):
         chain["followups"][q].filter((pl.col("branch_id") == "XH06") & (pl.col("rule_id") == "BG-1"))["status"].to_list()
         for q in QUARTERS
     ]
-    assert chain_xh06 == [[NEW], [CONTINUING], [CONTINUING], [CONTINUING]]
+    assert chain_xh06 == [[UNTRACKED], [CONTINUING], [CONTINUING], [CONTINUING]]
 
 
 def test_every_status_was_exercised(chain):
     seen = set().union(*(set(f["status"]) for f in chain["followups"].values()))
-    assert seen == {NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING}
+    assert seen == {UNTRACKED, NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING}
 
 
 def test_rules_judged_per_quarter():
@@ -225,7 +228,7 @@ def test_the_previous_report_is_found_beside_out_or_named_and_checked(chain, tmp
     q1 = chain["validations"]["2019Q1"].findings
     quarter = Quarter.parse("2019Q2")
     none, said = find_previous(tmp_path / "2019Q2", quarter)
-    assert none is None and "2019Q1" in said and "新增" in said
+    assert none is None and "2019Q1" in said and "未找到上季度审核报告" in said and "首次审核" in said and "新增" not in said
     _report(tmp_path / "2019Q1", "2019Q1", q1)
     found, said = find_previous(tmp_path / "2019Q2", quarter)
     assert found is not None and found.quarter == Quarter.parse("2019Q1") and not found.given
@@ -241,3 +244,16 @@ def test_the_previous_report_is_found_beside_out_or_named_and_checked(chain, tmp
         find_previous(tmp_path / "x", quarter, tmp_path)
     with pytest.raises(FollowupError, match="不存在"):
         find_previous(tmp_path / "x", quarter, tmp_path / "missing")
+
+
+def test_the_overview_counts_say_untracked_without_a_previous_report(chain):
+    """The overview's 整改跟踪 counts: the first quarter shows only 首次审核 (no 新增 or 持续 column
+    claiming anything was compared), a followed-up quarter only the tracked statuses."""
+    from audit import display
+    from audit.views import followup_counts
+
+    branches = pl.DataFrame({"branch_id": ["XH06", "XH14"], "branch_name": ["一支部", "卫生院"]})
+    first = display.followup_counts_html(followup_counts(chain["followups"]["2019Q1"], branches))
+    assert "<th>首次审核</th>" in first and "<th>新增</th>" not in first and "<th>持续</th>" not in first
+    second = display.followup_counts_html(followup_counts(chain["followups"]["2019Q2"], branches))
+    assert "<th>首次审核</th>" not in second and "<th>新增</th>" in second and "<th>持续</th>" in second

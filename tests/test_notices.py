@@ -93,7 +93,7 @@ def test_a_notice_holds_what_the_branch_must_fix_by_when(sample, tmp_path: Path)
     # 整改期限 from standard.yaml: 15 days after the quarter for 严重, 30 for 错误
     assert "2019年4月15日" in text and "2019年4月30日" in text
     assert "支部书记签字" in text and "新华街道党工委（盖章）" in text
-    assert "没有上季度审核报告可以对照" in text
+    assert "未找到上季度审核报告，无法跟踪上季度问题的整改情况" in text
     for dimension in sample["standard"].dimensions:
         assert dimension in text
 
@@ -125,13 +125,14 @@ def test_the_follow_up_and_decisions_shape_the_next_notice(sample, tmp_path: Pat
     notice = _notice(sample, "XH06", Q2, decisions, dt.date(2019, 8, 31))
     assert [f["rule_title"] for f in notice.to_fix] == ["OL-1 支部党员大会每季度至少1次"]  # the 误报 is not asked for
     assert [f["deadline"] for f in notice.to_fix] == [dt.date(2019, 8, 31)]
-    write_notices(tmp_path, [notice, _notice(sample, "XH14", Q2)], sample["standard"], pdf=False)
-    xh06 = _text(tmp_path / "XH06.docx")
+    xh14 = _notice(sample, "XH14", Q2)
+    assert [r["status"] for r in xh14.followup] == ["已整改"] and "M00255" in xh14.followup[0]["message"]
+    write_notices(tmp_path, [notice, xh14], sample["standard"], pdf=False)
     to_fix, followup = _tables(tmp_path / "XH06.docx")[1:]
     assert "2019年8月31日" in to_fix and "支部党员大会" in to_fix and "党报党刊" not in to_fix
-    assert "持续" in followup and "党报党刊" in followup  # BG-1 failed in Q1 too: still followed up
-    xh14 = _text(tmp_path / "XH14.docx")
-    assert "已整改" in xh14 and "M00255" in xh14 and "本季度没有需要整改的问题" in xh14
+    assert "持续（经核实为误报）" in followup and "党报党刊" in followup  # BG-1 failed in Q1 too, judged 误报 now
+    # XH14 fixed last quarter's problem and has nothing to fix now: no notice to sign
+    assert xh14.kind is None and sorted(p.name for p in tmp_path.iterdir()) == ["XH06.docx"]
 
 
 def test_deadlines_come_from_the_standard_or_one_date(sample, tmp_path: Path):
@@ -204,7 +205,7 @@ def test_all_notices_go_into_one_pdf_a_branch_to_a_page(sample, tmp_path: Path):
     from pypdf import PdfReader
 
     _soffice()
-    notices = [_notice(sample, b) for b in ("XH01", "XH06", "XH14")]
+    notices = [_notice(sample, b) for b in ("XH01", "XH06", "XH08", "XH14")]  # XH08: nothing to do, no page
     assert write_notices(tmp_path, notices, sample["standard"]) == []
     pages = [re.sub(r"\s+", "", p.extract_text()) for p in PdfReader(tmp_path / ALL_PDF).pages]
     assert len(pages) == 3
@@ -243,4 +244,24 @@ def test_a_partly_assessed_branch_is_told_what_was_not_checked_and_what_data_was
     unchecked = _tables(tmp_path / "notices" / "XH01.docx")[1]
     assert "SM-1" in unchecked and "2019年1月、2019年2月、2019年3月" in unchecked and "2019年第一季度" in unchecked
     assert "“党员积分”中没有本支部的记录" in unchecked
-    assert "未能评估" not in _text(tmp_path / "notices" / "XH02.docx")
+    # nothing to fix, only data missing: a 补报数据通知 by the 错误 deadline, signed for the data;
+    # XH02 has nothing to fix and nothing missing: no notice
+    assert notices[0].to_fix == [] and notices[0].kind == "补报数据通知" and notices[1].kind is None
+    assert text.startswith("补报数据通知") and "整改通知书" not in text and "整改" not in text.split("签收")[1]
+    assert "请于2019年4月30日前将所缺数据补报新华街道党工委" in text and "将按期补报所缺数据" in text
+    assert sorted(p.name for p in (tmp_path / "notices").iterdir()) == ["XH01.docx"]
+
+
+def test_a_branch_with_nothing_to_do_gets_no_notice_and_no_page(sample, tmp_path: Path, monkeypatch):
+    """A branch without findings to fix or missing data (XH08 in the sample's Q1) is left out of
+    the notices and of 全部通知书.pdf; the run's note counts it."""
+    from audit.notices import notices_said
+
+    clean = _notice(sample, "XH08")
+    assert clean.to_fix == [] and clean.unchecked == [] and clean.kind is None
+    notices = [_notice(sample, "XH01"), clean]
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs-here"))  # the PDF's page list is tested below
+    write_notices(tmp_path / "n", notices, sample["standard"])
+    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["XH01.docx"]
+    assert notices_said(notices) == "通知书：整改通知书 1 份（notices/）；1 个支部没有需要整改的问题、数据齐全，不发通知"
+    assert write_notices(tmp_path / "none", [clean], sample["standard"]) == [] and not (tmp_path / "none").exists()

@@ -131,9 +131,25 @@ def test_ol7_half_year_progress_then_violation(tmp_path: Path):
     q1 = audit(w, tmp_path, "2019Q1")
     assert keys(q1) == set()
     status = q1.facts.progress.filter((pl.col("branch_id") == "XH03") & (pl.col("rule_id") == "OL-7"))
-    assert status.select("period", "done", "status").row(0) == ("2019H1", 0, "进度落后")
+    # half of one meeting is due by March: no whole meeting is due yet, so the branch is not behind
+    assert status.select("period", "done", "expected_by_now", "status").row(0) == ("2019H1", 0, 0, "进度正常")
     q2 = audit(w, tmp_path, "2019Q2")
     assert keys(q2) == {("OL-7", "error", "XH03", "", "2019H1")}
+
+
+def test_progress_is_behind_only_when_a_whole_meeting_due_by_now_was_not_held(tmp_path: Path):
+    """In Q1 a yearly 民主评议 (1 a year) and a half-year 组织生活会 (1 a half) are not behind with
+    none held; in Q3 a branch with no 党课 of the 2 a year is behind (1 due by September)."""
+    w = world()
+    q1 = audit(w, tmp_path, "2019Q1").facts.progress
+    once = q1.filter(pl.col("rule_id").is_in(["OL-7", "OL-8"]))
+    assert once.height and set(once["status"]) <= {"进度正常", "已完成"} and set(once["expected_by_now"]) == {0}
+    lectures = [m for m in meetings(w, "XH02", "党课") if m["held_on"].year == 2019 and m["held_on"].month <= 9]
+    for lecture in lectures:
+        drop_meeting(w, lecture)
+    q3 = audit(w, tmp_path, "2019Q3").facts.progress
+    ol4 = q3.filter((pl.col("branch_id") == "XH02") & (pl.col("rule_id") == "OL-4"))
+    assert ol4.select("required", "done", "expected_by_now", "status").row(0) == (2, 0, 1, "进度落后")
 
 
 def test_ol8_appraisal_each_year(tmp_path: Path):

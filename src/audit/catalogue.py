@@ -106,7 +106,7 @@ def render_catalogue(standard: Standard | None = None) -> str:
             state = "" if rule.enabled else "（已停用）"
             lines += [f"### {rule.id} {rule.title}{state}", "", f"- 条款：{rule.clause}；周期：{PERIODS_ZH[rule.period]}"]
             for part in rule.parts.values():
-                label = "" if part.name == "main" else f"{part.name}；"
+                label = "" if part.name == "main" else f"{part.title or part.name}；"
                 for check in part.checks:
                     kind, kwargs = check_expectation(rule, check)
                     what = describe({"type": kind, "kwargs": kwargs}, params, check.labels)
@@ -115,10 +115,10 @@ def render_catalogue(standard: Standard | None = None) -> str:
                     )
             for part in rule.parts.values():
                 if part.needs:
-                    label = "" if part.name == "main" else f"（{part.name}）"
+                    label = "" if part.name == "main" else f"（{part.title or part.name}）"
                     lines.append(f"- 所需数据{label}：{'；'.join(need_zh(need) for need in part.needs)}")
             for part in rule.parts.values():
-                label = "" if part.name == "main" else f"（{part.name}）"
+                label = "" if part.name == "main" else f"（{part.title or part.name}）"
                 lines.append(f"- 问题描述模板{label}：{part.message}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

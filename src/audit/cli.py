@@ -282,7 +282,7 @@ OUTPUT_LABELS = {
     "index.html": "总览页面（用浏览器打开，离线可用）",
     "findings.xlsx": "问题清单工作簿（Excel、WPS 可打开）",
     "branches": "各支部页面",
-    "notices": "整改通知书",
+    "notices": "整改通知书、补报数据通知",
     "findings.csv": "问题清单",
     "scorecard.csv": "五个过硬评定",
     "followup.csv": "整改跟踪（与上季度对照）",
@@ -319,6 +319,9 @@ def _print_outputs(out: Path) -> None:
         listing.add_row("其余", Wrapped("程序使用的记录：" + "、".join(rest)))  # broken after a 、, not inside a name
     console.print(f"输出目录：{printable(str(out))}", soft_wrap=True)
     console.print(listing)
+
+
+FAIL_ON_HELP = "有该级别及以上的问题时退出码为 1，可填 warning（提示）、error（错误）或 critical（严重）"
 
 
 def _checked(quarter: str, fail_on: str | None = None, standard: Path | None = None):
@@ -363,7 +366,11 @@ StandardOption = Annotated[
 ]
 LimitOption = Annotated[
     list[str] | None,
-    typer.Option("--limit", help="放宽读取限制（可重复），如 rows=5000000、size=2G；名称和默认值见 README", metavar="名称=数值"),
+    typer.Option(
+        "--limit",
+        help="放宽读取限制（可重复），如 rows=5000000、size=2G；名称和默认值见 docs/data-dictionary.md「文件的读取限制」",
+        metavar="名称=数值",
+    ),
 ]
 
 
@@ -488,14 +495,12 @@ def validate(
     quarter: QuarterOption,
     out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/<季度>）")] = None,
     standard: StandardOption = None,
-    fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1：warning / error / critical")
-    ] = None,
-    data_docs: Annotated[bool, typer.Option("--data-docs/--no-data-docs", help="生成 GX Data Docs")] = True,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help=FAIL_ON_HELP)] = None,
+    data_docs: Annotated[bool, typer.Option("--data-docs/--no-data-docs", help="生成数据校验明细（技术）页面")] = True,
     limit: LimitOption = None,
     mapping: MappingOption = None,
 ) -> None:
-    """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和 GX Data Docs。"""
+    """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和数据校验明细（技术）。"""
     from audit.arguments import check_quarter
     from audit.facts import data_window
     from audit.ingest import ingest as run_ingest
@@ -587,7 +592,7 @@ def run(
     self_contained: Annotated[bool, typer.Option("--self-contained", help="每个页面内嵌 plotly.js，便于单独发送")] = False,
     seed: Annotated[int, typer.Option(help="抽查样本的随机种子")] = 2019,
     sample_size: Annotated[int, typer.Option(help="每个支部抽查的会议记录数")] = 3,
-    fail_on: Annotated[str | None, typer.Option("--fail-on", help="有该级别及以上的问题时退出码为 1")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help=FAIL_ON_HELP)] = None,
     standard: StandardOption = None,
     limit: LimitOption = None,
     mapping: MappingOption = None,
@@ -619,7 +624,6 @@ def run(
         raise UsageError("--jobs 至少为 1")
     out = out or Path("reports") / str(period)
     check_output(out, kind="run", batch=batch)  # refused before anything starts (checked again under the lock)
-    console.print(f"随机抽查种子：{seed}")
     with _steps_shown() as steps:  # --quarter and --branch are checked once the batch is read, before the rest
         result = run_report(
             batch,
@@ -640,6 +644,7 @@ def run(
         )
     _print_ingest_summary(result.validation.ingested, None)
     _print_validation_summary(result.validation)
+    console.print(f"随机抽查种子：{seed}（抽查样本见 sample.csv；同一种子抽出同样的会议）")  # said once the run was accepted
     console.print(f"用时：{_timings(result.timings)}；报告目录大小 {result.size_bytes / 1e6:.1f} MB", soft_wrap=True)
     for failed in result.failed:
         err.print(f"[red]报告生成失败[/red] {printable(failed.name)}：{failed.where}出错：{failed.error}", soft_wrap=True)
@@ -719,14 +724,20 @@ def _steps_shown() -> Iterator[_StepDisplay]:
     )
     bar.start()
     display = _StepDisplay(bar)
+    failed = False
     try:
         yield display
         display.finish()
     except BaseException:
         bar.live.transient = True  # erase it: the error is said below, alone
+        failed = True
         raise
     finally:
-        bar.stop()
+        # off a terminal Progress.stop() prints an empty line, which would stand above the error
+        if failed:
+            bar.live.stop()
+        else:
+            bar.stop()
 
 
 def _follow_up_options(
@@ -756,13 +767,13 @@ app.add_typer(decisions_app, name="decisions")
 def decisions_template(
     report: ReportArgument,
     out: Annotated[
-        Path | None, typer.Option("--out", help="写出的新文件（默认数据批次所在文件夹中的 decisions.csv；不覆盖已有文件）")
+        Path | None, typer.Option("--out", help="写出的新文件（默认报告文件夹旁的 审核决定-<报告文件夹名>.csv；不覆盖已有文件）")
     ] = None,
 ) -> None:
     """为报告中的每条问题写出一行待填写的审核决定表（UTF-8 带 BOM 的 CSV，Excel 和 WPS 可直接打开）。"""
     import json
 
-    from audit.decisions import DECISIONS, default_path, template
+    from audit.decisions import DECISIONS, template, template_path
     from audit.outputs import OutputError, check_new_file
 
     if not (report / "findings.parquet").is_file() or not (report / "validation.json").is_file():
@@ -771,9 +782,7 @@ def decisions_template(
     manifest = report / "manifest.json"
     if manifest.is_file():
         batch = Path(json.loads(manifest.read_text(encoding="utf-8")).get("batch") or "") or None
-    if out is None and batch is None:
-        raise UsageError("报告中没有记录数据批次（manifest.json），请用 --out 指定要写出的文件")
-    out = out or default_path(batch)
+    out = out or template_path(report)
     try:
         target = check_new_file(out, batch=batch)
         rows = template(report)
@@ -783,9 +792,9 @@ def decisions_template(
             exc.hint = "已有的审核决定表不会被覆盖：可用 --out 另存新表，再把需要的行复制进去。"
         raise
     console.print(
-        f"已写出 {printable(out)}：{rows.height} 条问题。请在 decision 列填写 {' / '.join(DECISIONS)}，"
-        "并填写 note（说明；误报须写明理由）、reviewer（审核人）和 decided_on（决定日期，如 2019-04-15）；"
-        "未填写决定的行不生效。",
+        f"已写出 {printable(out)}：{rows.height} 条问题。请在「审核决定」列填写 {' / '.join(DECISIONS)}，"
+        "并填写「说明」（误报须写明理由）、「审核人」和「决定日期」（如 2019-04-15）；未填写决定的行不生效。"
+        f"填好后重新运行时用 --decisions {printable(out)} 指定，或把它存为数据批次旁的 decisions.csv（以后各季度自动读取）。",
         soft_wrap=True,
     )
 

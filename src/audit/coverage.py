@@ -383,15 +383,19 @@ def unevaluable(coverage: pl.DataFrame) -> pl.DataFrame:
 
 def not_evaluated(coverage: pl.DataFrame | None, standard: Standard, names: Mapping[str, str] | None = None) -> pl.DataFrame:
     """The 无法评估 rows of a coverage table, for people: with branch names (`names`), rule titles
-    and dimensions, a rule's single part shown without its name `main`; in coverage's order."""
+    and dimensions, a part by its Chinese title (`title:` in standard.yaml), a rule's single part
+    without its name `main`; in coverage's order."""
     rows = unevaluable(coverage if coverage is not None else empty_coverage())
     titles = {rule_id: rule.title for rule_id, rule in standard.rules.items()}
     dimensions = {rule_id: rule.dimension for rule_id, rule in standard.rules.items()}
+    parts = {f"{r.id}\x1f{p.name}": p.title or p.name for r in standard.rules.values() for p in r.parts.values()}
     return rows.with_columns(
         branch_name=pl.col("branch_id").replace_strict(dict(names or {}), default="", return_dtype=pl.String),
         rule_title=pl.col("rule_id").replace_strict(titles, default="", return_dtype=pl.String),
         dimension=pl.col("rule_id").replace_strict(dimensions, default="", return_dtype=pl.String),
-        part=pl.when(pl.col("part") != "main").then(pl.col("part")),
+        part=pl.when(pl.col("part") != "main").then(
+            pl.concat_str("rule_id", pl.lit("\x1f"), "part").replace_strict(parts, default=pl.col("part"), return_dtype=pl.String)
+        ),
     )
 
 

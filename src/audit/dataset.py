@@ -124,7 +124,9 @@ class Dataset:
         return {
             "heatmap": charts.compliance_heatmap(views.compliance_matrix(self.findings, self.branches, self.quarter)),
             "ratings": charts.ratings(self.scorecard, self.standard.ratings),
-            "comparison": charts.quarter_comparison(comparison, self.quarter.zh, self.quarter.previous.zh),
+            "comparison": charts.quarter_comparison(  # both quarters counted from this batch, not from a report
+                comparison, self.quarter.zh, self.quarter.previous.zh, "本季度与上季度问题数对比（均按本批次记录计算）"
+            ),
             "arrears": charts.arrears_ageing(views.arrears_buckets(self.arrears(), self.standard), title="全街道欠缴党费账龄"),
         }
 

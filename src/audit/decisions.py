@@ -1,7 +1,8 @@
 """Reviewer decisions (审核决定): the reviewer-owned ``decisions.csv``, applied on every run.
 
 The file is the reviewer's: the toolkit reads it and never writes it (``audit decisions template``
-writes a new file beside it for the reviewer to fill in). Columns, in any order, English or Chinese:
+writes a new file, with Chinese headers, beside the report for the reviewer to fill in). Columns, in
+any order, English or Chinese:
 ``finding_id`` (问题编号), ``decision`` (审核决定: 已核实 / 误报 / 已整改 / 限期整改), ``note`` (说明),
 ``reviewer`` (审核人), ``decided_on`` (决定日期); other columns (the template's context) are ignored,
 except ``period`` (期间), which tells a decision about an earlier quarter from a stale one. A row
@@ -323,13 +324,22 @@ def annotate(findings: pl.DataFrame, applied: pl.DataFrame | None) -> pl.DataFra
 
 
 TEMPLATE_COLUMNS = [*DECISION_COLUMNS, "branch_id", "branch_name", "rule_id", "severity", "period", "status", "message"]
+TEMPLATE_FILE = "审核决定-{report}.csv"  # beside the report folder (a re-run replaces the folder itself)
+
+
+def template_path(report: Path) -> Path:
+    """Where `audit decisions template` writes by default: beside the report folder, named after it
+    (not inside it, which a re-run replaces; not beside the batch, which other batches share)."""
+    report = Path(report).resolve()
+    return report.parent / TEMPLATE_FILE.format(report=report.name)
 
 
 def template(report: Path) -> pl.DataFrame:
     """The pre-filled decisions table for a report: one row per finding with its context (branch,
-    rule, severity, period, follow-up status, message) and the decision it has, if any."""
+    rule, severity, period, follow-up status, message) and the decision it has, if any; headed in
+    Chinese (问题编号, 审核决定, 说明, 审核人, 决定日期, …), which `parse_decisions` reads back."""
     from audit.followup import read_followup
-    from audit.labels import SEVERITY_ZH
+    from audit.labels import COLUMNS, SEVERITY_ZH
 
     findings = pl.read_parquet(report / "findings.parquet")
     names = read_table(report, "scorecard")
@@ -348,4 +358,5 @@ def template(report: Path) -> pl.DataFrame:
         .with_columns(pl.col("decision", "note", "reviewer", "decided_on").fill_null(""))
         .sort("_rank", "branch_id", maintain_order=True)
         .select(TEMPLATE_COLUMNS)
+        .rename({column: COLUMNS[column] for column in TEMPLATE_COLUMNS})
     )

@@ -146,8 +146,13 @@ def followup_html(rows: pl.DataFrame, standard: Standard, empty: str = "没有�
 
 
 def followup_counts_html(counts: pl.DataFrame) -> str:
-    """Each branch's follow-up rows counted by status (`audit.views.followup_counts`)."""
-    return table_html(counts, FOLLOWUP_COUNT_HEADERS, classes="data followup-counts")
+    """Each branch's follow-up rows counted by status (`audit.views.followup_counts`): without a
+    previous report only the 首次审核 (untracked) count, else the tracked statuses."""
+    from audit.labels import UNTRACKED
+
+    untracked = UNTRACKED in counts.columns and counts[UNTRACKED].sum() > 0
+    shown = {k: v for k, v in FOLLOWUP_COUNT_HEADERS.items() if (k == UNTRACKED) == untracked or k not in FOLLOWUP_STATUSES}
+    return table_html(counts, shown, classes="data followup-counts")
 
 
 def decisions_html(applied: pl.DataFrame, empty: str = "没有失效的审核决定。") -> str:

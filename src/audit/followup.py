@@ -12,7 +12,11 @@ Findings are compared by rule, branch and subject (``rule_id, branch_id, subject
   on the new batch; when the batch no longer holds that quarter, nothing can be ``已补正``);
 - ``待复查`` a finding of the previous report whose rule is not judged this quarter (a half-year or
   yearly rule before its period ends, or a rule switched off): its absence proves nothing, so it is
-  carried into this quarter's follow-up and judged when the rule is judged again.
+  carried into this quarter's follow-up and judged when the rule is judged again;
+- ``首次审核`` every finding of this quarter when no previous report was found (or it could not be
+  used): nothing could be tracked, so no finding is called 新增 (arrears running for months are
+  not new) and none 持续. The overview's 与上季度对比 chart counts the previous quarter from this
+  batch's records instead, and says so.
 
 A previous finding whose rule, branch and subject failed again is not listed a second time: the
 ``持续`` rows carry it. Items carried as ``待复查`` count as findings of the previous report for the
@@ -30,7 +34,7 @@ import polars as pl
 
 from audit.errors import AuditError
 from audit.io import read_table
-from audit.labels import CONTINUING, NEW, PENDING, RECTIFIED, SUPPLIED
+from audit.labels import CONTINUING, NEW, PENDING, RECTIFIED, SUPPLIED, UNTRACKED
 from audit.labels import FOLLOWUP_STATUSES as STATUSES
 from audit.periods import Quarter
 from audit.standard import Standard
@@ -83,12 +87,13 @@ def find_previous(out: Path, quarter: Quarter, given: Path | None = None) -> tup
         report = read_previous(Path(given), quarter, given=True)
         return report, f"整改跟踪对照：{report.describe()}"
     folder = default_previous(out, quarter)
+    untracked = f"无法跟踪整改情况，本季度问题均记为“{UNTRACKED}”（未跟踪，不等于新出现）"
     if not folder.exists():
-        return None, f"未找到上季度报告（--out 旁没有 {folder.name} 文件夹），本季度问题全部列为新增；可用 --previous 指定"
+        return None, f"未找到上季度审核报告（--out 旁没有 {folder.name} 文件夹），{untracked}；可用 --previous 指定"
     try:
         report = read_previous(folder, quarter, given=False)
     except FollowupError as exc:
-        return None, f"{exc}；本季度问题全部列为新增"
+        return None, f"{exc}；{untracked}"
     return report, f"整改跟踪对照：{report.describe()}"
 
 
@@ -134,7 +139,8 @@ def classify(
 ) -> pl.DataFrame:
     """The follow-up table (`FOLLOWUP_COLUMNS`) of this quarter's findings against the previous
     report. `recheck`: the findings of the previous report's quarter validated again on this
-    batch (None when the batch no longer holds that quarter: nothing is then 已补正)."""
+    batch (None when the batch no longer holds that quarter: nothing is then 已补正). Without a
+    previous report every finding is 首次审核 (untracked), never 新增."""
     now = str(quarter)
     if previous is None:
         items = pl.DataFrame(schema={**dict.fromkeys(ITEM_COLUMNS, pl.String), "rechecked": pl.Boolean})
@@ -145,7 +151,11 @@ def classify(
         current.join(earlier, on=KEY, how="left")
         .select(
             "finding_id",
-            status=pl.when(pl.col("period_then").is_null()).then(pl.lit(NEW)).otherwise(pl.lit(CONTINUING)),
+            status=pl.when(pl.lit(previous is None))
+            .then(pl.lit(UNTRACKED))
+            .when(pl.col("period_then").is_null())
+            .then(pl.lit(NEW))
+            .otherwise(pl.lit(CONTINUING)),
             rule_id="rule_id",
             branch_id="branch_id",
             subject_id="subject_id",
@@ -257,7 +267,7 @@ def write_follow_up(
     from audit.decisions import DecisionsError, apply_decisions, load_decisions, with_decision_text
     from audit.findings import rescore
     from audit.io import write_table
-    from audit.notices import NoticeError, deadlines, notice_for, write_notices
+    from audit.notices import NoticeError, deadlines, notice_for, notices_said, write_notices
     from audit.validate import validate_tables
     from audit.workbook import report_sheets, write_workbook
 
@@ -337,5 +347,6 @@ def write_follow_up(
     run = FollowUpRun(earlier, reviewed, due, notes)
     info = {"previous_report": run.manifest()["previous_report"], "said": said, "rechecked": recheck is not None}
     (tmp / FOLLOWUP_INFO).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    notes.append(notices_said(notices))
     notes += write_notices(tmp / "notices", notices, standard)
     return run

@@ -17,9 +17,11 @@ STATUS_PASS, STATUS_FAIL, STATUS_NA, STATUS_PARTIAL = "通过", "未通过", "�
 # Whether a rule part could be judged for a branch and period (coverage.csv, `audit.coverage`)
 EVALUATED, UNEVALUABLE = "已评估", "无法评估"
 
-# A finding's follow-up status against the previous quarter (`audit.followup`)
+# A finding's follow-up status against the previous quarter (`audit.followup`); 首次审核: no previous
+# report was found, so nothing was tracked (the finding is not claimed to be new)
 NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING = "新增", "持续", "已整改", "已补正", "待复查"
-FOLLOWUP_STATUSES = (NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING)
+UNTRACKED = "首次审核"
+FOLLOWUP_STATUSES = (UNTRACKED, NEW, CONTINUING, RECTIFIED, SUPPLIED, PENDING)
 
 # The steps of `audit run` (`audit.report.run`, the manifest's timings) as the terminal names them,
 # in the order they run; the notebooks and their HTML are one step to the reader (页面)

@@ -1,6 +1,10 @@
-"""整改通知书: one Word document per branch, for the reviewer to edit and send.
+"""整改通知书 and 补报数据通知: one Word document per branch that has something to do, for the
+reviewer to edit and send.
 
-`notices/<branch>.docx` (named like the branch's page, `audit.display.branch_page_name`): title,
+A branch with findings to fix gets a 整改通知书; a branch with nothing to fix but rule parts that
+could not be judged for want of data (无法评估) gets a 补报数据通知 asking for that data; a branch
+with neither gets no notice (the run says how many). `notices/<branch>.docx` (named like the
+branch's page, `audit.display.branch_page_name`): title,
 branch and quarter, the rating per dimension (with, for a 部分评估, the rule parts that could not
 be judged and the data they lacked, from coverage.csv), the findings to fix in a table (rule title, clause,
 what was found, evidence, 整改期限), the follow-up of last quarter's findings and a 签收 block
@@ -36,6 +40,7 @@ from audit.standard import SEVERITIES, Standard
 
 NOTICES = "notices"
 ALL_PDF = "全部通知书.pdf"
+RECTIFY, SUPPLY = "整改通知书", "补报数据通知"
 DEFAULT_DAYS = {"critical": 15, "error": 30, "warning": 60}
 BODY_FONT, TITLE_FONT, LATIN_FONT = "宋体", "黑体", "Times New Roman"
 FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -115,6 +120,15 @@ class Notice:
     followup: list[dict[str, Any]] = field(default_factory=list)  # status, message, period_then, period_now
     previous: str | None = None  # the quarter followed up against (its Chinese name), None without one
     unchecked: list[dict[str, str]] = field(default_factory=list)  # rule, periods, reason: what could not be judged
+    supply_by: dt.date | None = None  # when the missing data is due (the 错误 deadline), None when nothing is missing
+
+    @property
+    def kind(self) -> str | None:
+        """The notice's title: 整改通知书 with findings to fix, 补报数据通知 with only data missing,
+        None when the branch has nothing to do (it gets no notice)."""
+        if self.to_fix:
+            return RECTIFY
+        return SUPPLY if self.unchecked else None
 
 
 def notice_for(
@@ -162,6 +176,7 @@ def notice_for(
                 persisting.add((r["rule_id"], r["subject_id"]))
             judged = "（经核实为误报）" if r["finding_id"] in false_alarms else ""
             earlier.append({**r, "status": r["status"] + judged})
+    unchecked = unchecked_for(coverage, branch["branch_id"], standard)
     return Notice(
         branch_id=branch["branch_id"],
         branch_name=branch.get("branch_name") or branch["branch_id"],
@@ -171,7 +186,8 @@ def notice_for(
         to_fix=to_fix,
         followup=earlier,
         previous=previous.zh if previous is not None else None,
-        unchecked=unchecked_for(coverage, branch["branch_id"], standard),
+        unchecked=unchecked,
+        supply_by=due["error"] if unchecked else None,
     )
 
 
@@ -311,15 +327,21 @@ def _table(doc: Any, header: list[str], rows: list[list[str]], widths_cm: list[f
 
 
 def add_notice(doc: Any, notice: Notice, standard: Standard) -> None:
-    """Append one branch's notice to a document."""
+    """Append one branch's notice to a document: a 整改通知书, or a 补报数据通知 when only data is
+    missing (`Notice.kind`; a branch with nothing to do has no notice)."""
     q = notice.quarter
-    _paragraph(doc, "整改通知书", size=18, bold=True, font=TITLE_FONT, align="center")
+    kind = notice.kind
+    if kind is None:
+        raise ValueError(f"branch {notice.branch_id} has nothing to fix and no missing data: it gets no notice")
+    parent = notice.parent_org or "上级党组织"
+    supply_by = _date_zh(notice.supply_by) if notice.supply_by else "整改期限"
+    _paragraph(doc, kind, size=18, bold=True, font=TITLE_FONT, align="center")
     _paragraph(doc, f"（{q.zh}）", size=11, align="center")
     _paragraph(doc, f"{notice.branch_name}（支部编号 {notice.branch_id}）：", bold=True, space_before=6)
     fix = (
-        f"发现需要整改的问题 {len(notice.to_fix)} 条，请于整改期限前完成整改，并将整改情况书面报告{notice.parent_org or '上级党组织'}。"
+        f"发现需要整改的问题 {len(notice.to_fix)} 条，请于整改期限前完成整改，并将整改情况书面报告{parent}。"
         if notice.to_fix
-        else "未发现需要整改的问题，请继续保持。"
+        else f"未发现需要整改的问题；但报送的数据不全，部分规则未能评估，请于{supply_by}前将所缺数据补报{parent}。"
     )
     _paragraph(
         doc,
@@ -335,29 +357,36 @@ def add_notice(doc: Any, notice: Notice, standard: Standard) -> None:
         [2.9] * (len(dims) + 1),
     )
 
-    if notice.unchecked:
+    if notice.unchecked and notice.to_fix:
         _paragraph(
             doc,
             "　　下列规则因报送的数据不全未能评估（既不算通过，也不算问题）；相应维度没有问题时评定为“部分评估”，"
-            "本季度不能评为过硬。请补充所缺数据：",
+            f"本季度不能评为过硬。请于{supply_by}前补充所缺数据：",
             space_before=4,
         )
         rows = [[u["rule"], u["periods"], u["reason"]] for u in notice.unchecked]
         _table(doc, UNCHECKED_COLUMNS, rows, UNCHECKED_WIDTHS_CM)
 
-    _paragraph(doc, "二、需要整改的问题", bold=True, font=TITLE_FONT, space_before=6)
     if notice.to_fix:
+        _paragraph(doc, "二、需要整改的问题", bold=True, font=TITLE_FONT, space_before=6)
         rows = [
             [str(n), f["rule_title"], f["clause"], f["message"], f["evidence"], _date_zh(f["deadline"])]
             for n, f in enumerate(notice.to_fix, start=1)
         ]
         _table(doc, TO_FIX_COLUMNS, rows, TO_FIX_WIDTHS_CM)
     else:
-        _paragraph(doc, "　　本季度没有需要整改的问题。")
+        _paragraph(doc, "二、需要补报的数据", bold=True, font=TITLE_FONT, space_before=6)
+        _paragraph(
+            doc,
+            "　　下列规则因报送的数据不全未能评估（既不算通过，也不算问题）；相应维度没有问题时评定为“部分评估”，"
+            "本季度不能评为过硬：",
+        )
+        rows = [[u["rule"], u["periods"], u["reason"]] for u in notice.unchecked]
+        _table(doc, UNCHECKED_COLUMNS, rows, UNCHECKED_WIDTHS_CM)
 
     _paragraph(doc, "三、上季度问题整改情况", bold=True, font=TITLE_FONT, space_before=6)
     if notice.previous is None:
-        _paragraph(doc, "　　没有上季度审核报告可以对照。")
+        _paragraph(doc, "　　未找到上季度审核报告，无法跟踪上季度问题的整改情况。")
     elif not notice.followup:
         _paragraph(doc, f"　　{notice.previous}审核未发现你支部的问题。")
     else:
@@ -368,7 +397,8 @@ def add_notice(doc: Any, notice: Notice, standard: Standard) -> None:
         _table(doc, ["整改情况", "原问题期间", "问题"], rows, [2.0, 3.0, 12.4])
 
     _paragraph(doc, "四、签收", bold=True, font=TITLE_FONT, space_before=6)
-    _paragraph(doc, "　　本通知已收到，将按期完成整改。", space_before=2)
+    promise = "将按期完成整改" if notice.to_fix else "将按期补报所缺数据"
+    _paragraph(doc, f"　　本通知已收到，{promise}。", space_before=2)
     _paragraph(doc, "支部书记签字：＿＿＿＿＿＿＿＿＿　　　　日期：　　　年　　月　　日", space_before=10)
     _paragraph(doc, f"{notice.parent_org}（盖章）" if notice.parent_org else "（盖章）", align="right", space_before=14)
     _paragraph(doc, "　　　　年　　月　　日", align="right")
@@ -395,14 +425,29 @@ def notice_name(branch_id: str) -> str:
     return branch_page_name(branch_id).removesuffix(".html") + ".docx"
 
 
+def notices_said(notices: list[Notice]) -> str:
+    """One sentence for people: how many notices of each kind were written and how many branches
+    needed none."""
+    kinds = [notice.kind for notice in notices]
+    made = "、".join(f"{kind} {kinds.count(kind)} 份" for kind in (RECTIFY, SUPPLY) if kinds.count(kind))
+    none = kinds.count(None)
+    quiet = f"{none} 个支部没有需要整改的问题、数据齐全，不发通知" if none else ""
+    if not made:
+        return f"通知书：未生成（{quiet}）" if quiet else "通知书：未生成（没有支部）"
+    return f"通知书：{made}（{NOTICES}/）" + (f"；{quiet}" if quiet else "")
+
+
 def write_notices(folder: Path, notices: list[Notice], standard: Standard, *, pdf: bool = True) -> list[str]:
-    """Write every notice into `folder`, and the PDF of them all when LibreOffice is installed;
-    returns notes for people (what was skipped or failed)."""
+    """Write the notice of every branch that has something to do (`Notice.kind`) into `folder`, and
+    the PDF of them all when LibreOffice is installed; a branch with nothing to do gets no notice
+    (and no page). Returns notes for people (what was skipped or failed)."""
     from docx.enum.text import WD_BREAK
 
-    folder.mkdir(parents=True, exist_ok=True)
+    notices = [notice for notice in notices if notice.kind is not None]
+    if notices:
+        folder.mkdir(parents=True, exist_ok=True)
     for notice in notices:
-        doc = new_document(f"{notice.branch_name}{notice.quarter.zh}整改通知书")
+        doc = new_document(f"{notice.branch_name}{notice.quarter.zh}{notice.kind}")
         add_notice(doc, notice, standard)
         _save(doc, folder / notice_name(notice.branch_id))
     if not pdf or not notices:
@@ -410,7 +455,7 @@ def write_notices(folder: Path, notices: list[Notice], standard: Standard, *, pd
     soffice = find_soffice()
     if soffice is None:
         return [f"未安装 LibreOffice（soffice），未生成 {NOTICES}/{ALL_PDF}；各支部的 Word 通知书已生成"]
-    combined = new_document(f"{notices[0].quarter.zh}整改通知书")
+    combined = new_document(f"{notices[0].quarter.zh}通知书")
     for n, notice in enumerate(notices):
         if n:
             combined.add_paragraph().add_run().add_break(WD_BREAK.PAGE)

@@ -135,6 +135,7 @@ class Part:
     message: str
     checks: tuple[Check, ...] = ()
     needs: tuple[Need, ...] = ()
+    title: str = ""  # what people read for the part (`title:` in standard.yaml); its name when none is given
 
 
 @dataclass(frozen=True)
@@ -495,7 +496,8 @@ def load_standard(path: Path | str | None = None) -> Standard:
                 where = rule_id if name == "main" else f"{rule_id}（{name}）"
                 checks = _parse_checks(where, part.get("check"), defaults, thresholds, facts)
                 needs = _parse_needs(where, part.get("needs"), rule_needs)
-                parts[name] = Part(name, part_severity, part.get("message") or spec.get("message", ""), checks, needs)
+                title = str(part.get("title") or ("" if name == "main" else name)).strip()
+                parts[name] = Part(name, part_severity, part.get("message") or spec.get("message", ""), checks, needs, title)
             rules[rule_id] = Rule(
                 id=rule_id,
                 title=spec["title"],

@@ -118,12 +118,14 @@ def progress(ctx: FactContext) -> pl.LazyFrame:
 def _progress(
     counts: pl.LazyFrame, rules: list[tuple[str, str, Any]], period: str, elapsed: int, total: int, standard: Standard
 ) -> pl.LazyFrame:
-    """One period's progress rows for its enabled rules (status against the whole and the pro-rata share)."""
+    """One period's progress rows for its enabled rules: status against the whole and against the
+    meetings due by now, the whole meetings of the pro-rata share (floor), so a branch is behind only
+    when a whole meeting due so far has not been held (a yearly meeting is not behind in March)."""
     frames = []
     for rule_id, column, required in rules:
         if not standard.enabled(rule_id):
             continue
-        pro_rata = required * elapsed / total
+        due_by_now = required * elapsed // total
         frames.append(
             counts.select(
                 "branch_id",
@@ -131,10 +133,10 @@ def _progress(
                 period=pl.lit(period),
                 required=pl.lit(required, dtype=pl.Int64),
                 done=pl.col(column).cast(pl.Int64),
-                expected_by_now=pl.lit(round(pro_rata, 2)),
+                expected_by_now=pl.lit(due_by_now, dtype=pl.Int64),
                 status=pl.when(pl.col(column) >= required)
                 .then(pl.lit("已完成"))
-                .when(pl.col(column) >= pro_rata)
+                .when(pl.col(column) >= due_by_now)
                 .then(pl.lit("进度正常"))
                 .otherwise(pl.lit("进度落后")),
             )
