@@ -21,7 +21,7 @@ SHELL := /bin/bash
 # the log's end when it fails. $(1): what to install.
 define pip_install
 $(BIN)/python -m pip install --progress-bar off -c constraints.txt $(1) 2>&1 | tee -a $(INSTALL_LOG) \
-  | awk '/^Collecting /{print "  · " $$2; fflush()}' \
+  | awk '/^Collecting /{name = $$2; sub(/[<>=!~;[].*/, "", name); print "  · " name; fflush()}' \
   || { echo "安装失败，详细信息见 $(INSTALL_LOG)（最后 20 行如下）"; tail -n 20 $(INSTALL_LOG); exit 1; }
 endef
 
@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@: > $(INSTALL_LOG)
 	@echo "正在更新 pip…"
 	@$(call pip_install,--upgrade pip)
-	@echo "正在安装运行所需的软件包（首次约 3 分钟，版本见 constraints.txt）…"
+	@echo "正在安装运行所需的软件包（首次约 1～3 分钟，版本见 constraints.txt）…"
 	@$(call pip_install,-e .)
 	@echo "正在注册 Jupyter 内核 audit…"
 	@$(BIN)/python -c "from audit.report import ensure_kernel; ensure_kernel()"
