@@ -227,13 +227,13 @@ def _report(folder: Path, quarter: str, findings: pl.DataFrame) -> Path:
 def test_the_previous_report_is_found_beside_out_or_named_and_checked(chain, tmp_path: Path):
     q1 = chain["validations"]["2019Q1"].findings
     quarter = Quarter.parse("2019Q2")
-    none, said = find_previous(tmp_path / "2019Q2", quarter)
+    none, said, _ = find_previous(tmp_path / "2019Q2", quarter)
     assert none is None and "2019Q1" in said and "未找到上季度审核报告" in said and "首次审核" in said and "新增" not in said
     _report(tmp_path / "2019Q1", "2019Q1", q1)
-    found, said = find_previous(tmp_path / "2019Q2", quarter)
+    found, said, _ = find_previous(tmp_path / "2019Q2", quarter)
     assert found is not None and found.quarter == Quarter.parse("2019Q1") and not found.given
     assert "2019年第一季度报告" in said and "--out 旁的 2019Q1 文件夹" in said
-    named, said = find_previous(tmp_path / "elsewhere", quarter, tmp_path / "2019Q1")
+    named, said, _ = find_previous(tmp_path / "elsewhere", quarter, tmp_path / "2019Q1")
     assert named is not None and named.given and "--previous" in said
     with pytest.raises(FollowupError, match="不早于"):
         read_previous(tmp_path / "2019Q1", Quarter.parse("2019Q1"), given=True)
@@ -244,6 +244,23 @@ def test_the_previous_report_is_found_beside_out_or_named_and_checked(chain, tmp
         find_previous(tmp_path / "x", quarter, tmp_path)
     with pytest.raises(FollowupError, match="不存在"):
         find_previous(tmp_path / "x", quarter, tmp_path / "missing")
+
+
+def test_the_sentence_for_pages_names_no_command_line_options(chain, tmp_path: Path):
+    """The pages say which report the follow-up used without --out or --previous (their readers
+    run no commands); the terminal's sentence keeps them."""
+    quarter = Quarter.parse("2019Q2")
+    none, terminal, page = find_previous(tmp_path / "2019Q2", quarter)
+    assert none is None and "--previous" in terminal
+    assert "--" not in page and "2019年第一季度" in page and "首次审核" in page
+    _report(tmp_path / "2019Q1", "2019Q1", chain["validations"]["2019Q1"].findings)
+    for given in (None, tmp_path / "2019Q1"):
+        found, terminal, page = find_previous(tmp_path / "2019Q2", quarter, given)
+        assert found is not None and "--" in terminal
+        assert page == "整改跟踪对照：2019年第一季度报告（2019Q1 文件夹）"
+    (tmp_path / "2019Q1" / "validation.json").unlink()
+    none, terminal, page = find_previous(tmp_path / "2019Q2", quarter)
+    assert none is None and str(tmp_path) in terminal and str(tmp_path) not in page and "--" not in page
 
 
 def test_the_overview_counts_say_untracked_without_a_previous_report(chain):

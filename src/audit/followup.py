@@ -73,28 +73,37 @@ class PreviousReport:
         where = f"{self.folder}（--previous 指定）" if self.given else f"--out 旁的 {self.folder.name} 文件夹"
         return f"{self.quarter.zh}报告，{where}"
 
+    def describe_for_page(self) -> str:
+        """Which report was used, for a page's reader: no command-line options, only the folder's name."""
+        return f"{self.quarter.zh}报告（{self.folder.name} 文件夹）"
+
 
 def default_previous(out: Path, quarter: Quarter) -> Path:
     """Where the previous quarter's report is looked for: beside `out`, named by its quarter."""
     return Path(out).parent / str(quarter.previous)
 
 
-def find_previous(out: Path, quarter: Quarter, given: Path | None = None) -> tuple[PreviousReport | None, str]:
-    """The previous report to follow up against and a sentence saying which one (or why none).
-    A folder named with --previous must be usable (`FollowupError` otherwise); the default one is
-    used when it exists and is usable, else the quarter is followed up against nothing."""
+def find_previous(out: Path, quarter: Quarter, given: Path | None = None) -> tuple[PreviousReport | None, str, str]:
+    """The previous report to follow up against and two sentences saying which one (or why none):
+    one for the terminal (naming --out and --previous) and one for the pages, whose readers run no
+    commands. A folder named with --previous must be usable (`FollowupError` otherwise); the
+    default one is used when it exists and is usable, else the quarter is followed up against nothing."""
     if given is not None:
         report = read_previous(Path(given), quarter, given=True)
-        return report, f"整改跟踪对照：{report.describe()}"
+        return report, f"整改跟踪对照：{report.describe()}", f"整改跟踪对照：{report.describe_for_page()}"
     folder = default_previous(out, quarter)
     untracked = f"无法跟踪整改情况，本季度问题均记为“{UNTRACKED}”（未跟踪，不等于新出现）"
     if not folder.exists():
-        return None, f"未找到上季度审核报告（--out 旁没有 {folder.name} 文件夹），{untracked}；可用 --previous 指定"
+        return (
+            None,
+            f"未找到上季度审核报告（--out 旁没有 {folder.name} 文件夹），{untracked}；可用 --previous 指定",
+            f"没有上季度（{quarter.previous.zh}）审核报告可以对照，{untracked}",
+        )
     try:
         report = read_previous(folder, quarter, given=False)
     except FollowupError as exc:
-        return None, f"{exc}；{untracked}"
-    return report, f"整改跟踪对照：{report.describe()}"
+        return None, f"{exc}；{untracked}", f"上季度（{quarter.previous.zh}）审核报告无法读取，{untracked}"
+    return report, f"整改跟踪对照：{report.describe()}", f"整改跟踪对照：{report.describe_for_page()}"
 
 
 def read_previous(folder: Path, quarter: Quarter, *, given: bool) -> PreviousReport:
@@ -272,7 +281,7 @@ def write_follow_up(
     from audit.workbook import report_sheets, write_workbook
 
     try:
-        earlier, said = find_previous(out, quarter, previous)
+        earlier, said, said_on_page = find_previous(out, quarter, previous)
         reviewed = load_decisions(decisions, batch, given=decisions is not None)
         due = deadlines(standard, quarter, deadline)
     except (DecisionsError, NoticeError) as exc:
@@ -345,7 +354,7 @@ def write_follow_up(
         for b in selected
     ]
     run = FollowUpRun(earlier, reviewed, due, notes)
-    info = {"previous_report": run.manifest()["previous_report"], "said": said, "rechecked": recheck is not None}
+    info = {"previous_report": run.manifest()["previous_report"], "said": said_on_page, "rechecked": recheck is not None}
     (tmp / FOLLOWUP_INFO).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     notes.append(notices_said(notices))
     notes += write_notices(tmp / "notices", notices, standard)
