@@ -80,7 +80,7 @@ show(ranking_html(ds.scorecard, ds.standard.dimensions, status, list(ds.standard
 # %%
 from audit.display import coverage_counts_html
 
-show(coverage_counts_html(unevaluable))
+show(coverage_counts_html(unevaluable, ds.standard))
 
 # %% [markdown]
 # ## 各支部各月的问题分布

@@ -353,3 +353,24 @@ def test_codes_ids_and_dates_in_a_table_do_not_wrap():
     cells = re.findall(r"<td( class=\"nw\")?>", display.table_html(frame))
     assert cells == [' class="nw"'] * 4 + ["", "", ""]  # M00006 has nowhere to break
     assert_escaped(display.table_html(frame))
+
+
+def test_overview_coverage_names_each_rule_by_code_and_title():
+    """A reviewer read only SM-10、OL-6 under the overview's 评估范围 (涉及规则): each code now has its
+    title from the standard beside it; a branch with everything judged keeps an empty cell, and
+    every branch judged in full is one sentence."""
+    counts = pl.DataFrame(
+        {
+            "branch_id": ["XH01", "XH02", "XH03"],
+            "branch_name": ["一支部", "二支部", "三支部"],
+            "unevaluable": [3, 0, 1],
+            "rule_ids": ["SM-10、OL-6", "", "XX-9"],
+        }
+    )
+    fragment = display.coverage_counts_html(counts, STANDARD)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", fragment.split("<tbody>")[1])]
+    sm10, ol6 = (html.escape(f"{code} {STANDARD.rule(code).title}") for code in ("SM-10", "OL-6"))
+    assert [r[-1] for r in rows] == [f"{sm10}、{ol6}", "", "XX-9"]
+    assert [r[0] for r in rows] == ["XH01", "XH02", "XH03"]
+    judged = display.coverage_counts_html(counts.with_columns(unevaluable=pl.lit(0), rule_ids=pl.lit("")), STANDARD)
+    assert judged == '<p class="empty">所有支部的各项规则所需数据齐全，全部已评估。</p>'

@@ -217,12 +217,20 @@ def coverage_html(rows: pl.DataFrame) -> str:
     return table_html(rows, COVERAGE_HEADERS, empty="本季度各项规则所需的数据齐全，全部已评估。", classes="data coverage")
 
 
-def coverage_counts_html(counts: pl.DataFrame) -> str:
-    """How many rule parts × periods each branch could not have judged (`audit.coverage.unevaluable_counts`);
-    one sentence when every branch had everything judged."""
+def coverage_counts_html(counts: pl.DataFrame, standard: Standard) -> str:
+    """How many rule parts × periods each branch could not have judged (`audit.coverage.unevaluable_counts`),
+    each rule by code and title (a reader does not know the codes); one sentence when every branch
+    had everything judged."""
     if counts.is_empty() or not (counts["unevaluable"] > 0).any():
         return '<p class="empty">所有支部的各项规则所需数据齐全，全部已评估。</p>'
-    return table_html(counts, COVERAGE_COUNT_HEADERS, classes="data coverage-counts")
+    rules = (
+        with_rule_titles(counts.select("branch_id", rule_id=pl.col("rule_ids").str.split("、")).explode("rule_id"), standard)
+        .with_columns(rule=pl.concat_str("rule_id", pl.lit(" "), "rule_title").str.strip_chars())
+        .group_by("branch_id", maintain_order=True)
+        .agg(rule_ids=pl.col("rule").filter(pl.col("rule_id") != "").str.join("、"))
+    )
+    named = counts.drop("rule_ids").join(rules, on="branch_id", how="left", maintain_order="left")
+    return table_html(named.fill_null(""), COVERAGE_COUNT_HEADERS, classes="data coverage-counts")
 
 
 def quarantine_html(quarantine: pl.DataFrame) -> str:
