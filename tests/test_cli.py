@@ -424,3 +424,22 @@ def test_a_refused_run_says_only_the_error(batch: Path, tmp_path: Path):
         proc = run("run", *args, "--out", str(tmp_path / "out"))
         assert proc.returncode == 2 and proc.stderr.startswith("错误 "), proc.stderr
         assert proc.stdout == "", proc.stdout
+
+
+def test_the_data_problems_not_listed_are_said_to_be_in_quarantine_csv(batch: Path, tmp_path: Path):
+    """Before: `数据问题 13 条（前 10 条）` and nothing said where the other 3 were."""
+    from conftest import DUES
+
+    bad = [[f"M00{1 + i % 3}", f"2019-{1 + i % 12:02d}", "10", f"-{i + 1}", "2019-01-05"] for i in range(13)]
+    write_csv(batch / "dues.csv", [*DUES, *bad])
+    out = tmp_path / "out"
+    proc = run("ingest", str(batch), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    quarantined = pl.read_csv(out / "quarantine.csv").filter(pl.col("action") == "整行隔离")
+    assert quarantined.height == 13
+    flat = re.sub(r"\s", "", proc.stdout)
+    assert "数据问题13条（下列前10条，其余3条见quarantine.csv）：" in flat, proc.stdout
+    assert flat.count("（整行隔离）") == 10
+    write_csv(batch / "dues.csv", [*DUES, *bad[:2]])
+    proc = run("ingest", str(batch), "--out", str(tmp_path / "few"))
+    assert "数据问题2条（均已记入quarantine.csv）：" in re.sub(r"\s", "", proc.stdout), proc.stdout

@@ -206,7 +206,9 @@ app = typer.Typer(
 )
 
 
-def _print_ingest_summary(result, out: Path | None) -> None:
+def _print_ingest_summary(result, out: Path | None, written: bool = True) -> None:
+    """The ingest table, the data problems (the first 10, and where the rest are when the run
+    `written` quarantine.csv) and the outputs list when `out` is given."""
     from audit.readers import printable
     from audit.reasons import Action
 
@@ -243,7 +245,11 @@ def _print_ingest_summary(result, out: Path | None) -> None:
     if skipped_rows:  # template instructions, footers, notes: listed in quarantine.csv, not data problems
         console.print(f"非数据行 {skipped_rows} 行（填写说明、合计/签字、注意事项）已跳过，见 quarantine.csv")
     if row_problems:
-        console.print(f"数据问题 {len(row_problems)} 条（前 10 条）：")
+        rest = len(row_problems) - 10  # every one is in quarantine.csv, with its file, row and column
+        where = f"下列前 10 条，其余 {rest} 条见 quarantine.csv" if rest > 0 else "均已记入 quarantine.csv"
+        if not written:
+            where = "前 10 条" if rest > 0 else "全部列出"
+        console.print(f"数据问题 {len(row_problems)} 条（{where}）：")
         for problem in row_problems[:10]:
             where = printable(problem.file) + (f"［{printable(problem.sheet)}］" if problem.sheet else "")
             column, message = printable(problem.column), printable(problem.message)
@@ -418,7 +424,7 @@ def _explain(exc: AuditError) -> None:
 
 def _nothing_usable(exc) -> None:
     """Nothing to audit: the ingest summary, then where the report files are and what to do."""
-    _print_ingest_summary(exc.ingested, None)
+    _print_ingest_summary(exc.ingested, None, written=exc.out is not None)
     err.print(f"[red]错误[/red] {printable(exc)}。")
     if exc.out is not None:
         files = "、".join(str(exc.out / name) for name in ("ingest_report.csv", "quarantine.csv", "column_map.csv"))
