@@ -212,7 +212,12 @@ def test_pages_show_decisions_and_the_follow_up(run):
     xh06 = (out / "branches" / "XH06.html").read_text(encoding="utf-8")
     assert "已核实：现场查看属实 — 王审核 2019-07-09" in xh06
     index = (out / "index.html").read_text(encoding="utf-8")
-    assert "整改跟踪" in index and "整改跟踪对照：2019年第一季度报告（2019Q1 文件夹）" in index and "--previous" not in index and "--out" not in index
+    assert (
+        "整改跟踪" in index
+        and "整改跟踪对照：2019年第一季度报告（2019Q1 文件夹）" in index
+        and "--previous" not in index
+        and "--out" not in index
+    )
     assert GONE in index and "已失效" in index
     followup = pl.read_csv(out / "followup.csv")
     assert followup.columns == [

@@ -60,7 +60,7 @@ def test_findings_name_each_rule_by_code_and_title_escaped(tmp_path):
         ["XX-9", ""],  # a rule the standard no longer has: its code alone
     ]
     followup = display.followup_html(pl.DataFrame([{"status": "持续", "rule_id": "SM-5", "message": "x"}]), STANDARD)
-    assert f"<td>持续</td><td class=\"nw\">SM-5</td><td>{html.escape(STANDARD.rule('SM-5').title)}</td>" in followup
+    assert f'<td>持续</td><td class="nw">SM-5</td><td>{html.escape(STANDARD.rule("SM-5").title)}</td>' in followup
     data = yaml.safe_load(STANDARD_FILE.read_text(encoding="utf-8"))
     data["rules"]["SM-5"]["title"] = HOSTILE
     (tmp_path / "standard.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
