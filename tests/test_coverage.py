@@ -351,7 +351,8 @@ def test_branch_page_and_overview_say_what_was_not_checked(tmp_path: Path):
     assert "全部已评估" in other[other.index("评估范围") :]
     index = (out / "index.html").read_text(encoding="utf-8")
     counts = index[index.index("coverage-counts") :]
-    assert "<td>XH01</td>" in counts and "<td>7</td>" in counts and "SM-1、SM-2、SM-3" in counts
+    named = "、".join(f"{code} {load_standard().rule(code).title}" for code in ("SM-1", "SM-2", "SM-3"))
+    assert "<td>XH01</td>" in counts and "<td>7</td>" in counts and named in counts  # each rule with its title
     book = openpyxl.load_workbook(out / "findings.xlsx")
     assert book["评估范围"].max_row == 8  # the header and XH01's seven rows
 
