@@ -22,7 +22,7 @@ from audit.periods import Quarter
 from audit.standard import load_standard
 from audit.validate import validate_tables
 from audit.views import meeting_sample
-from audit.workbook import SEVERITY_RANK, Sheet, display_width, rating_styles, report_sheets, write_workbook
+from audit.workbook import SEVERITY_RANK, Sheet, broken, display_width, rating_styles, report_sheets, write_workbook
 from conftest import SAMPLE
 
 SHEETS = ["问题清单", "评定结果", "评估范围", "整改台账", "审核决定", "抽查样本", "数据问题"]
@@ -90,6 +90,32 @@ def test_rows_are_tall_enough_for_whole_messages(workbook):
         assert sheet.cell(row, message).alignment.wrap_text
         long_rows += lines > 1
     assert long_rows > 5  # the sample's messages do wrap: the check is not vacuous
+
+
+def test_an_empty_sheet_says_there_is_nothing_under_its_header(workbook):
+    """Before: 评估范围 and 审核决定 (nothing to list) printed as a page with only the header row;
+    now one sentence under the header, across every column."""
+    book = workbook["book"]
+    for name, sentence in (("评估范围", "本季度各项规则所需的数据齐全，均已评估。"), ("审核决定", "本季度没有审核决定。")):
+        sheet = book[name]
+        assert sheet.max_row == 2 and sheet.cell(2, 1).value == sentence, name
+        assert [str(r) for r in sheet.merged_cells.ranges] == [f"A2:{openpyxl.utils.get_column_letter(sheet.max_column)}2"]
+    assert book["问题清单"].cell(2, 1).value.startswith("F-")  # a sheet with rows has no such sentence
+    assert all(c.value != "本季度没有发现问题。" for row in book["问题清单"].iter_rows() for c in row)
+
+
+def test_long_text_is_broken_where_chinese_may_break_and_fits_its_cell():
+    """A cell's text is broken before it is full and never before ，or ）: LibreOffice, which
+    wraps wherever a line is full, printed lines starting with ，实交0.00元） and a lone ）."""
+    from audit.linebreak import NO_START
+
+    text = "彭华杰（M00006）2019年1月党费未交纳（应交240.00元，实交0.00元）"
+    assert broken(text, display_width(text) + 1) == text  # it fits: unchanged
+    for width in range(12, display_width(text) + 1):
+        lines = broken(text, width).split("\n")
+        assert len(lines) > 1 and "".join(lines) == text, width
+        assert all(display_width(line) <= width - 2 for line in lines), (width, lines)
+        assert not [line for line in lines[1:] if line[0] in NO_START], (width, lines)
 
 
 def test_findings_are_listed_critical_first_then_by_branch_with_names(workbook):
@@ -173,3 +199,29 @@ def test_libreoffice_prints_findings_never_split_by_column(workbook, tmp_path: P
     for finding in workbook["findings"]["finding_id"]:
         assert finding in found
     assert len([p for p in pages if p.startswith("数据问题")]) >= 1
+
+
+@pytest.fixture(scope="module")
+def printed(workbook, tmp_path_factory) -> list[str]:
+    """The text of each page LibreOffice prints of the workbook."""
+    from pypdf import PdfReader
+
+    pdf, why = convert(workbook["path"], "pdf", tmp_path_factory.mktemp("printed"), soffice=_soffice())
+    assert pdf is not None, why
+    return [page.extract_text() for page in PdfReader(pdf).pages]
+
+
+def test_libreoffice_prints_an_empty_sheet_with_its_sentence(printed):
+    """Before: 评估范围 and 审核决定 printed as pages with only a header row."""
+    flat = [re.sub(r"\s+", "", text) for text in printed]
+    assert any(p.startswith("评估范围") and "本季度各项规则所需的数据齐全，均已评估。" in p for p in flat)
+    assert any(p.startswith("审核决定") and "本季度没有审核决定。" in p for p in flat)
+
+
+def test_libreoffice_prints_no_line_starting_with_a_closing_mark(printed):
+    """Before: lines of 问题 started with ，实交0.00元） or were a lone ）."""
+    from audit.linebreak import NO_START
+
+    lines = [line.strip() for text in printed for line in text.splitlines() if line.strip()]
+    assert len(lines) > 200  # the listing's lines are there to look at
+    assert not [line for line in lines if line[0] in NO_START], [line for line in lines if line[0] in NO_START][:5]

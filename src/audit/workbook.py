@@ -2,7 +2,9 @@
 
 Every sheet: Chinese headers, frozen header row, filters; printed on A4 landscape, scaled to one
 page wide, the header row repeated on every page, the sheet's name and page number in the header;
-text wrapped, with row heights that show whole messages; branch names beside branch ids;
+text wrapped, sentences broken where Chinese may break (no printed line starts with ，or ）), with
+row heights that show whole messages; a sheet with no rows says so in one line under its header;
+branch names beside branch ids;
 severities, ratings, dimension results and follow-up statuses coloured. Text is always written as
 text (a cell starting with `=`, `+`, `-`, `@` never becomes a formula) and the file is the same
 byte for byte for the same inputs.
@@ -145,6 +147,9 @@ WIDTHS = {
     "_file": 22,
 }
 DEFAULT_WIDTH = 16
+# Columns of sentences, broken into lines where Chinese may break (`broken`); names, codes and file
+# names stay whole (a filter or a search finds them as they are in the data)
+SENTENCES = {"message", "evidence", "decision_text", "note", "reason"}
 LINE_HEIGHT = 16  # points per wrapped line (11 pt text, CJK fallback fonts included)
 # Cell colours by value (a value starting with the key: 「误报（不计入评定）：…」 too); a sheet may
 # add its own (`Sheet.styles`)
@@ -191,6 +196,7 @@ class Sheet:
     title: str = ""
     widths: dict[str, int] = field(default_factory=dict)
     styles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    empty: str = ""  # the sentence under the header when there are no rows (a printed page says so)
 
 
 def display_width(text: str) -> int:
@@ -206,6 +212,22 @@ def _lines(text: str, width: int) -> int:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def broken(text: str, width: int) -> str:
+    """`text` with line breaks where Chinese may break (`audit.linebreak`), for a cell of `width`
+    that wraps it: LibreOffice (without a Chinese locale) wraps wherever a line is full, so a
+    printed line could start with `，` or `）`; a line broken here is narrower than the cell (one
+    unit to spare) and is not wrapped again. Text that fits is unchanged."""
+    from audit.linebreak import NO_START, wrap
+
+    usable = max(width - 1, 1)
+    if all(display_width(part) <= usable for part in text.split("\n")):
+        return text
+    lines = wrap(text, max(usable - 1, 1))
+    if any(line[:1] in NO_START for line in lines[1:]):
+        return text  # a word longer than the cell was folded before a closing mark: left to the viewer
+    return "\n".join(lines)
 
 
 def write_workbook(path: Path, sheets: list[Sheet]) -> None:
@@ -247,10 +269,18 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
                 elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     sheet.write_number(row, col, value, fmt)
                 else:
-                    text = str(value)
+                    text = broken(str(value), widths[col]) if columns[col] in SENTENCES else str(value)
                     sheet.write_string(row, col, text, fmt)  # a leading = + - @ stays text
                     lines = max(lines, _lines(text, widths[col]))
             sheet.set_row(row, lines * LINE_HEIGHT)
+        if frame.is_empty() and spec.empty and columns:
+            # one line under the header, across every column, so the printed page says there is nothing
+            total = sum(widths)
+            sheet.set_row(1, _lines(spec.empty, total) * LINE_HEIGHT)
+            if len(columns) > 1:
+                sheet.merge_range(1, 0, 1, len(columns) - 1, spec.empty, formats[""])
+            else:
+                sheet.write_string(1, 0, spec.empty, formats[""])
         sheet.freeze_panes(1, 0)
         if columns:
             sheet.autofilter(0, 0, max(frame.height, 1), len(columns) - 1)
@@ -473,7 +503,14 @@ def report_sheets(
     )
     judged = _named(decisions, names)
     return [
-        Sheet("问题清单", listed, FINDINGS_ZH, ("severity", "status", "decision_text"), f"{quarter_zh}审核问题清单"),
+        Sheet(
+            "问题清单",
+            listed,
+            FINDINGS_ZH,
+            ("severity", "status", "decision_text"),
+            f"{quarter_zh}审核问题清单",
+            empty="本季度没有发现问题。",
+        ),
         Sheet(
             "评定结果",
             card,
@@ -488,15 +525,19 @@ def report_sheets(
             COVERAGE_ZH,
             ("status",),
             f"{quarter_zh}评估范围：因缺少数据无法评估的规则",
+            empty="本季度各项规则所需的数据齐全，均已评估。",
         ),
-        Sheet("整改台账", ledger, FOLLOWUP_ZH, ("status", "decision_text"), f"{quarter_zh}整改台账"),
-        Sheet("审核决定", judged, DECISIONS_ZH, ("decision", "state"), f"{quarter_zh}审核决定"),
-        Sheet("抽查样本", _named(sample, names), SAMPLE_ZH, (), f"{quarter_zh}现场抽查样本"),
+        Sheet(
+            "整改台账", ledger, FOLLOWUP_ZH, ("status", "decision_text"), f"{quarter_zh}整改台账", empty="没有需要跟踪的问题。"
+        ),
+        Sheet("审核决定", judged, DECISIONS_ZH, ("decision", "state"), f"{quarter_zh}审核决定", empty="本季度没有审核决定。"),
+        Sheet("抽查样本", _named(sample, names), SAMPLE_ZH, (), f"{quarter_zh}现场抽查样本", empty="本季度没有会议记录可抽查。"),
         Sheet(
             "数据问题",
             data_problems(quarantine, quality, tables, titles),
             PROBLEMS_ZH,
             (),
             f"{quarter_zh}数据问题（需支部更正后重新导出）",
+            empty="导入和数据质量检查没有发现问题。",
         ),
     ]
