@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -85,6 +86,16 @@ def test_make_lab_serves_the_exploration_notebook_on_the_audit_kernel(tmp_path: 
 
         status, page = _get(f"{base}/lab/tree/explore.ipynb?token={token}")
         assert status == 200 and b"JupyterLab" in page
+        # Before: "Would you like to get notified about official Jupyter news?" (Yes fetched from the
+        # internet). The project's jupyter/ config turns the announcements off for this lab only.
+        config = json.loads(re.search(rb'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)[1])
+        assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]
+        assert config["news"] == {"disabled": True}
+        status, news = _get(f"{base}/lab/api/news?token={token}")
+        assert status == 200 and json.loads(news)["news"] == []
+        status, update = _get(f"{base}/lab/api/update?token={token}")
+        assert status == 200 and json.loads(update)["notification"] is None
+        assert not (tmp_path / "config" / "labconfig").exists()  # nothing written to the user's Jupyter config
 
         status, specs = _get(f"{base}/api/kernelspecs?token={token}")
         assert status == 200 and "audit" in json.loads(specs)["kernelspecs"]
