@@ -76,12 +76,13 @@ sample: $(STAMP) ## Regenerate the bundled sample batches (contract and platform
 	rm -f $(SAMPLE)/.audit-output.json $(PLATFORM_SAMPLE)/.audit-output.json  # bundled as raw exports, not as our output
 
 # jupyter/ is put on JUPYTER_CONFIG_PATH for this lab only: no Jupyter news prompt or update check
-# (they would fetch from the internet); the user's own Jupyter configuration is left as it is
+# (they would fetch from the internet); its lab/settings/overrides.json makes Chinese the default
+# language. The user's own Jupyter configuration is left as it is.
 lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration notebook (options: LAB_ARGS=...)
 	@test -f notebooks/explore.ipynb || $(BIN)/jupytext --to ipynb notebooks/explore.py -o notebooks/explore.ipynb
 	@echo "正在启动 JupyterLab（notebooks/explore.ipynb）；按 Ctrl-C 两次停止"
 	cd notebooks && export JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
-		&& exec $(CURDIR)/$(BIN)/jupyter lab $(LAB_ARGS) explore.ipynb
+		&& exec $(CURDIR)/$(BIN)/jupyter lab --LabApp.app_settings_dir="$(CURDIR)/jupyter/lab/settings" $(LAB_ARGS) explore.ipynb
 
 bench: $(DEV_STAMP) ## Benchmarks at sub-district, district and city (district x10) scale; writes docs/benchmarks.md (not part of make test)
 	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city

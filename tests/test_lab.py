@@ -96,6 +96,14 @@ def test_make_lab_serves_the_exploration_notebook_on_the_audit_kernel(tmp_path: 
         status, update = _get(f"{base}/lab/api/update?token={token}")
         assert status == 200 and json.loads(update)["notification"] is None
         assert not (tmp_path / "config" / "labconfig").exists()  # nothing written to the user's Jupyter config
+        # Before: the interface was in English. Chinese is the default language (the language pack
+        # jupyterlab-language-pack-zh-CN, a runtime dependency, with the project's overrides.json).
+        status, setting = _get(f"{base}/lab/api/settings/@jupyterlab/translation-extension:plugin?token={token}")
+        assert status == 200 and json.loads(setting)["schema"]["properties"]["locale"]["default"] == "zh_CN"
+        status, packs = _get(f"{base}/lab/api/translations?token={token}")
+        assert status == 200 and "zh_CN" in json.loads(packs)["data"]
+        status, chinese = _get(f"{base}/lab/api/translations/zh_CN?token={token}")
+        assert status == 200 and json.loads(chinese)["data"]["jupyterlab"]["Settings"] == ["设置"]
 
         status, specs = _get(f"{base}/api/kernelspecs?token={token}")
         assert status == 200 and "audit" in json.loads(specs)["kernelspecs"]
