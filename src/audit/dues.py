@@ -95,36 +95,44 @@ def due_notices(dues: pl.DataFrame, members: pl.DataFrame | None = None) -> pl.D
     for (file, sheet), group in derived.group_by("_file", "_sheet", maintain_order=True):
         numbers = sorted(set(group["_row"].to_list()))
         rows.append(
-            {
-                "table": "dues",
-                "file": file,
-                "sheet": sheet,
-                "row": numbers[0],
-                "column": "应交金额",
-                "value": "",
-                "check": CHECK_DERIVED,
-                "message": f"本表没有应交金额，{len(numbers)} 行按核算基数和党费标准推算（{_rows(numbers)}）；"
+            _sheet_row(
+                file,
+                sheet,
+                numbers,
+                CHECK_DERIVED,
+                f"本表没有应交金额，{len(numbers)} 行按核算基数和党费标准推算（{_rows(numbers)}）；"
                 "推算的应交金额用于核对是否足额交纳，请以支部实际核定的金额为准",
-            }
+            )
         )
     unknown = dues.filter(pl.col("amount_due").is_null())
     for (file, sheet), group in unknown.group_by("_file", "_sheet", maintain_order=True):
         numbers = sorted(set(group["_row"].to_list()))
         why = sorted({_why_unknown(r, employment.get(r["member_id"])) for r in group.iter_rows(named=True)})
         rows.append(
-            {
-                "table": "dues",
-                "file": file,
-                "sheet": sheet,
-                "row": numbers[0],
-                "column": "应交金额",
-                "value": "",
-                "check": CHECK_UNKNOWN,
-                "message": f"本表没有应交金额，{len(numbers)} 行无法按党费标准推算（{'；'.join(why)}；{_rows(numbers)}），"
+            _sheet_row(
+                file,
+                sheet,
+                numbers,
+                CHECK_UNKNOWN,
+                f"本表没有应交金额，{len(numbers)} 行无法按党费标准推算（{'；'.join(why)}；{_rows(numbers)}），"
                 "这些月份未核对是否足额交纳",
-            }
+            )
         )
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _sheet_row(file: object, sheet: object, numbers: list[int], check: str, message: str) -> dict[str, object]:
+    """One data-quality line about a dues sheet's 应交金额, at the first of its `numbers` (rows)."""
+    return {
+        "table": "dues",
+        "file": file,
+        "sheet": sheet,
+        "row": numbers[0],
+        "column": "应交金额",
+        "value": "",
+        "check": check,
+        "message": message,
+    }
 
 
 def _why_unknown(row: Mapping[str, object], employment: object) -> str:
