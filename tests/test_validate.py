@@ -20,9 +20,24 @@ QUARTERS = ["2018Q3", "2018Q4", "2019Q1", "2019Q2", "2019Q3", "2019Q4"]
 
 
 @pytest.fixture(scope="module")
-def sample_findings() -> dict[str, pl.DataFrame]:
-    tables = ingest(SAMPLE).tables
-    return {q: validate_tables(tables, q).findings for q in QUARTERS}
+def sample_tables() -> dict[str, pl.DataFrame]:
+    return ingest(SAMPLE).tables
+
+
+@pytest.fixture(scope="module")
+def sample_findings(sample_tables) -> dict[str, pl.DataFrame]:
+    return {q: validate_tables(sample_tables, q, record_quality=False).findings for q in QUARTERS}
+
+
+def test_findings_without_the_record_quality_suites_are_the_same(sample_tables):
+    """`audit run` re-checks the previous quarter without the record-quality suites (the tables'
+    quality is the run's): findings, scorecard and coverage must not depend on them."""
+    full = validate_tables(sample_tables, "2019Q2")
+    lean = validate_tables(sample_tables, "2019Q2", record_quality=False)
+    assert full.quality.height > 0 and lean.quality.is_empty()
+    assert lean.quality.schema == full.quality.schema
+    for name in ("findings", "scorecard", "coverage"):
+        assert getattr(lean, name).equals(getattr(full, name)), name
 
 
 def test_sample_finds_every_planted_violation_and_nothing_else(sample_findings):

@@ -290,11 +290,12 @@ def write_follow_up(
     tables = result.ingested.tables
     window = result.facts.window
     before = quarter.previous
-    checked = validate_tables(tables, before, standard) if before.end >= window[0] else None
+    # the previous quarter's findings from the same tables (their record quality is this run's)
+    checked = validate_tables(tables, before, standard, record_quality=False) if before.end >= window[0] else None
     recheck = None
     if earlier is not None and earlier.quarter.end >= window[0]:
         same = checked is not None and earlier.quarter == before
-        recheck = (checked if same else validate_tables(tables, earlier.quarter, standard)).findings
+        recheck = (checked if same else validate_tables(tables, earlier.quarter, standard, record_quality=False)).findings
     elif earlier is not None:
         notes.append(f"本批次不含{earlier.quarter.zh}的数据，无法复查上季度问题是否已补正")
     followup = classify(result.findings, earlier, quarter, standard, recheck)
