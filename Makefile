@@ -26,7 +26,7 @@ $(BIN)/python -m pip install --progress-bar off -c constraints.txt $(1) 2>&1 | t
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format sample docs lab bench bench-province clean
+.PHONY: help setup demo test lint format sample docs lab bench bench-city bench-province clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -84,11 +84,14 @@ lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration n
 	cd notebooks && export JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 		&& exec $(CURDIR)/$(BIN)/jupyter lab --LabApp.app_settings_dir="$(CURDIR)/jupyter/lab/settings" $(LAB_ARGS) explore.ipynb
 
-bench: $(DEV_STAMP) ## Benchmarks at sub-district, district and city (district x10) scale; writes docs/benchmarks.md (not part of make test)
-	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city
+bench: $(DEV_STAMP) ## Benchmarks at sub-district, district and city (district x10) scale, then the district end to end beside its floors; writes docs/benchmarks.md (not part of make test)
+	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city --end-to-end district
+
+bench-city: $(DEV_STAMP) ## The city (district x10) end to end, once: `audit run` on 10,000 branches and 300,000 members (long)
+	$(BIN)/python benchmarks/bench.py --scales '' --end-to-end city
 
 bench-province: $(DEV_STAMP) ## Benchmarks up to province scale (7.5 million members; long, needs ~20 GB disk)
-	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city,province
+	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city,province --end-to-end ''
 
 docs: $(STAMP) ## Regenerate docs/ (data dictionary, rule catalogue) and the quality suites
 	$(BIN)/audit suites

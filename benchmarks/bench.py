@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -20,6 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+import endtoend  # a sibling module: benchmarks/ is not a package
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = {"subdistrict": None, "district": 30_000, "city": 300_000, "province": 7_500_000}
@@ -350,19 +353,43 @@ def save(scale: str, rows: list, results_path: Path) -> dict:
         "ratios": RATIOS.get(scale, {}),
     }
     ordered = {s: results[s] for s in SCALES if s in results}
-    if "readers" in results:  # kept across runs: written only by --compare-readers
-        ordered["readers"] = results["readers"]
+    for kept in ("readers", "end_to_end"):  # kept across runs: written by --compare-readers, --end-to-end
+        if kept in results:
+            ordered[kept] = results[kept]
     results_path.write_text(json.dumps(ordered, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return ordered
 
 
 def render_markdown(results: dict) -> str:
-    readers = results.get("readers")
+    readers, ends = results.get("readers"), results.get("end_to_end")
     results = {scale: result for scale, result in results.items() if scale in SCALES}
     rows = [(scale, *stage) for scale, result in results.items() for stage in result["stages"]]
     runs = "; ".join(f"{scale} {result['run']}" for scale, result in results.items())
     machines = sorted({result["machine"] for result in results.values()})
-    return _render_scales(results, rows, runs, machines) + (_render_readers(readers) if readers else "")
+    return (
+        _render_scales(results, rows, runs, machines)
+        + (_render_end_to_end(ends) if ends else "")
+        + (_render_readers(readers) if readers else "")
+    )
+
+
+def _render_end_to_end(ends: dict) -> str:
+    """The end-to-end runs (`--end-to-end`): each step of `audit run` beside the floor it is judged by."""
+    text = (
+        "\n## End to end: `audit run` beside its floors\n\n"
+        "`make bench` (district) and `make bench-city` (city = district x10): `audit synth "
+        f"{' '.join(endtoend.SYNTH['district'])}` (x10 branches and members for the city), then `audit run "
+        f"--quarter {endtoend.QUARTER} --jobs {endtoend.JOBS}` through the CLI with an empty ingest cache; its steps from "
+        "the manifest; each floor measured in its own process in the same benchmark run (`benchmarks/endtoend.py` "
+        "says what each floor is). The warm re-run is a second `audit validate` of the unchanged batch.\n"
+    )
+    for scale, figures in ends.items():
+        text += (
+            f"\nRun {figures['run']} ({figures['machine']}).\n\n"
+            + endtoend.render(scale, figures["rows"], figures["ratios"])
+            + "\n"
+        )
+    return text
 
 
 def _render_readers(readers: dict) -> str:
@@ -432,19 +459,52 @@ def main() -> None:
         help="ingest the sample and DISTRICT_BATCH with the `audit` package in OLD_SRC, then with this one",
     )
     parser.add_argument("--note", default="", help="what OLD_SRC is, for --compare-readers")
+    parser.add_argument(
+        "--end-to-end",
+        default="district",
+        help="comma-separated end-to-end scales (district, city) run as `audit run` from synthetic exports; '' for none",
+    )
     args = parser.parse_args()
     if args.compare_readers:
         compare_readers(*args.compare_readers, args.note, Path(args.results), args.write)
         return
     rows = []
-    for scale in args.scales.split(","):
+    for scale in filter(None, args.scales.split(",")):
         print(f"== {scale}", flush=True)
         rows += run_scale(scale, Path(args.work) / scale, args.report_branches, Path(args.results))
         print(render([r for r in rows if r[0] == scale], {scale: RATIOS.get(scale, {})}), flush=True)
         if args.write:
             results = save(scale, rows, Path(args.results))
             Path(args.write).write_text(render_markdown(results), encoding="utf-8")
-    print(render(rows, RATIOS))
+    if rows:
+        print(render(rows, RATIOS))
+    for scale in filter(None, args.end_to_end.split(",")):
+        print(f"== end to end: {scale}", flush=True)
+        figures = end_to_end(scale, Path(args.work) / "e2e", Path(args.results))
+        print(endtoend.render(scale, figures["rows"], figures["ratios"]), flush=True)
+        if args.write:
+            Path(args.write).write_text(
+                render_markdown(json.loads(Path(args.results).read_text(encoding="utf-8"))), encoding="utf-8"
+            )
+
+
+def end_to_end(scale: str, work: Path, results_path: Path) -> dict:
+    """One end-to-end scale (`endtoend.run_end_to_end`) with the sample's `make demo` run beside it;
+    the figures kept under "end_to_end" in results.json (the city / district ratio from the stored
+    district run when only the city runs)."""
+    work.mkdir(parents=True, exist_ok=True)
+    rows, ratios, kept = endtoend.run_end_to_end(scale, work, measure)
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    stored = results.setdefault("end_to_end", {})
+    if scale == "district":
+        demo = endtoend.demo_seconds(work, measure)
+        rows.append(("sub-district sample, as `make demo` runs it", demo, 0, 0.0))
+        kept["demo"] = demo
+    if scale == "city" and "district" in stored:
+        ratios["city / district end to end"] = kept["end_to_end"] / stored["district"]["end_to_end"]
+    stored[scale] = {"run": dt.date.today().isoformat(), "machine": machine(), "rows": rows, "ratios": ratios, **kept}
+    results_path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return stored[scale]
 
 
 if __name__ == "__main__":
