@@ -63,14 +63,10 @@ def cache_dir() -> Path:
 
 @functools.cache
 def code_version() -> str:
-    """SHA-256 of the audit package's source files and contract.yaml, the Python version and the
-    versions of the libraries that read and hold the data: computed once per process, so any change
-    of code gives new keys and never serves a result the new code would not give."""
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    """The code an entry was made by (`source_digest` of this package, the Python version and the
+    versions of the libraries that read and hold the data), computed once per process: any change
+    of code gives new keys, so a result the new code would not give is never served."""
+    digest = hashlib.sha256(source_digest(Path(__file__).resolve().parent).encode() + b"\0")
     digest.update(sys.version.encode() + b"\0")
     for name in _DEPENDENCIES:
         try:
@@ -78,6 +74,15 @@ def code_version() -> str:
         except importlib.metadata.PackageNotFoundError:
             version = "-"
         digest.update(f"{name}={version}\0".encode())
+    return digest.hexdigest()
+
+
+def source_digest(package: Path) -> str:
+    """SHA-256 of a package's source files (`.py`) and data files (`.yaml`: contract.yaml), by path."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
