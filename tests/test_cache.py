@@ -342,3 +342,21 @@ def test_without_a_pseudonym_secret_id_numbers_are_not_stored(tmp_path: Path, ca
     store = IngestCache(folder, cache_dir)
     stored = [store.load(p.name[: -len(ENTRY_SUFFIX)]) for p in entries(cache_dir)]
     assert [o.file for o in stored] == ["支部信息.csv"]  # the branch list, which holds no ID number
+
+
+def test_the_cache_makes_no_pseudonym_secret(batch: Path, cache_dir: Path, tmp_path: Path):
+    """A batch keyed by 党员编号 that also carries ID numbers needs no secret: the cache makes none,
+    so the files holding ID numbers are read every time until one exists, then kept sealed."""
+    secret_file = Path(os.environ[SECRET_ENV])
+    first = ingest(batch)  # the roster carries 身份证号 beside 党员编号
+    assert not secret_file.exists()
+    assert (first.cache.misses, first.cache.writes) == (4, 3)
+    again = ingest(batch)
+    assert (again.cache.hits, again.cache.misses, again.cache.writes) == (3, 1, 0)
+    installation_secret()  # made by a batch that needed it
+    sealed = ingest(batch)
+    assert (sealed.cache.hits, sealed.cache.misses, sealed.cache.writes) == (3, 1, 1)
+    warm = ingest(batch)
+    assert warm.cache.hits == 4
+    expected = written(ingest(batch, cache=False), tmp_path / "without")
+    assert written(first, tmp_path / "first") == expected and written(warm, tmp_path / "warm") == expected

@@ -70,7 +70,7 @@ from audit.limits import Limits
 from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping, fixed_for
 from audit.meetings import attendance_shapes, resolve_hosts
 from audit.offices import fill_offices
-from audit.privacy import SecretError, installation_secret, mask_personal, shown, visible
+from audit.privacy import SecretError, installation_secret, mask_personal, secret_path, shown, visible
 from audit.readers import (
     Entry,
     FileProblem,
@@ -1285,12 +1285,13 @@ class _OutcomeCache:
         return make_key("file-outcome", *self.context, file, sha256, suffix)
 
     def secret(self) -> bytes | None:
-        """The installation's pseudonym secret, or None when it cannot be read or made (then ID
-        numbers are not sealed and their files not stored: `ingest` asks for it again as today)."""
+        """The installation's pseudonym secret if there is one already (the cache never makes it: a
+        batch that needs no pseudonym makes none), else None: then ID numbers are not sealed and their
+        files not stored, and the identity stage asks for the secret only when it needs it."""
         if not self._asked:
             self._asked = True
             try:
-                self._secret = installation_secret(self.batch)
+                self._secret = installation_secret(self.batch) if secret_path().is_file() else None
             except SecretError:
                 self._secret = None
         return self._secret
