@@ -35,10 +35,12 @@ ID_A, ID_B = "11010519491231002X", "37140219640810920X"
 
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test's own cache folder (not yet made) and pseudonym secret."""
+    """Each test's own cache folder (not yet made) and pseudonym secret (made: rosters carry ID
+    numbers, and without a secret their files are read every time)."""
     folder = tmp_path / "cache" / "audit" / "ingest"
     monkeypatch.setenv("AUDIT_CACHE_DIR", str(folder))
     monkeypatch.setenv(SECRET_ENV, str(tmp_path / "config" / "pseudonym.key"))
+    installation_secret()
     return folder
 
 
@@ -344,10 +346,11 @@ def test_without_a_pseudonym_secret_id_numbers_are_not_stored(tmp_path: Path, ca
     assert [o.file for o in stored] == ["支部信息.csv"]  # the branch list, which holds no ID number
 
 
-def test_the_cache_makes_no_pseudonym_secret(batch: Path, cache_dir: Path, tmp_path: Path):
+def test_the_cache_makes_no_pseudonym_secret(batch: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A batch keyed by 党员编号 that also carries ID numbers needs no secret: the cache makes none,
     so the files holding ID numbers are read every time until one exists, then kept sealed."""
-    secret_file = Path(os.environ[SECRET_ENV])
+    secret_file = tmp_path / "another" / "pseudonym.key"
+    monkeypatch.setenv(SECRET_ENV, str(secret_file))
     first = ingest(batch)  # the roster carries 身份证号 beside 党员编号
     assert not secret_file.exists()
     assert (first.cache.misses, first.cache.writes) == (4, 3)
