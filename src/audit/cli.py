@@ -410,7 +410,10 @@ def _mapping(path: Path | None):
 
 NoCacheOption = Annotated[
     bool,
-    typer.Option("--no-cache", help="不使用导入缓存：每个文件都重新读取，也不写入缓存（缓存位置见 README「导入缓存」）"),
+    typer.Option(
+        "--no-cache",
+        help="不使用导入缓存：每个文件都重新读取，也不写入缓存（缓存文件夹默认 ~/.cache/audit/ingest，可用环境变量 AUDIT_CACHE_DIR 指定）",
+    ),
 ]
 
 
