@@ -363,3 +363,14 @@ def test_the_cache_makes_no_pseudonym_secret(batch: Path, cache_dir: Path, tmp_p
     assert warm.cache.hits == 4
     expected = written(ingest(batch, cache=False), tmp_path / "without")
     assert written(first, tmp_path / "first") == expected and written(warm, tmp_path / "warm") == expected
+
+
+def test_a_folder_others_can_write_to_is_not_used(batch: Path, cache_dir: Path):
+    """Entries are loaded with pickle: one that another user could have planted is never read."""
+    files = len(ingest(batch).files)
+    assert ingest(batch).cache.hits == files
+    cache_dir.chmod(0o777)
+    shared = ingest(batch)
+    assert (shared.cache.hits, shared.cache.misses, shared.cache.writes) == (0, files, 0)
+    cache_dir.chmod(0o700)
+    assert ingest(batch).cache.hits == files

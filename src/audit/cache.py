@@ -57,8 +57,9 @@ def cache_dir() -> Path:
     if override:
         return Path(override)
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "audit" / "ingest"
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "audit" / "ingest"
+    return Path.home() / ".cache" / "audit" / "ingest"
 
 
 @functools.cache
@@ -112,10 +113,28 @@ class IngestCache:
         self.use = CacheUse()
         _refuse_inside(self.folder, batch)
         self._cleaned = False
+        self._private: bool | None = None
+
+    def private(self) -> bool:
+        """Whether the folder is ours alone (POSIX: owned by this user, not writable by others): an
+        entry is loaded with pickle, so one that someone else could have put there is never read."""
+        if self._private is None:
+            try:
+                info = os.stat(self.folder)
+            except FileNotFoundError:
+                return True  # made by `_prepare`, 0700
+            except OSError:
+                self._private = False
+                return False
+            getuid = getattr(os, "getuid", None)
+            self._private = getuid is None or (info.st_uid == getuid() and not info.st_mode & 0o022)
+        return self._private
 
     def load(self, key: str) -> Any | None:
         """The entry stored under `key`, or None: absent, incomplete, corrupt or unreadable (a miss)."""
         path = self.folder / f"{key}{ENTRY_SUFFIX}"
+        if not self.private():
+            return None
         try:
             fd = portable.open_nofollow(path, os.O_RDONLY)
         except OSError:
@@ -146,6 +165,8 @@ class IngestCache:
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             self._prepare()
+            if not self.private():
+                return
             temporary = self.folder / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
             fd = portable.open_nofollow(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:

@@ -1112,7 +1112,7 @@ def ingest(
         raise BatchNotFoundError(f"找不到数据批次文件夹：{batch}")
     contract = apply_mapping(contract or load_contract(), mapping)
     names = _Names(batch)
-    store = _OutcomeCache(batch, contract, mapping, limits) if cache else None
+    store = _OutcomeCache.open(batch, contract, mapping, limits) if cache else None
     outcomes: list[FileOutcome] = []
     hashes: dict[str, str] = {}  # file (masked) -> sha256, each file hashed once
     for entry in entries(batch):
@@ -1298,6 +1298,16 @@ class _OutcomeCache:
         self.context = (code_version(), contract.version, repr(contract), mapping_text, repr(limits or Limits()))
         self._secret: bytes | None = None
         self._asked = False
+
+    @classmethod
+    def open(
+        cls, batch: Path, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
+    ) -> _OutcomeCache | None:
+        """The cache for this ingestion; None (not used) when there is no home folder to keep it in."""
+        try:
+            return cls(batch, contract, mapping, limits)
+        except RuntimeError:  # Path.home(): no HOME and no user entry
+            return None
 
     def key(self, file: str, sha256: str, suffix: str) -> str:
         return make_key("file-outcome", *self.context, file, sha256, suffix)
