@@ -203,10 +203,14 @@ def test_a_run_killed_while_writing_an_entry_leaves_nothing_used(batch: Path, ca
     assert proc.returncode == -signal.SIGKILL
     left = [p.name for p in cache_dir.iterdir()]
     assert len(left) == 1 and left[0].endswith(".tmp") and not entries(cache_dir)  # half an entry, under a temporary name
+    alive = cache_dir / f".{'0' * 64}.{os.getppid()}.0badcafe.tmp"  # another run's, still running
+    alive.write_bytes(b"half")
+    (cache_dir / "notes.txt").write_text("not ours", "utf-8")
     result = ingest(batch)
     assert result.cache.hits == 0 and result.cache.misses == len(result.files)
     assert written(result, tmp_path / "after") == written(ingest(batch, cache=False), tmp_path / "cold")
-    assert [p.name for p in cache_dir.iterdir() if p.name.endswith(".tmp")] == []  # its process is gone: removed
+    assert [p.name for p in cache_dir.iterdir() if p.name.endswith(".tmp")] == [alive.name]  # the killed one's: removed
+    assert (cache_dir / "notes.txt").read_text("utf-8") == "not ours"
     assert ingest(batch).cache.hits == len(result.files)
 
 
