@@ -73,6 +73,15 @@ DUES = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def ingest_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ingestion cache (`audit.cache`) of the whole test run, in its own folder (commands the
+    tests start inherit it): never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("ingest-cache")
+    os.environ["AUDIT_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def batch(tmp_path: Path) -> Path:
     """A small valid batch: CSVs in three encodings and a two-sheet workbook."""

@@ -28,9 +28,15 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
 
 
 def from_batch(
-    batch: Path | str, quarter: Quarter | str, standard: Standard | None = None, *, mapping: Path | str | None = None
+    batch: Path | str,
+    quarter: Quarter | str,
+    standard: Standard | None = None,
+    *,
+    mapping: Path | str | None = None,
+    cache: bool = True,
 ) -> Dataset:
-    """Ingest and validate a batch in memory (no files written), for exploration."""
+    """Ingest and validate a batch in memory (no report written), for exploration; an unchanged
+    file comes from the ingestion cache (``cache=False``: not used)."""
     from audit.dataset import from_batch as _from_batch
 
-    return _from_batch(batch, quarter, standard, mapping=mapping)
+    return _from_batch(batch, quarter, standard, mapping=mapping, cache=cache)

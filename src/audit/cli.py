@@ -408,6 +408,25 @@ def _mapping(path: Path | None):
     return load_mapping(path, load_contract())
 
 
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="不使用导入缓存：每个文件都重新读取，也不写入缓存（缓存文件夹默认 ~/.cache/audit/ingest，可用环境变量 AUDIT_CACHE_DIR 指定）",
+    ),
+]
+
+
+def _print_cache_use(ingested) -> None:
+    """How many input files the ingestion cache gave and how many were read (when it was used)."""
+    use = ingested.cache
+    if use is None or not use.hits + use.misses:
+        return
+    console.print(
+        f"导入缓存：{use.hits + use.misses} 个文件中 {use.hits} 个未改变，取自缓存；{use.misses} 个已读取", soft_wrap=True
+    )
+
+
 INSPECT_HINT = "可运行 audit inspect 数据批次 查看每个文件如何识别，并按提示编写映射文件（--mapping）。"
 
 
@@ -444,6 +463,7 @@ def ingest(
     out: Annotated[Path | None, typer.Option("--out", help="输出目录（默认 data/processed/<批次>/ingest）")] = None,
     limit: LimitOption = None,
     mapping: MappingOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """读取一个导出批次，生成规范化数据表、导入报告和隔离清单。"""
     from audit.ingest import ingest as run_ingest
@@ -452,7 +472,7 @@ def ingest(
     out = out or Path("data/processed") / batch.resolve().name / "ingest"
     reviewer_mapping = _mapping(mapping)
     check_output(out, kind="ingest", batch=batch)  # refused before anything is read
-    result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
+    result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping, cache=not no_cache)
     with output_folder(out, kind="ingest", batch=batch) as target:
         result.write(target)
     _print_ingest_summary(result, out)
@@ -468,6 +488,7 @@ def inspect_batch(
     mapping: MappingOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="另把列对应表写成 CSV（不覆盖已有文件）")] = None,
     limit: LimitOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """不审核，只显示每个文件和工作表如何识别：对应的表、表头行、每一列的对应关系、缺少的必填列、行数，以及映射文件该怎么写。"""
     from audit.contract import load_contract
@@ -478,7 +499,7 @@ def inspect_batch(
 
     reviewer_mapping = _mapping(mapping)
     target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
-    result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping)
+    result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping, cache=not no_cache)
     for line in render_inspection(result, apply_mapping(load_contract(), reviewer_mapping)):
         console.print(printable(line), soft_wrap=True)
     if target is not None:
@@ -505,6 +526,7 @@ def validate(
     data_docs: Annotated[bool, typer.Option("--data-docs/--no-data-docs", help="生成数据校验明细（技术）页面")] = True,
     limit: LimitOption = None,
     mapping: MappingOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和数据校验明细（技术）。"""
     from audit.arguments import check_quarter
@@ -521,7 +543,7 @@ def validate(
     check_output(out, kind="validate", batch=batch)  # refused before anything is read (checked again under the lock)
     with _steps_shown() as steps:
         steps.begin("read")
-        ingested = run_ingest(batch, limits=limits, mapping=reviewer_mapping)
+        ingested = run_ingest(batch, limits=limits, mapping=reviewer_mapping, cache=not no_cache)
         if nothing_usable(ingested) is None:  # the quarter checked before the (slow) validation
             check_quarter(period, data_window(ingested.tables))
         result = run_validate(
@@ -534,8 +556,10 @@ def validate(
             mapping=reviewer_mapping,
             ingested=ingested,
             step=steps.begin,
+            cache=not no_cache,
         )
     _print_ingest_summary(result.ingested, None)
+    _print_cache_use(result.ingested)
     _print_validation_summary(result)
     _print_outputs(out)
     if fail_on is not None and result.at_or_above(fail_on):
@@ -618,6 +642,7 @@ def run(
         str | None,
         typer.Option("--deadline", help="整改通知书中的整改期限，如 2019-04-30（默认按标准文件的 rectification 天数）"),
     ] = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx、整改跟踪、整改通知书和 manifest.json。"""
     from audit.outputs import check_output
@@ -647,8 +672,10 @@ def run(
             previous=previous,
             decisions=decisions,
             deadline=due,
+            cache=not no_cache,
         )
     _print_ingest_summary(result.validation.ingested, None)
+    _print_cache_use(result.validation.ingested)
     _print_validation_summary(result.validation)
     console.print(f"随机抽查种子：{seed}（抽查样本见 sample.csv；同一种子抽出同样的会议）")  # said once the run was accepted
     console.print(f"用时：{_timings(result.timings)}；报告目录大小 {result.size_bytes / 1e6:.1f} MB", soft_wrap=True)
@@ -841,6 +868,7 @@ def sample(
     per_branch: Annotated[int, typer.Option(help="每个支部抽取的会议记录数")] = 3,
     out: Annotated[Path | None, typer.Option("--out", help="写出 CSV（默认只打印；不覆盖已有文件）")] = None,
     limit: LimitOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """按固定随机种子从每个支部本季度的会议记录中抽取样本，供现场核对纸质记录。"""
     from audit.ingest import ingest
@@ -849,7 +877,7 @@ def sample(
 
     period = _quarter(quarter)
     target = check_new_file(out, batch=batch) if out is not None else None  # refused before anything is read
-    tables = ingest(batch, limits=_limits(limit)).tables
+    tables = ingest(batch, limits=_limits(limit), cache=not no_cache).tables
     picked = meeting_sample(tables, period, seed, per_branch)
     console.print(f"随机种子：{seed}；{period.zh}共抽取 {picked.height} 条会议记录")
     table = _table()

@@ -250,10 +250,16 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
 
 
 def from_batch(
-    batch: Path | str, quarter: Quarter | str, standard: Standard | None = None, *, mapping: Path | str | None = None
+    batch: Path | str,
+    quarter: Quarter | str,
+    standard: Standard | None = None,
+    *,
+    mapping: Path | str | None = None,
+    cache: bool = True,
 ) -> Dataset:
-    """Ingest and validate a batch in memory (no files written): for exploration. ``mapping``: the
-    reviewer's mapping file (see the data dictionary). The quarter is checked against the batch's
+    """Ingest and validate a batch in memory (no files written to the report): for exploration.
+    ``mapping``: the reviewer's mapping file (see the data dictionary); ``cache=False``: the
+    ingestion cache (`audit.cache`) neither read nor written. The quarter is checked against the batch's
     data before the (slow) validation, as `audit run` checks it."""
     from audit.contract import load_contract
     from audit.ingest import ingest
@@ -262,7 +268,9 @@ def from_batch(
 
     period = parse_quarter(quarter)
     ingested = ingest(
-        existing_folder(batch, "数据批次"), mapping=load_mapping(mapping, load_contract()) if mapping is not None else None
+        existing_folder(batch, "数据批次"),
+        mapping=load_mapping(mapping, load_contract()) if mapping is not None else None,
+        cache=cache,
     )
     if (why := nothing_usable(ingested)) is not None:
         raise NothingUsableError(why, ingested, None)

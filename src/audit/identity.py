@@ -60,6 +60,7 @@ _PARENT_ENDINGS = tuple(
 )  # fmt: skip
 _SPACES = re.compile(r"\s+")
 _ID_NOISE = re.compile(r"[\s\-_.\u2010-\u2015\u2212]")
+_SEAL = "#"  # between the masked form and the pseudonym of a sealed ID number (never in a normalised one)
 
 
 # --- ID numbers ----------------------------------------------------------------------------------
@@ -82,6 +83,25 @@ def normalise_id_number(raw: Any) -> str | None:
         widened = text[:6] + "19" + text[6:]
         return widened + id_check_char(widened)
     return None
+
+
+def seal_id_number(number: str, secret: bytes) -> str:
+    """What the ingestion cache keeps of an ID number (never the number itself): its masked form and
+    its pseudonym, ``110105********002X#ID-…``. `resolve_identities` reads a sealed number as it reads
+    the number (same pseudonym, same masked form; two sealed numbers equal when the numbers are)."""
+    return f"{mask_id(number)}{_SEAL}{pseudonym(number, secret)}"
+
+
+def _id_pseudonym(value: str, secret: Callable[[], bytes]) -> str:
+    """The pseudonym of an ID number, or of a sealed one (`seal_id_number`: no secret needed)."""
+    _, mark, sealed = value.partition(_SEAL)
+    return sealed if mark else pseudonym(value, secret())
+
+
+def _id_masked(value: str) -> str:
+    """The masked form of an ID number, or of a sealed one."""
+    masked, mark, _ = value.partition(_SEAL)
+    return masked if mark else mask_id(value)
 
 
 # --- branch names --------------------------------------------------------------------------------
@@ -693,7 +713,7 @@ class _Resolver:
             elif personnel is not None:
                 keyed.append((personnel, "personnel_no", personnel))
             elif full_id is not None:
-                keyed.append((pseudonym(full_id, self.secret()), "id_number", masked or mask_id(full_id)))
+                keyed.append((_id_pseudonym(full_id, self.secret), "id_number", masked or _id_masked(full_id)))
             else:
                 keyed.append((f"{branch}/{name}", "name", f"{name}（{self.shown_branch(branch)}）"))
         refused = self.refused_keys("members", keyed, [(r[6], r[7], r[8]) for r in rows])
@@ -956,7 +976,7 @@ class _Resolver:
             if person is not None:
                 keyed.append((person, "member_id", person))
             elif full_id is not None:
-                keyed.append((pseudonym(full_id, self.secret()), "id_number", mask_id(full_id)))
+                keyed.append((_id_pseudonym(full_id, self.secret), "id_number", _id_masked(full_id)))
             else:
                 keyed.append((f"{branch}/{name}", "name", f"{name}（{self.shown_branch(branch)}）"))
         refused = self.refused_keys("development", keyed, [(r[4], r[5], r[6]) for r in rows])
@@ -1013,7 +1033,7 @@ def member_labels(members: pl.DataFrame) -> Callable[[str], str]:
 def _shown_value(kind: str, row: dict[str, Any]) -> str:
     """An identifier as a message may show it (an ID number masked)."""
     value = row[kind]
-    return mask_id(value) if kind == "id_number" else mask_personal(str(value))
+    return _id_masked(value) if kind == "id_number" else mask_personal(str(value))
 
 
 def _source_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

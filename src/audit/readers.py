@@ -1110,13 +1110,19 @@ def read_batch(batch: Path, limits: Limits | None = None) -> Iterator[RawSheet |
     """Every sheet of every table file in the batch, plus what could not be read or was skipped."""
     limits = limits or Limits()
     for entry in entries(batch):
-        rel, path = entry.rel, entry.path
-        suffix = path.suffix.lower()
-        if entry.why:
-            yield Skipped(rel, "", entry.why)
-        elif path.name.startswith("~$"):
-            yield Skipped(rel, "", "Office 临时锁文件")
-        elif suffix in TABLE_SUFFIXES:
-            yield from read_workbook(path, rel, limits)
-        else:
-            yield Skipped(rel, "", f"不是表格文件（{suffix or '无扩展名'}）")
+        yield from read_entry(entry, limits)
+
+
+def read_entry(entry: Entry, limits: Limits | None = None) -> Iterator[RawSheet | FileProblem | Skipped]:
+    """Every sheet of one name below the batch folder, or why it was not read or was skipped
+    (`audit.ingest` reads a batch file by file, each file one unit of its cache)."""
+    rel, path = entry.rel, entry.path
+    suffix = path.suffix.lower()
+    if entry.why:
+        yield Skipped(rel, "", entry.why)
+    elif path.name.startswith("~$"):
+        yield Skipped(rel, "", "Office 临时锁文件")
+    elif suffix in TABLE_SUFFIXES:
+        yield from read_workbook(path, rel, limits or Limits())
+    else:
+        yield Skipped(rel, "", f"不是表格文件（{suffix or '无扩展名'}）")

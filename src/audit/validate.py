@@ -200,10 +200,12 @@ def validate(
     mapping: ReviewerMapping | None = None,
     ingested: Ingested | None = None,
     step: Callable[[str], None] | None = None,
+    cache: bool = True,
 ) -> Validation:
     """Ingest a batch and validate one quarter; with `out`, write every output there. ``ingested``:
     the batch already read (`audit run` reads it first to check its arguments); ``step``: told
-    as each step begins (``read``, then `validate_tables`' steps).
+    as each step begins (``read``, then `validate_tables`' steps); ``cache=False``: the ingestion
+    cache (`audit.cache`) neither read nor written.
 
     `out` is checked, locked and marked before any work (`audit.outputs.output_folder`): never the
     batch or a folder around or inside it, never a file or a folder the toolkit did not make.
@@ -211,7 +213,7 @@ def validate(
     ``NothingUsableError`` says so."""
     standard = standard or load_standard()
     if out is None:
-        ingested = ingested if ingested is not None else _read(batch, limits, mapping, step)
+        ingested = ingested if ingested is not None else _read(batch, limits, mapping, step, cache)
         if (why := nothing_usable(ingested)) is not None:
             raise NothingUsableError(why, ingested, None)
         ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
@@ -219,7 +221,7 @@ def validate(
         result.ingested = ingested
         return result
     with output_folder(out, kind="validate", batch=Path(batch)) as target:
-        ingested = ingested if ingested is not None else _read(batch, limits, mapping, step)
+        ingested = ingested if ingested is not None else _read(batch, limits, mapping, step, cache)
         if (why := nothing_usable(ingested)) is not None:
             _clear_validation_outputs(target)
             ingested.write(target)
@@ -233,9 +235,13 @@ def validate(
 
 
 def _read(
-    batch: Path | str, limits: Limits | None, mapping: ReviewerMapping | None, step: Callable[[str], None] | None
+    batch: Path | str,
+    limits: Limits | None,
+    mapping: ReviewerMapping | None,
+    step: Callable[[str], None] | None,
+    cache: bool = True,
 ) -> Ingested:
-    """Step read: the batch ingested."""
+    """Step read: the batch ingested (through the ingestion cache unless ``cache`` is False)."""
     if step is not None:
         step("read")
-    return ingest(batch, limits=limits, mapping=mapping)
+    return ingest(batch, limits=limits, mapping=mapping, cache=cache)

@@ -89,6 +89,7 @@ class RunOptions:
     previous: Path | None = None
     decisions: Path | None = None
     deadline: dt.date | None = None
+    cache: bool = True  # the ingestion cache (`audit.cache`) used; not a parameter of the report
 
     def parameters(self, quarter: Quarter, jobs: int) -> dict[str, Any]:
         """The run's parameters as the manifest records them (`jobs`: the processes used)."""
@@ -142,6 +143,7 @@ def run_report(
     previous: Path | None = None,
     decisions: Path | None = None,
     deadline: dt.date | None = None,
+    cache: bool = True,
 ) -> RunResult:
     """Run the whole quarterly report into `out` (see `audit.report`). `out` is checked before any
     work and again under the lock (`audit.outputs`): never the batch or anything around or inside
@@ -161,6 +163,7 @@ def run_report(
         previous,
         decisions,
         deadline,
+        cache,
     )
     out = check_output(out, kind="run", batch=batch)
     make_parents(out)
@@ -227,7 +230,7 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
     pool = None
     try:
         steps.begin("read")
-        ingested = ingest(batch, limits=options.limits, mapping=options.mapping)
+        ingested = ingest(batch, limits=options.limits, mapping=options.mapping, cache=options.cache)
         if nothing_usable(ingested) is not None:  # raises, with the ingest report in `out`
             _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
         selected = _checked_arguments(ingested, quarter, options.branches)  # before anything slow starts
