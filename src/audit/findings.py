@@ -20,6 +20,7 @@ import hashlib
 import string
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -93,8 +94,9 @@ def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
             failing = item.result.get("unexpected_index_list") or []
             if not failing:
                 continue
+            key_of = itemgetter(*run.keys) if len(run.keys) > 1 else lambda entry, k=run.keys[0]: (entry[k],)
             keys = pl.DataFrame(
-                [tuple(entry[k] for k in run.keys) for entry in failing],
+                [key_of(entry) for entry in failing],
                 schema={k: run.frame.schema[k] for k in run.keys},
                 orient="row",
             )
@@ -260,11 +262,15 @@ def assessed_rules(runs: list[SuiteRun]) -> pl.DataFrame:
     for run in runs:
         if run.frame.is_empty() or "branch_id" not in run.frame.columns:
             continue
+        branches: dict[tuple[str, ...], pl.Series] = {}  # expectations checking the same columns share them
         for item in run.result.results:
             kwargs = item.expectation_config.kwargs
-            columns = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
-            checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
-            pairs.append(checked.select("branch_id", rule_id=pl.lit(item.expectation_config.meta["rule_id"])).unique())
+            columns = tuple(kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs)
+            if columns not in branches:
+                checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
+                branches[columns] = checked.get_column("branch_id").unique()
+            rule_id = item.expectation_config.meta["rule_id"]
+            pairs.append(pl.DataFrame({"branch_id": branches[columns]}).with_columns(rule_id=pl.lit(rule_id, dtype=pl.String)))
     if not pairs:
         return pl.DataFrame(schema={"branch_id": pl.String, "rule_id": pl.String})
     return pl.concat(pairs).unique()
@@ -286,26 +292,33 @@ def scorecard(
 
     dimension_of = {rule.id: rule.dimension for rule in standard.rules.values()}
     partial = unevaluable_dimensions(coverage, standard)
-    rules_of = _by_branch(assessed.select("branch_id", "rule_id"))
-    findings_of = _by_branch(findings.select("branch_id", "dimension", "severity"))
+    judged_of = {
+        branch_id: set(dimensions)
+        for branch_id, dimensions in assessed.select(
+            "branch_id", dimension=pl.col("rule_id").replace_strict(dimension_of, return_dtype=pl.String)
+        )
+        .unique()
+        .group_by("branch_id")
+        .agg("dimension")
+        .iter_rows()
+    }
+    findings_of = _by_branch(findings)
     rows = []
     for branch in branches.sort("branch_id").iter_rows(named=True):
         branch_id = branch["branch_id"]
-        judged = {dimension_of[r] for _, r in rules_of.get(branch_id, [])}
-        judged -= set(standard.not_assessed)
+        judged = judged_of.get(branch_id, set()) - set(standard.not_assessed)
         row = {"branch_id": branch_id, "branch_name": branch.get("branch_name") or "", "quarter": quarter}
-        mine = [(dimension, severity) for _, dimension, severity in findings_of.get(branch_id, [])]
-        rows.append(_score(row, mine, judged, standard, partial.get(branch_id, set())))
+        rows.append(_score(row, findings_of.get(branch_id, []), judged, standard, partial.get(branch_id, set())))
     return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
 
 
-def _by_branch(frame: pl.DataFrame) -> dict[Any, list[tuple[Any, ...]]]:
-    """A frame's rows grouped by its first column (the branch id), each group in frame order: one
-    pass, where filtering the frame once per branch was quadratic at city scale."""
-    groups: dict[Any, list[tuple[Any, ...]]] = {}
-    for row in frame.iter_rows():
-        groups.setdefault(row[0], []).append(row)
-    return groups
+def _by_branch(findings: pl.DataFrame) -> dict[Any, list[tuple[str, str]]]:
+    """Each branch's findings as (dimension, severity), in finding order: grouped once, where
+    filtering the findings once per branch was quadratic at city scale."""
+    grouped = findings.group_by("branch_id", maintain_order=True).agg("dimension", "severity")
+    return {
+        branch_id: list(zip(dimensions, severities, strict=True)) for branch_id, dimensions, severities in grouped.iter_rows()
+    }
 
 
 def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, coverage: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -316,14 +329,13 @@ def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, cover
     from audit.coverage import unevaluable_dimensions
 
     partial = unevaluable_dimensions(coverage, standard)
-    counted_of = _by_branch(counted.select("branch_id", "dimension", "severity"))
+    counted_of = _by_branch(counted)
     rows = []
     for row in card.iter_rows(named=True):
         judged = {d for d in standard.dimensions if row[d] != STATUS_NA}
         unjudged = partial.get(row["branch_id"], set()) | {d for d in standard.dimensions if row[d] == STATUS_PARTIAL}
         base = {"branch_id": row["branch_id"], "branch_name": row["branch_name"], "quarter": row["quarter"]}
-        mine = [(dimension, severity) for _, dimension, severity in counted_of.get(row["branch_id"], [])]
-        rows.append(_score(base, mine, judged, standard, unjudged))
+        rows.append(_score(base, counted_of.get(row["branch_id"], []), judged, standard, unjudged))
     return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
 
 
