@@ -16,16 +16,18 @@ across quarters, reviewer decisions and notices all key on it.
 
 from __future__ import annotations
 
-import hashlib
 import string
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from hashlib import sha256
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
 
 from audit.labels import STATUS_FAIL, STATUS_NA, STATUS_PARTIAL, STATUS_PASS
 from audit.periods import period_zh
-from audit.standard import SEVERITIES, Standard
+from audit.standard import SEVERITIES, Part, Rule, Standard
 from audit.suites import SuiteRun
 
 FINDING_COLUMNS = [
@@ -68,7 +70,7 @@ _FORMATTER = _Formatter()
 def finding_id(rule_id: str, part: str, branch_id: str, subject_id: str, period: str) -> str:
     """The stable id of a finding (see the module docstring): `F-` + 12 upper-case hex digits."""
     text = "\x1f".join((rule_id, part, branch_id, subject_id, period))
-    return "F-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12].upper()
+    return "F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper()
 
 
 def render_message(template: str, context: dict[str, Any]) -> str:
@@ -80,7 +82,9 @@ def _rule_order(standard: Standard) -> dict[str, int]:
 
 
 def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
-    rows: list[dict[str, Any]] = []
+    """One finding per fact row GX found failing, its message rendered from the rule part's
+    template over whole columns (`_findings_of`)."""
+    frames: list[pl.DataFrame] = []
     parameters = standard.parameters()
     for run in runs:
         for item in run.result.results:
@@ -90,8 +94,9 @@ def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
             failing = item.result.get("unexpected_index_list") or []
             if not failing:
                 continue
+            key_of = itemgetter(*run.keys) if len(run.keys) > 1 else lambda entry, k=run.keys[0]: (entry[k],)
             keys = pl.DataFrame(
-                [{k: entry[k] for k in run.keys} for entry in failing],
+                [key_of(entry) for entry in failing],
                 schema={k: run.frame.schema[k] for k in run.keys},
                 orient="row",
             )
@@ -99,34 +104,155 @@ def collect_findings(runs: list[SuiteRun], standard: Standard) -> pl.DataFrame:
             rule = standard.rule(meta["rule_id"])
             part = rule.part(meta.get("part"))
             own = {k: v for k, v in parameters.items() if k.startswith(rule.parameter_prefix + "_")}
-            for record in matched.iter_rows(named=True):
-                period = record.get(meta.get("period_column") or "period") or record.get("period")
-                context = {**rule.thresholds, **record, "period": period, "period_zh": period_zh(str(period)), **own}
-                branch_id, subject_id = record.get("branch_id") or "", record.get("subject_id") or ""
-                subject = subject_id or "\x1e".join(str(record[k]) for k in run.keys if k not in _PERIOD_KEYS)
-                rows.append(
-                    {
-                        "finding_id": finding_id(rule.id, part.name, branch_id, subject, str(period)),
-                        "rule_id": rule.id,
-                        "severity": meta["severity"],
-                        "dimension": meta["dimension"],
-                        "branch_id": branch_id,
-                        "subject_id": subject_id,
-                        "period": str(period),
-                        "clause": meta["clause"],
-                        "message": render_message(part.message, context),
-                        "evidence": record.get(meta.get("evidence", "")) or "",
-                    }
-                )
-    if not rows:
+            frames.append(_findings_of(matched, run.keys, rule, part, meta, own))
+    if not frames:
         return pl.DataFrame(schema=FINDING_SCHEMA)
     order = _rule_order(standard)
-    frame = pl.DataFrame(rows, schema=FINDING_SCHEMA, orient="row").unique(maintain_order=True)
+    frame = pl.concat(frames).unique(maintain_order=True)
     return (
         frame.with_columns(_order=pl.col("rule_id").replace_strict(order, return_dtype=pl.Int64))
         .sort("branch_id", "_order", "period", "subject_id", "message")
         .drop("_order")
     )
+
+
+def _findings_of(
+    matched: pl.DataFrame, keys: list[str], rule: Rule, part: Part, meta: dict[str, Any], own: dict[str, Any]
+) -> pl.DataFrame:
+    """The findings of one failing expectation's rows, in their order. A row's message context is
+    the rule's thresholds, the row, its period and period_zh, then the rule's own parameters (a
+    later one wins), as `render_message` reads it; the template becomes one `concat_str` over the
+    columns (`_message_expr`), and only a template that cannot be expressed so is rendered row by row."""
+    if matched.is_empty():
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    period = _evaluate(matched, _period_expr(matched, meta.get("period_column") or "period"))
+    period_text = _python_text(period, str)
+    names = period_text.unique()
+    zh = period_text.replace_strict(names, [period_zh(p) for p in names.to_list()], return_dtype=pl.String)
+    fields = {"period": period, "period_zh": zh}
+    message = _message_expr(part.message, matched, fields, rule, own)
+    if message is None:
+        texts = [render_message(part.message, context) for context in _contexts(matched, fields, rule, own)]
+        message = pl.lit(pl.Series(texts, dtype=pl.String))
+    branch = _evaluate(matched, _or_empty(matched, "branch_id"))
+    subject_id = _evaluate(matched, _or_empty(matched, "subject_id"))
+    parts = [_python_text(matched.get_column(k), str) for k in keys if k not in _PERIOD_KEYS]
+    joined = pl.concat_str(parts, separator="\x1e") if parts else pl.lit("")
+    subject = _evaluate(matched, pl.when(pl.lit(subject_id) != "").then(pl.lit(subject_id)).otherwise(joined))
+    # `finding_id` of each row: its text joined by polars, only the SHA-256 per row in Python
+    texts = pl.concat_str([pl.lit(rule.id), pl.lit(part.name), branch, subject, period_text], separator="\x1f")
+    ids = ["F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper() for text in pl.select(texts).to_series().to_list()]
+    evidence = meta.get("evidence", "")
+    return matched.select(
+        finding_id=pl.Series(ids, dtype=pl.String),
+        rule_id=pl.lit(rule.id, dtype=pl.String),
+        severity=pl.lit(meta["severity"], dtype=pl.String),
+        dimension=pl.lit(meta["dimension"], dtype=pl.String),
+        branch_id=pl.lit(branch),
+        subject_id=pl.lit(subject_id),
+        period=pl.lit(period_text),
+        clause=pl.lit(meta["clause"], dtype=pl.String),
+        message=message,
+        evidence=_or_empty(matched, evidence),
+    )
+
+
+def _evaluate(frame: pl.DataFrame, expression: pl.Expr) -> pl.Series:
+    """An expression over a frame as a column of the frame's height (a literal repeated)."""
+    return frame.with_columns(expression.alias("\x00value")).get_column("\x00value")
+
+
+def _period_expr(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A row's period as `record.get(column) or record.get("period")`: the period column's value,
+    or the fact's `period` where that one is null or empty (falsy)."""
+    fallback = pl.col("period") if "period" in frame.columns else pl.lit(None)
+    if column not in frame.columns:
+        return fallback
+    value, dtype = pl.col(column), frame.schema[column]
+    falsy = value.is_null()
+    if dtype == pl.String:
+        falsy = falsy | (value == "")
+    elif dtype.is_numeric():
+        falsy = falsy | (value == 0)
+    elif dtype == pl.Boolean:
+        falsy = falsy | ~value
+    return pl.when(falsy).then(fallback).otherwise(value)
+
+
+def _or_empty(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """`record.get(column) or ""` of a text column ("" when the frame has no such column)."""
+    if column not in frame.columns:
+        return pl.lit("", dtype=pl.String)
+    return pl.col(column).cast(pl.String).fill_null("")
+
+
+def _python_text(values: pl.Series, render: Callable[[Any], str]) -> pl.Series:
+    """`render(value)` of every value, null included, called once per distinct value: distinct by a
+    text key (a text itself; for a float its shortest round-trip form, so -0.0 and 0.0 stay two).
+    A nested column (no text key) is rendered value by value."""
+    if values.dtype == pl.String and render is str:
+        return values.fill_null("None")
+    if values.dtype.is_nested() or values.dtype == pl.Object:
+        return pl.Series(values.name, [render(v) for v in values.to_list()], dtype=pl.String)
+    key = values if values.dtype == pl.String else values.cast(pl.String)
+    distinct = pl.DataFrame({"key": key, "value": values}).unique(subset="key", maintain_order=True)
+    texts = {
+        k: render(v) for k, v in zip(distinct.get_column("key").to_list(), distinct.get_column("value").to_list(), strict=True)
+    }
+    old = pl.Series([k for k in texts if k is not None], dtype=pl.String)
+    new = pl.Series([t for k, t in texts.items() if k is not None], dtype=pl.String)
+    out = key.replace_strict(old, new, default=None, return_dtype=pl.String)
+    return out.fill_null(texts[None]) if None in texts else out
+
+
+def _message_expr(
+    template: str, frame: pl.DataFrame, fields: dict[str, pl.Series], rule: Rule, own: dict[str, Any]
+) -> pl.Expr | None:
+    """A message template as one expression over the frame, each field as `_Formatter` renders it:
+    a name no one gives, or a null, as —; a text as it is; any other value (or a text with a
+    format spec such as `:.2f`) formatted by `_Formatter` once per distinct value. None when the
+    template names a field by position, attribute or index, converts it (`!r`) or nests a spec:
+    then `render_message` renders it row by row."""
+    pieces: list[pl.Expr] = []
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError:
+        return None
+    for literal, name, spec, conversion in parsed:
+        if literal:
+            pieces.append(pl.lit(literal, dtype=pl.String))
+        if name is None:
+            continue
+        spec = spec or ""
+        if conversion or not name or name.isdigit() or "." in name or "[" in name or "{" in spec:
+            return None
+        if name in own:
+            pieces.append(pl.lit(_FORMATTER.format_field(own[name], spec), dtype=pl.String))
+        elif name in fields:
+            pieces.append(pl.lit(_field_text(fields[name], spec)))
+        elif name in frame.columns:
+            pieces.append(pl.lit(_field_text(frame.get_column(name), spec)))
+        elif name in rule.thresholds:
+            pieces.append(pl.lit(_FORMATTER.format_field(rule.thresholds[name], spec), dtype=pl.String))
+        else:
+            pieces.append(pl.lit("—", dtype=pl.String))
+    return pl.concat_str(pieces) if pieces else pl.lit("", dtype=pl.String)
+
+
+def _field_text(values: pl.Series, spec: str) -> pl.Series:
+    """One field of every row as `_Formatter.format_field` renders it."""
+    if values.dtype == pl.String and not spec:
+        return values.fill_null("—")
+    return _python_text(values, lambda value: "—" if value is None else _FORMATTER.format_field(value, spec))
+
+
+def _contexts(frame: pl.DataFrame, fields: dict[str, pl.Series], rule: Rule, own: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each row's message context as `render_message` reads it (`_message_expr`'s fallback)."""
+    extra = list(zip(*(series.to_list() for series in fields.values()), strict=True))
+    return [
+        {**rule.thresholds, **record, **dict(zip(fields, values, strict=True)), **own}
+        for record, values in zip(frame.iter_rows(named=True), extra, strict=True)
+    ]
 
 
 def assessed_rules(runs: list[SuiteRun]) -> pl.DataFrame:
@@ -135,11 +261,15 @@ def assessed_rules(runs: list[SuiteRun]) -> pl.DataFrame:
     for run in runs:
         if run.frame.is_empty() or "branch_id" not in run.frame.columns:
             continue
+        branches: dict[tuple[str, ...], pl.Series] = {}  # expectations checking the same columns share them
         for item in run.result.results:
             kwargs = item.expectation_config.kwargs
-            columns = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
-            checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
-            pairs.append(checked.select("branch_id", rule_id=pl.lit(item.expectation_config.meta["rule_id"])).unique())
+            columns = tuple(kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs)
+            if columns not in branches:
+                checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
+                branches[columns] = checked.get_column("branch_id").unique()
+            rule_id = item.expectation_config.meta["rule_id"]
+            pairs.append(pl.DataFrame({"branch_id": branches[columns]}).with_columns(rule_id=pl.lit(rule_id, dtype=pl.String)))
     if not pairs:
         return pl.DataFrame(schema={"branch_id": pl.String, "rule_id": pl.String})
     return pl.concat(pairs).unique()
@@ -161,15 +291,33 @@ def scorecard(
 
     dimension_of = {rule.id: rule.dimension for rule in standard.rules.values()}
     partial = unevaluable_dimensions(coverage, standard)
+    judged_of = {
+        branch_id: set(dimensions)
+        for branch_id, dimensions in assessed.select(
+            "branch_id", dimension=pl.col("rule_id").replace_strict(dimension_of, return_dtype=pl.String)
+        )
+        .unique()
+        .group_by("branch_id")
+        .agg("dimension")
+        .iter_rows()
+    }
+    findings_of = _by_branch(findings)
     rows = []
     for branch in branches.sort("branch_id").iter_rows(named=True):
         branch_id = branch["branch_id"]
-        judged = {dimension_of[r] for r in assessed.filter(pl.col("branch_id") == branch_id)["rule_id"]}
-        judged -= set(standard.not_assessed)
+        judged = judged_of.get(branch_id, set()) - set(standard.not_assessed)
         row = {"branch_id": branch_id, "branch_name": branch.get("branch_name") or "", "quarter": quarter}
-        mine = findings.filter(pl.col("branch_id") == branch_id)
-        rows.append(_score(row, mine, judged, standard, partial.get(branch_id, set())))
+        rows.append(_score(row, findings_of.get(branch_id, []), judged, standard, partial.get(branch_id, set())))
     return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
+
+
+def _by_branch(findings: pl.DataFrame) -> dict[Any, list[tuple[str, str]]]:
+    """Each branch's findings as (dimension, severity), in finding order: grouped once, where
+    filtering the findings once per branch was quadratic at city scale."""
+    grouped = findings.group_by("branch_id", maintain_order=True).agg("dimension", "severity")
+    return {
+        branch_id: list(zip(dimensions, severities, strict=True)) for branch_id, dimensions, severities in grouped.iter_rows()
+    }
 
 
 def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, coverage: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -180,17 +328,22 @@ def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, cover
     from audit.coverage import unevaluable_dimensions
 
     partial = unevaluable_dimensions(coverage, standard)
+    counted_of = _by_branch(counted)
     rows = []
     for row in card.iter_rows(named=True):
         judged = {d for d in standard.dimensions if row[d] != STATUS_NA}
         unjudged = partial.get(row["branch_id"], set()) | {d for d in standard.dimensions if row[d] == STATUS_PARTIAL}
         base = {"branch_id": row["branch_id"], "branch_name": row["branch_name"], "quarter": row["quarter"]}
-        rows.append(_score(base, counted.filter(pl.col("branch_id") == row["branch_id"]), judged, standard, unjudged))
+        rows.append(_score(base, counted_of.get(row["branch_id"], []), judged, standard, unjudged))
     return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
 
 
 def _score(
-    row: dict[str, Any], mine: pl.DataFrame, judged: set[str], standard: Standard, partial: AbstractSet[str] = frozenset()
+    row: dict[str, Any],
+    mine: list[tuple[str, str]],
+    judged: set[str],
+    standard: Standard,
+    partial: AbstractSet[str] = frozenset(),
 ) -> dict[str, Any]:
     """One branch's dimensions, counts by severity and rating from its findings; `judged`: the
     dimensions some rule checked (a dimension with a failing finding counts as judged too);
@@ -199,12 +352,12 @@ def _score(
     the best rating)."""
     fails_at = SEVERITIES.index(standard.rating.get("dimension_fails_at", "error"))
     failing_levels = [s for s in SEVERITIES if SEVERITIES.index(s) >= fails_at]
-    severities = mine["severity"].to_list()
+    severities = [severity for _, severity in mine]
+    failing = {dimension for dimension, severity in mine if severity in failing_levels}
     for dimension in standard.dimensions:
-        failing = mine.filter((pl.col("dimension") == dimension) & pl.col("severity").is_in(failing_levels))
         if dimension in standard.not_assessed:
             row[dimension] = STATUS_NA
-        elif failing.height:
+        elif dimension in failing:
             row[dimension] = STATUS_FAIL
         elif dimension not in judged:  # nothing of it judged, for want of a rule, of records or of data
             row[dimension] = STATUS_NA

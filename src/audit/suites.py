@@ -9,6 +9,7 @@ and nowhere else. Analytics and progress bars are switched off before GX is impo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import uuid
@@ -24,7 +25,12 @@ from audit.standard import Bound, Check, Part, Rule, Standard
 
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
+# COMPLETE: every failing row's keys (`unexpected_index_list`), which findings and data_quality
+# need; not the pandas "query" GX would also build from them (nothing reads it)
 RESULT_FORMAT = "COMPLETE"
+# pandas' nanosecond timestamps span these dates; GX compares such a column to its bounds whole
+# (a date column in another unit it compares one Python value at a time)
+_NS_DATES = (dt.date(1677, 9, 22), dt.date(2262, 4, 11))
 # The namespace of the uuid5 ids of every generated suite and expectation (quality and standard)
 SUITE_NAMESPACE = uuid.UUID("0b0f8c52-6c3e-4f0a-a0a5-5a8c2c7d4e21")
 
@@ -178,12 +184,17 @@ class Validator:
                 name=name,
                 validation_definitions=[definition],
                 actions=actions,
-                result_format={"result_format": RESULT_FORMAT, "unexpected_index_column_names": keys},
+                result_format={
+                    "result_format": RESULT_FORMAT,
+                    "unexpected_index_column_names": keys,
+                    "return_unexpected_index_query": False,
+                },
             )
         )
+        data = to_pandas(frame.select(list(dict.fromkeys([*keys, *suite_columns(suite)]))))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            outcome = checkpoint.run(batch_parameters={"dataframe": to_pandas(frame)}, expectation_parameters=parameters)
+            outcome = checkpoint.run(batch_parameters={"dataframe": data}, expectation_parameters=parameters)
         [result] = outcome.run_results.values()
         for item in result.results:
             info = item.exception_info or {}
@@ -192,9 +203,32 @@ class Validator:
         return SuiteRun(name, frame, keys, result)
 
 
+def suite_columns(suite: dict[str, Any]) -> list[str]:
+    """The columns a suite's expectations read, in the order they first name them: all GX is given
+    of a frame besides its keys (no long texts it never looks at)."""
+    names: dict[str, None] = {}
+    for expectation in suite["expectations"]:
+        kwargs = expectation["kwargs"]
+        for column in (kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"), *kwargs.get("column_list", [])):
+            if column is not None:
+                names.setdefault(column)
+    return list(names)
+
+
 def to_pandas(frame: pl.DataFrame):
-    """The one crossing from polars to pandas; dates stay datetime-like, nullable values stay null."""
+    """The one crossing from polars to pandas; dates stay datetime-like, nullable values stay null.
+    A date column whose dates all fit becomes nanosecond timestamps, the unit GX compares to a
+    date range in one vectorised step (the same judgement as its per-value fallback)."""
+    dates = [name for name, dtype in frame.schema.items() if dtype == pl.Date and _fits_ns(frame.get_column(name))]
+    if dates:
+        frame = frame.with_columns(pl.col(dates).cast(pl.Datetime("ns")))
     return frame.to_pandas(use_pyarrow_extension_array=False)
+
+
+def _fits_ns(column: pl.Series) -> bool:
+    """Whether every date of a column lies in pandas' nanosecond range."""
+    low, high = column.min(), column.max()
+    return low is None or (_NS_DATES[0] <= low and high <= _NS_DATES[1])
 
 
 _DOCS_STYLE = (
