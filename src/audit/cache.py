@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from audit import portable
 from audit.errors import AuditError
 
@@ -96,6 +98,26 @@ def make_key(*parts: str) -> str:
     return digest.hexdigest()
 
 
+def tables_digest(tables: dict[str, pl.DataFrame]) -> str:
+    """A digest of canonical tables' contents: names, schemas, heights and every row's hash (polars'
+    `hash_rows` with fixed seeds; its algorithm belongs to the polars version, which `code_version`
+    names). What a result computed from the tables alone is kept under (`quality_key`)."""
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        frame = tables[name]
+        digest.update(f"{name}\0{frame.schema!r}\0{frame.height}\0".encode())
+        if frame.height and frame.width:
+            digest.update(frame.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def quality_key(tables: dict[str, pl.DataFrame], parameters: dict[str, Any], suites: list[Path]) -> str:
+    """The key of one record-quality result: the tables (`tables_digest`), the suites' parameters
+    (window, today, the key sets) and the suite files' bytes, and the code."""
+    files = "\0".join(f"{path.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}" for path in sorted(suites))
+    return make_key("record-quality", code_version(), tables_digest(tables), repr(sorted(parameters.items())), files)
+
+
 @dataclass
 class CacheUse:
     """What one ingestion took from the cache (`hits`), read again (`misses`: files read) and wrote."""
@@ -108,10 +130,11 @@ class CacheUse:
 class IngestCache:
     """The cache folder as one ingestion uses it: `load` and `store` entries by key, counting each."""
 
-    def __init__(self, batch: Path, folder: Path | None = None):
+    def __init__(self, batch: Path | None, folder: Path | None = None):
         self.folder = (folder or cache_dir()).absolute()
         self.use = CacheUse()
-        _refuse_inside(self.folder, batch)
+        if batch is not None:  # None: a result made from tables already read (`audit.validate`)
+            _refuse_inside(self.folder, batch)
         self._cleaned = False
         self._private: bool | None = None
 

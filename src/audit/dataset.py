@@ -276,7 +276,7 @@ def from_batch(
         raise NothingUsableError(why, ingested, None)
     window = data_window(ingested.tables)
     check_quarter(period, window)
-    result = validate_tables(ingested.tables, period, standard)
+    result = validate_tables(ingested.tables, period, standard, cache=cache)
     return Dataset(
         quarter=result.quarter,
         standard=result.standard,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from audit.cache import IngestCache, quality_key
 from audit.coverage import coverage_and_partial, empty_coverage, withhold, withhold_progress
 from audit.dues import due_notices, with_derived_dues
 from audit.facts import FACTS, Facts, QuarterOutOfRangeError, compute_facts, data_window
@@ -28,6 +29,7 @@ from audit.limits import Limits
 from audit.mapping import ReviewerMapping
 from audit.offices import offices_for_period
 from audit.outputs import output_folder
+from audit.paths import EXPECTATIONS
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
@@ -147,11 +149,15 @@ def validate_tables(
     today: dt.date | None = None,
     step: Callable[[str], None] | None = None,
     record_quality: bool = True,
+    cache: bool = False,
 ) -> Validation:
     """Run both kinds of suites on canonical tables for one quarter. ``step`` (`audit run`'s
     progress) is told as each step begins: ``quality``, ``facts``, ``checks``. Without
     ``record_quality`` the record-quality suites are not run (the result's ``quality`` is empty):
-    for another quarter's findings of the same tables, whose record quality is already known."""
+    for another quarter's findings of the same tables, whose record quality is already known.
+    With ``cache`` and no ``data_docs``, the record-quality result of the same tables, parameters,
+    suites and code is taken from the cache (`audit.cache.quality_key`) or kept there; with Data
+    Docs the suites always run (the pages are GX's account of that run)."""
     step = step or (lambda name: None)
     step("quality")
     quarter = Quarter.parse(quarter) if isinstance(quarter, str) else quarter
@@ -162,8 +168,10 @@ def validate_tables(
     tables = with_derived_dues(tables, standard)  # 应交金额 from the base where the export gives none
     tables = offices_for_period(tables, quarter.start, quarter.end)  # the committee's holders in the quarter
     if record_quality:
-        runs = run_quality(validator, tables, quality_parameters(tables, data_window(tables), standard, today))
-        quality = pl.concat([collect_quality(runs), due_notices(tables["dues"], tables["members"])])
+        kept = IngestCache(None) if cache and data_docs is None else None
+        quality = pl.concat(
+            [_record_quality(validator, tables, standard, today, kept), due_notices(tables["dues"], tables["members"])]
+        )
         quality = quality.sort("table", "file", "sheet", "row", "column")
     else:
         quality = collect_quality([])
@@ -186,6 +194,23 @@ def validate_tables(
         offline_data_docs(data_docs)
     score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter), coverage)
     return Validation(quarter, standard, facts, findings, score, quality, warnings=list(facts.warnings), coverage=coverage)
+
+
+def _record_quality(
+    validator: Validator, tables: dict[str, pl.DataFrame], standard: Standard, today: dt.date | None, cache: IngestCache | None
+) -> pl.DataFrame:
+    """The record-quality suites' findings on `tables`, from `cache` when the same tables, parameters,
+    suites and code were checked before (then GX is not run again)."""
+    parameters = quality_parameters(tables, data_window(tables), standard, today)
+    key = quality_key(tables, parameters, sorted(EXPECTATIONS.glob("quality.*.json"))) if cache is not None else None
+    if cache is not None and key is not None:
+        kept = cache.load(key)
+        if isinstance(kept, pl.DataFrame):
+            return kept
+    found = collect_quality(run_quality(validator, tables, parameters))
+    if cache is not None and key is not None:
+        cache.store(key, found)
+    return found
 
 
 def validate(
@@ -217,7 +242,7 @@ def validate(
         if (why := nothing_usable(ingested)) is not None:
             raise NothingUsableError(why, ingested, None)
         ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
-        result = validate_tables(ingested.tables, quarter, standard, today=today, step=step)
+        result = validate_tables(ingested.tables, quarter, standard, today=today, step=step, cache=cache)
         result.ingested = ingested
         return result
     with output_folder(out, kind="validate", batch=Path(batch)) as target:
@@ -228,7 +253,7 @@ def validate(
             raise NothingUsableError(why, ingested, out)
         ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
         docs = target / "data-docs" if data_docs else None
-        result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today, step=step)
+        result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today, step=step, cache=cache)
         result.ingested = ingested
         result.write(target)
     return result
