@@ -168,12 +168,47 @@ _WARM: dict[str, Any] = {"km": None, "kc": None, "engine": None}
 
 def _warm_engine() -> str:
     """Register (once) and name the papermill engine that runs notebooks in the warm kernel."""
-    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
     if _WARM["engine"] is not None:
         return _WARM["engine"]
 
+    class WrittenWhenDone(NotebookExecutionManager):
+        """papermill's record of the run, written to the executed notebook once, when the notebook
+        has run, failed or lost its kernel, instead of also before and after every cell (each
+        write re-validates the whole notebook: about a tenth of a second a branch page)."""
+
+        done = False
+
+        def save(self, **kwargs: Any) -> None:
+            if self.done:
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self.done = True
+            super().notebook_complete(**kwargs)
+
     class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(
+            cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False, autosave_cell_every=30, **kwargs
+        ):
+            # papermill's `Engine.execute_notebook`, with the manager above
+            nb_man = WrittenWhenDone(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
         @classmethod
         def execute_managed_notebook(
             cls,
