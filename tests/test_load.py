@@ -75,6 +75,7 @@ def test_load_shows_the_thresholds_of_the_standard_the_run_used(batch: Path, tmp
 def test_load_refuses_a_standard_changed_since_the_run(batch: Path, tmp_path: Path):
     edited = _standard(tmp_path / "standards")
     _, out = _run(batch, tmp_path, edited)
+    audit.load(out, branch="XH01")  # read once before the change: a process keeps it only while unchanged
     before = hashlib.sha256(edited.read_bytes()).hexdigest()
     edited.write_text(edited.read_text(encoding="utf-8").replace("min_meetings: 2", "min_meetings: 3", 1), encoding="utf-8")
     after = hashlib.sha256(edited.read_bytes()).hexdigest()

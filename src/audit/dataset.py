@@ -219,6 +219,26 @@ def _stopped(root: Path) -> str | None:
     return outcome if isinstance(outcome, str) and outcome else None
 
 
+_STANDARDS: dict[tuple[str, str], Standard] = {}  # by the path and SHA-256 a run recorded (`_standard`)
+
+
+def _standard(root: Path, meta: dict[str, Any]) -> Standard:
+    """`run_standard`, read once per process while the file is unchanged (same SHA-256): a page
+    worker's kernel loads the same run's standard for every branch page."""
+    recorded = meta.get("standard") or {}
+    key = (str(recorded.get("path") or ""), str(recorded.get("sha256") or ""))
+    if key in _STANDARDS:
+        try:
+            if sha256_file(Path(key[0])) == key[1]:
+                return _STANDARDS[key]
+        except OSError:
+            pass  # gone: `run_standard` says so
+    standard = run_standard(root, meta)
+    if all(key):
+        _STANDARDS[key] = standard
+    return standard
+
+
 def load(root: Path | str, branch: str | None = None) -> Dataset:
     """Load a folder written by `audit validate` or `audit run`; with `branch`, only that branch's
     records are read (what a branch page needs, a fraction of a district's batch). The standard is
@@ -233,7 +253,7 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
     first, last = meta.get("window") or (None, None)
     return Dataset(
         quarter=Quarter.parse(meta["quarter"]),
-        standard=run_standard(root, meta),
+        standard=_standard(root, meta),
         tables=load_tables(root) if branch is None else branch_tables(root, branch),
         findings=pl.read_parquet(root / "findings.parquet"),
         scorecard=_or_empty(_typed_scorecard(read_table(root, "scorecard"))),

@@ -279,30 +279,15 @@ def load_tables(processed: Path) -> dict[str, pl.DataFrame]:
 
 
 def branch_tables(processed: Path, branch_id: str) -> dict[str, pl.DataFrame]:
-    """The canonical tables cut to one branch, read with filters pushed into the scans: the branch's
-    members, meetings and everything keyed by them (attendance at its meetings or by its members);
-    tables without a branch or member key, and the branch list itself, whole. A branch page needs
-    nothing else, so it does not read the whole batch."""
-    scans = scan_tables(processed)
-    mine = pl.col("branch_id") == branch_id
-    tables = {"members": scans["members"].filter(mine).collect(), "meetings": scans["meetings"].filter(mine).collect()}
-    member_ids = tables["members"]["member_id"].implode()
-    meeting_ids = tables["meetings"]["meeting_id"].implode()
-    queries: dict[str, pl.LazyFrame] = {}
-    for name, scan in scans.items():
-        if name in tables:
-            continue
-        columns = scan.collect_schema().names()
-        if name == "attendance":
-            queries[name] = scan.filter(pl.col("meeting_id").is_in(meeting_ids) | pl.col("member_id").is_in(member_ids))
-        elif name != "branches" and "branch_id" in columns:
-            queries[name] = scan.filter(mine)
-        elif "member_id" in columns:
-            queries[name] = scan.filter(pl.col("member_id").is_in(member_ids))
-        else:
-            queries[name] = scan
-    tables.update(zip(queries, pl.collect_all(list(queries.values())), strict=True))
-    return {name: tables[name] for name in scans}
+    """The canonical tables cut to one branch: the branch's members, meetings and everything keyed
+    by them (attendance at its meetings or by its members); tables without a branch or member key,
+    and the branch list itself, whole (`audit.partition.branch_rule`). A branch page needs nothing
+    else, so it reads its slice of the tables partitioned by branch, not the whole batch; a folder
+    written before those existed is read with the filters pushed into the scans of the tables."""
+    from audit.partition import filter_branch, read_branch_copies
+
+    copies = read_branch_copies(processed / "tables", branch_id)
+    return copies if copies is not None else filter_branch(scan_tables(processed), branch_id)
 
 
 def scan_tables(processed: Path) -> dict[str, pl.LazyFrame]:

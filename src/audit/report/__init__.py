@@ -7,12 +7,18 @@ Layout of a report folder:
     branches/<branch_id>.html  one page per branch
     assets/plotly.min.js       one copy of plotly.js for every page (unless --self-contained)
     notebooks/                 the executed notebooks (provenance)
+    tables/by_branch/          the canonical tables partitioned by branch, with their index: what
+                               each branch page reads (`audit.partition`); as large as tables/
+                               (a district: 9 MB, about 5% of its report)
     findings.xlsx, manifest.json, + the outputs of `audit validate`
     followup.csv, decisions_applied.csv, notices/  整改跟踪, reviewer decisions, 整改通知书 (`audit.followup`)
 
+Each page worker executes a branch's notebook in its warm kernel and exports and writes the page
+itself; the run writes the overview once every page is done (it marks the failed ones).
+
 Modules: `run` (the run as named, timed steps), `kernel` (the Jupyter kernel, papermill and the
-warm kernels of the page workers), `pages` (the offline HTML pages) and `manifest`
-(`manifest.json` and `audit verify-manifest`).
+warm kernels of the page workers), `pages` (the offline HTML pages, exported by the workers) and
+`manifest` (`manifest.json` and `audit verify-manifest`).
 """
 
 from __future__ import annotations

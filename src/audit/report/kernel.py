@@ -155,25 +155,68 @@ def notebook_name(branch_id: str) -> str:
 # Run out of band (silent: no output, no history, no execution count) before each notebook in a
 # warm kernel, so the notebook starts as in a new kernel: empty namespace, the run folder as working
 # folder, execution counts from 1 (a new history session), chart element ids from 1. Imported
-# modules stay (the point).
+# modules stay (the point). The reset ends in a full garbage collection, which walks every object
+# of polars, plotly and the library (a third of a second a page); what survives it is frozen
+# (`gc.freeze`), so the next reset's collection walks only what the last notebook made. Every
+# `FULL_GC_EVERY` notebooks the frozen objects are unfrozen first, so garbage among them (a cache
+# dropped since) is collected after all.
 _RESET = """\
-import os as _os, sys as _sys
+import gc as _gc, os as _os, sys as _sys
 _os.chdir({cwd!r})
 if "audit.display" in _sys.modules:
     _sys.modules["audit.display"].reset_ids()
+if {full!r}:
+    _gc.unfreeze()
 get_ipython().reset(new_session=True)
+__import__("gc").freeze()
 """
-_WARM: dict[str, Any] = {"km": None, "kc": None, "engine": None}
+FULL_GC_EVERY = 100
+_WARM: dict[str, Any] = {"km": None, "kc": None, "engine": None, "resets": 0}
 
 
 def _warm_engine() -> str:
     """Register (once) and name the papermill engine that runs notebooks in the warm kernel."""
-    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
     if _WARM["engine"] is not None:
         return _WARM["engine"]
 
+    class WrittenWhenDone(NotebookExecutionManager):
+        """papermill's record of the run, written to the executed notebook once, when the notebook
+        has run, failed or lost its kernel, instead of also before and after every cell (each
+        write re-validates the whole notebook: about a tenth of a second a branch page)."""
+
+        done = False
+
+        def save(self, **kwargs: Any) -> None:
+            if self.done:
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self.done = True
+            super().notebook_complete(**kwargs)
+
     class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(
+            cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False, autosave_cell_every=30, **kwargs
+        ):
+            # papermill's `Engine.execute_notebook`, with the manager above
+            nb_man = WrittenWhenDone(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
         @classmethod
         def execute_managed_notebook(
             cls,
@@ -258,8 +301,11 @@ def _reset_kernel(kc: Any, cwd: str) -> None:
     """Make the warm kernel as new before the next notebook (`_RESET`), in the run folder `cwd`."""
     from jupyter_core.utils import run_sync
 
+    _WARM["resets"] += 1
+    code = _RESET.format(cwd=cwd, full=_WARM["resets"] % FULL_GC_EVERY == 0)
+
     async def reset() -> dict:
-        return await kc.execute_interactive(_RESET.format(cwd=cwd), silent=True, store_history=False, timeout=60)
+        return await kc.execute_interactive(code, silent=True, store_history=False, timeout=60)
 
     reply = run_sync(reset)()
     if reply["content"]["status"] != "ok":

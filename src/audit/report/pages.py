@@ -1,16 +1,20 @@
 """The offline pages of `audit run`: each executed notebook exported to HTML without its code,
 inside one page shell (style, title, footer, the page's plotly.js), written as
-`branches/<page>.html` and `index.html`; a page whose notebook failed says so instead."""
+`branches/<page>.html` and `index.html`; a page whose notebook failed says so instead. The page
+workers execute and export each branch page in one task (`make_branch_page`), in parallel; the
+run itself only writes the overview, once it knows which pages failed (`write_overview`)."""
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from audit.display import branch_page_href, branch_page_name, page_failed_html, page_status_marker
 from audit.periods import Quarter
-from audit.report.kernel import OVERVIEW_EXECUTED, NotebookStatus, notebook_name
+from audit.report.kernel import OVERVIEW_EXECUTED, NotebookStatus, execute, notebook_name
 from audit.standard import RATINGS, Standard
 
 # A rating's colour by its code; `display` marks a rating with the class `r-<word>`, the word being
@@ -53,16 +57,29 @@ def page(body: str, title: str, plotly: str, footer: str, css: str) -> str:
     )
 
 
+_EXPORTER: list[Any] = []  # this process's HTML exporter, built once (its templates load once)
+
+
+def _exporter() -> Any:
+    """nbconvert's HTML exporter (basic template: no CDN; no code, no prompts), one per process:
+    a page worker exports every page it executes with it."""
+    if not _EXPORTER:
+        from nbconvert import HTMLExporter
+
+        _EXPORTER.append(
+            HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        )
+    return _EXPORTER[0]
+
+
 def notebook_body(notebook_path: Path) -> str:
     """The executed notebook as HTML without code cells (nbconvert's basic template: no CDN)."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     notebook = nbformat.read(notebook_path, as_version=4)
     for n, cell in enumerate(notebook.cells):
         cell["id"] = f"cell-{n}"  # papermill's injected parameters cell gets a random id
-    body, _ = exporter.from_notebook_node(notebook)
+    body, _ = _exporter().from_notebook_node(notebook)
     return body
 
 
@@ -95,52 +112,96 @@ def plotly_locale() -> str:
     return PLOTLY_LOCALE.read_text(encoding="utf-8")
 
 
+_PLOTLY_JS: list[str] = []  # plotly.js, read once per process (only self-contained pages embed it)
+
+
 def plotly_tag(self_contained: bool, depth: int) -> str:
     """plotly.js for a page `depth` folders below the report (embedded, or the report's one copy),
     then its zh-CN locale, inline: nothing is fetched from the network."""
     locale = f"<script>{plotly_locale()}</script>"
     if self_contained:
-        from plotly.offline import get_plotlyjs
+        if not _PLOTLY_JS:
+            from plotly.offline import get_plotlyjs
 
-        return f"<script>{get_plotlyjs()}</script>{locale}"
+            _PLOTLY_JS.append(get_plotlyjs())
+        return f"<script>{_PLOTLY_JS[0]}</script>{locale}"
     prefix = "../" * depth
     return f'<script src="{prefix}assets/plotly.min.js"></script>{locale}'
 
 
-def write_pages(
+@dataclass(frozen=True)
+class Shell:
+    """What every page of a run shares around its body: the footer (the standard's version and the
+    quarter), the style (the standard's rating words) and how plotly.js is included."""
+
+    footer: str
+    css: str
+    self_contained: bool
+
+    @classmethod
+    def of(cls, quarter: Quarter, standard: Standard, self_contained: bool) -> Shell:
+        """The shell of a run's pages for `quarter` judged by `standard`."""
+        footer = f"由 audit 工具根据导出数据生成 · 标准版本 {standard.version} · 季度 {quarter}"
+        return cls(footer, style(standard), self_contained)
+
+    def page(self, body: str, title: str, depth: int) -> str:
+        """The page of `body` `depth` folders below the report."""
+        return page(body, title, plotly_tag(self.self_contained, depth), self.footer, self.css)
+
+
+def branch_title(name: str, quarter: Quarter) -> str:
+    """A branch page's title: the branch's name (its id when it has none) and the quarter."""
+    return f"{name} {quarter.zh}审核报告"
+
+
+def make_branch_page(source: str, folder: str, parameters: dict[str, Any], name: str, title: str, shell: Shell) -> NotebookStatus:
+    """A page worker's task: execute branch `name`'s notebook in the warm kernel into
+    `folder/notebooks`, then export it and write its page `folder/branches/<page>.html` at once
+    (the failure page when the notebook failed), so pages are exported in parallel, each by the
+    worker that executed it."""
+    run = Path(folder)
+    executed = run / "notebooks" / notebook_name(name)
+    status = execute(source, str(executed), parameters, folder, name, warm=True)
+    body = notebook_body(executed) if status.status == "ok" else failure_body(title, status)
+    (run / "branches" / branch_page_name(name)).write_text(shell.page(body, title, 1), encoding="utf-8")
+    return status
+
+
+def make_overview_body(source: str, folder: str, parameters: dict[str, Any], body: str) -> NotebookStatus:
+    """A page worker's task: execute the overview notebook in the warm kernel into
+    `folder/notebooks` and, when it ran, export its body into the file `body`: the run marks the
+    failed pages in it once every page is done (`write_overview`)."""
+    executed = Path(folder) / "notebooks" / OVERVIEW_EXECUTED
+    status = execute(source, str(executed), parameters, folder, "overview", warm=True)
+    if status.status == "ok":
+        Path(body).write_text(notebook_body(executed), encoding="utf-8")
+    return status
+
+
+def write_overview(
     folder: Path,
     quarter: Quarter,
-    standard: Standard,
+    shell: Shell,
     names: dict[str, str],
     statuses: list[NotebookStatus],
     overview: NotebookStatus,
-    self_contained: bool,
+    body: Path,
 ) -> None:
-    """Every page of the report in `folder` from its executed notebooks (`folder/notebooks`):
-    one per branch, by its id's page name (`names`: branch names by id, for titles), and the
-    overview as `index.html`; plotly.js once in `assets/` unless each page embeds it. `standard`:
-    the run's, whose version the footer names and whose rating words the style colours."""
-    if not self_contained:
+    """The overview `index.html` from its exported body (`make_overview_body`) with the failed
+    branch pages marked, or the overview's failure page listing every branch page (`names`: branch
+    names by id); plotly.js once in `assets/` unless each page embeds it. The branch pages are
+    already written, by the workers (`make_branch_page`)."""
+    if not shell.self_contained:
         from plotly.offline import get_plotlyjs
 
         (folder / "assets").mkdir()
         (folder / "assets" / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
-    executed = folder / "notebooks"
-    footer = f"由 audit 工具根据导出数据生成 · 标准版本 {standard.version} · 季度 {quarter}"
-    css = style(standard)
-    (folder / "branches").mkdir()
-    for status in statuses:
-        title = f"{names.get(status.name, status.name)} {quarter.zh}审核报告"
-        body = notebook_body(executed / notebook_name(status.name)) if status.status == "ok" else failure_body(title, status)
-        (folder / "branches" / branch_page_name(status.name)).write_text(
-            page(body, title, plotly_tag(self_contained, 1), footer, css), encoding="utf-8"
-        )
     title = f"{quarter.zh}党支部审核总览"
     if overview.status == "ok":
-        body = mark_failed_pages(notebook_body(executed / OVERVIEW_EXECUTED), statuses)
+        content = mark_failed_pages(body.read_text(encoding="utf-8"), statuses)
     else:
         links = "".join(
             f'<li><a href="{branch_page_href(s.name)}">{html.escape(names.get(s.name, s.name))}</a></li>' for s in statuses
         )
-        body = failure_body(title, overview).replace("../index.html", "index.html") + f"<ul>{links}</ul>"
-    (folder / "index.html").write_text(page(body, title, plotly_tag(self_contained, 0), footer, css), encoding="utf-8")
+        content = failure_body(title, overview).replace("../index.html", "index.html") + f"<ul>{links}</ul>"
+    (folder / "index.html").write_text(shell.page(content, title, 0), encoding="utf-8")

@@ -8,8 +8,9 @@ and shown to the user by its Chinese name (`audit.labels.STEP_ZH`) as it runs:
     facts      事实  the facts of the quarter            quarter, while the page workers warm
     checks     检查  the standard's suites, findings      up their kernels)
     export     导出  follow-up, reviewer decisions, sample, findings.xlsx, notices (`audit.followup`)
-    notebooks  页面  the overview and one notebook per branch, executed in parallel
-    html       页面  the offline pages from the executed notebooks
+    notebooks  页面  the overview and one notebook per branch, executed in parallel, each branch
+                     page exported to HTML by the worker that executed it
+    html       页面  the overview page (failed branch pages marked), plotly.js, clean-up
 
 then the manifest. See `audit.report` for the folder's layout.
 """
@@ -35,26 +36,19 @@ from audit.mapping import ReviewerMapping
 from audit.outputs import RunLock, check_output, clean_stale, discard_partial, make_parents, partial_folder, replace_folder
 from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
-from audit.report.kernel import (
-    BRANCH_NOTEBOOK,
-    OVERVIEW_EXECUTED,
-    OVERVIEW_NOTEBOOK,
-    NotebookStatus,
-    ensure_kernel,
-    execute,
-    materialise,
-    notebook_name,
-    page_workers,
-)
+from audit.report.kernel import BRANCH_NOTEBOOK, OVERVIEW_NOTEBOOK, NotebookStatus, ensure_kernel, materialise, page_workers
 from audit.report.manifest import run_manifest, stopped_manifest, write_manifest
-from audit.report.pages import write_pages
+from audit.report.pages import Shell, branch_title, make_branch_page, make_overview_body, write_overview
 from audit.standard import Standard, load_standard
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from audit.ingest import Ingested
     from audit.validate import Validation
 
 SOURCES = ".sources"  # the notebooks as .ipynb, made for papermill; removed once the pages are written
+OVERVIEW_BODY = "overview.html"  # in SOURCES: the overview's exported body, before failed pages are marked
 
 
 class RunError(AuditError):
@@ -254,10 +248,12 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
                 options.decisions,
                 options.deadline,
             )
+        names = branch_names(tables)
+        shell = Shell.of(quarter, standard, options.self_contained)
         with steps.timed("notebooks"):
-            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options, steps)
+            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options, steps, names, shell, tables)
         with steps.timed("html"):
-            write_pages(tmp, quarter, standard, branch_names(tables), statuses, overview, options.self_contained)
+            write_overview(tmp, quarter, shell, names, statuses, overview, tmp / SOURCES / OVERVIEW_BODY)
             shutil.rmtree(tmp / SOURCES)
         notebooks = [*statuses, overview]
         parameters = {**options.parameters(quarter, jobs), "branches": selected if options.branches else []}  # codes, as resolved
@@ -323,13 +319,26 @@ def _validate(
 
 
 def _execute_notebooks(
-    pool: ProcessPoolExecutor, tmp: Path, quarter: Quarter, selected: list[str], options: RunOptions, steps: _Steps
+    pool: ProcessPoolExecutor,
+    tmp: Path,
+    quarter: Quarter,
+    selected: list[str],
+    options: RunOptions,
+    steps: _Steps,
+    names: dict[str, str],
+    shell: Shell,
+    tables: dict[str, pl.DataFrame],
 ) -> tuple[list[NotebookStatus], NotebookStatus]:
     """Step notebooks: the overview (first in the queue) and each branch's notebook, executed in
-    the page workers' warm kernels into `notebooks/`; how each ran in `run_status.json`. Failed
-    pages are marked in the overview's branch table afterwards (`pages.mark_failed_pages`)."""
-    executed = tmp / "notebooks"
-    executed.mkdir()
+    the page workers' warm kernels into `notebooks/`, each branch page exported and written by the
+    worker that executed it (`pages.make_branch_page`); how each ran in `run_status.json`. While
+    the overview runs, the canonical `tables` (as written in `tables/`) are partitioned by branch
+    for the branch pages to read (`audit.partition`). Failed pages are marked in the overview's
+    branch table afterwards (`pages.write_overview`)."""
+    from audit.partition import write_branch_copies
+
+    (tmp / "notebooks").mkdir()
+    (tmp / "branches").mkdir()
     sources = tmp / SOURCES
     sources.mkdir()
     branch_source = materialise(options.notebooks_dir / BRANCH_NOTEBOOK, sources / "branch_report.ipynb")
@@ -337,23 +346,22 @@ def _execute_notebooks(
     statuses: list[NotebookStatus] = []
     try:
         overview_future = pool.submit(
-            execute,
+            make_overview_body,
             str(overview_source),
-            str(executed / OVERVIEW_EXECUTED),
-            {"processed": ".", "quarter": str(quarter), "output": ".", "pages": selected if options.branches else None},
             str(tmp),
-            "overview",
-            warm=True,
+            {"processed": ".", "quarter": str(quarter), "output": ".", "pages": selected if options.branches else None},
+            str(sources / OVERVIEW_BODY),
         )
+        write_branch_copies(tables, tmp / "tables")
         futures = {
             pool.submit(
-                execute,
+                make_branch_page,
                 str(branch_source),
-                str(executed / notebook_name(b)),
-                {"processed": ".", "quarter": str(quarter), "branch_id": b, "output": "."},
                 str(tmp),
+                {"processed": ".", "quarter": str(quarter), "branch_id": b, "output": "."},
                 b,
-                warm=True,  # each worker keeps one kernel for all its pages
+                branch_title(names.get(b, b), quarter),
+                shell,
             ): b
             for b in selected
         }

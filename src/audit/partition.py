@@ -1,0 +1,131 @@
+"""The canonical tables partitioned by branch, for the branch pages: `tables/by_branch/<table>.parquet`
+holds a table's rows grouped by branch (each branch's rows in the order of `tables/<table>.parquet`;
+an attendance row of a member at another branch's meeting is in both branches' groups), and
+`tables/by_branch/index.parquet` says where each branch's group starts and how many rows it has.
+A branch page reads its slice of each copy (row groups of `ROW_GROUP` rows, so a slice reads one
+or two of them), not the district's tables: the rows `audit.load(..., branch=)` gets are exactly
+what filtering the whole tables gives (`branch_rule`), in the same order (tested)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+BY_BRANCH = "by_branch"  # below the report's `tables/`
+INDEX = "index.parquet"
+ROW_GROUP = 8192  # rows per row group of a copy: a branch's slice reads little more than its rows
+INDEX_SCHEMA = pl.Schema({"table": pl.String(), "branch_id": pl.String(), "offset": pl.Int64(), "rows": pl.Int64()})
+
+Rule = Literal["branch", "attendance", "member"]
+_SPLIT = 2**32  # a (branch, row) pair as one number: branch * _SPLIT + row (rows < 2**32)
+
+
+def branch_rule(name: str, columns: list[str]) -> Rule | None:
+    """Which rows of table `name` belong to a branch: its own `branch_id` (members, meetings and
+    every table with the column), attendance at its meetings or by its members, the rows of its
+    members (tables keyed by `member_id` alone); None: the table is read whole (the branch list,
+    tables without either key)."""
+    if name in ("members", "meetings"):
+        return "branch"
+    if name == "attendance":
+        return "attendance"
+    if name != "branches" and "branch_id" in columns:
+        return "branch"
+    if "member_id" in columns:
+        return "member"
+    return None
+
+
+def _branch_rows(name: str, frame: pl.DataFrame, members: pl.DataFrame, meetings: pl.DataFrame) -> pl.DataFrame | None:
+    """(`row`, `branch`) for every row of `frame` and every branch it belongs to (`branch_rule`),
+    grouped by branch, each group in row order; None for a table read whole. A null key belongs
+    to no branch, as the filter's `==` and `is_in` select no null."""
+    rule = branch_rule(name, frame.columns)
+    if rule is None:
+        return None
+    row = pl.int_range(pl.len(), dtype=pl.UInt64).alias("row")
+    if rule == "branch":
+        owners = [frame.select(row, branch=pl.col("branch_id"))]
+    else:
+        by_member = members.select("member_id", branch=pl.col("branch_id"))
+        owners = [frame.select(row, "member_id").join(by_member, on="member_id").drop("member_id")]
+        if rule == "attendance":
+            by_meeting = meetings.select("meeting_id", branch=pl.col("branch_id"))
+            owners.append(frame.select(row, "meeting_id").join(by_meeting, on="meeting_id").drop("meeting_id"))
+    owned = pl.concat(owners).filter(pl.col("branch").is_not_null())
+    # one number per (branch, row), sorted: groups by branch, rows in order within a group (a row
+    # found twice for one branch, by its meeting and by its member, once); much faster than
+    # sorting by the branch's text and the row
+    codes = owned["branch"].unique().sort().to_frame().with_row_index("code")
+    numbered = owned.join(codes, on="branch").select(key=pl.col("code").cast(pl.UInt64) * _SPLIT + pl.col("row"))
+    key = numbered["key"].sort().unique(maintain_order=True)
+    return pl.DataFrame({"row": key % _SPLIT, "branch": codes["branch"].gather(key // _SPLIT)})
+
+
+def write_branch_copies(tables: dict[str, pl.DataFrame], tables_dir: Path) -> None:
+    """Write `tables_dir/by_branch/`: each table partitioned by branch (`branch_rule`), then the
+    index (last: a folder with the index has every copy)."""
+    folder = tables_dir / BY_BRANCH
+    folder.mkdir(exist_ok=True)
+    for stale in folder.glob("*.parquet"):
+        stale.unlink()
+    members, meetings = tables["members"], tables["meetings"]
+    index = []
+    for name, frame in tables.items():
+        rows = _branch_rows(name, frame, members, meetings)
+        if rows is None:
+            continue
+        copy = frame.select(pl.all().gather(rows["row"]))
+        copy.write_parquet(folder / f"{name}.parquet", row_group_size=ROW_GROUP, statistics=False)
+        groups = rows.group_by("branch", maintain_order=True).len("rows")
+        offset = pl.col("rows").cum_sum() - pl.col("rows")
+        index.append(groups.select(table=pl.lit(name), branch_id="branch", offset=offset, rows="rows").cast(INDEX_SCHEMA))
+    (pl.concat(index) if index else pl.DataFrame(schema=INDEX_SCHEMA)).write_parquet(folder / INDEX)
+
+
+def read_branch_copies(tables_dir: Path, branch_id: str) -> dict[str, pl.DataFrame] | None:
+    """Every canonical table in `tables_dir` cut to one branch, read from the branch copies: the
+    branch's slice of each copy, the tables read whole as they are. None when the folder has no
+    copies (written before they existed): then filter the whole tables."""
+    folder = tables_dir / BY_BRANCH
+    if not (folder / INDEX).is_file():
+        return None
+    where = {
+        row["table"]: (row["offset"], row["rows"])
+        for row in pl.read_parquet(folder / INDEX).filter(pl.col("branch_id") == branch_id).iter_rows(named=True)
+    }
+    queries = {}
+    for path in sorted(tables_dir.glob("*.parquet")):
+        copy = folder / path.name
+        if copy.is_file():
+            offset, rows = where.get(path.stem, (0, 0))
+            queries[path.stem] = pl.scan_parquet(copy).slice(offset, rows)
+        else:
+            queries[path.stem] = pl.scan_parquet(path)
+    return dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+
+
+def filter_branch(scans: dict[str, pl.LazyFrame], branch_id: str) -> dict[str, pl.DataFrame]:
+    """The tables cut to one branch by filtering the whole tables (`scans`), the filters pushed
+    into the scans: what `read_branch_copies` reads, for a folder without the copies."""
+    mine = pl.col("branch_id") == branch_id
+    tables = {"members": scans["members"].filter(mine).collect(), "meetings": scans["meetings"].filter(mine).collect()}
+    member_ids = tables["members"]["member_id"].implode()
+    meeting_ids = tables["meetings"]["meeting_id"].implode()
+    queries: dict[str, pl.LazyFrame] = {}
+    for name, scan in scans.items():
+        if name in tables:
+            continue
+        rule = branch_rule(name, scan.collect_schema().names())
+        if rule == "attendance":
+            queries[name] = scan.filter(pl.col("meeting_id").is_in(meeting_ids) | pl.col("member_id").is_in(member_ids))
+        elif rule == "branch":
+            queries[name] = scan.filter(mine)
+        elif rule == "member":
+            queries[name] = scan.filter(pl.col("member_id").is_in(member_ids))
+        else:
+            queries[name] = scan
+    tables.update(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+    return {name: tables[name] for name in scans}
