@@ -99,15 +99,16 @@ def make_key(*parts: str) -> str:
 
 
 def tables_digest(tables: dict[str, pl.DataFrame]) -> str:
-    """A digest of canonical tables' contents: names, schemas, heights and every row's hash (polars'
-    `hash_rows` with fixed seeds; its algorithm belongs to the polars version, which `code_version`
+    """A digest of canonical tables' contents: names, schemas, heights and every row's hashes (polars'
+    `hash_rows` with two fixed seeds; its algorithm belongs to the polars version, which `code_version`
     names). What a result computed from the tables alone is kept under (`quality_key`)."""
     digest = hashlib.sha256()
     for name in sorted(tables):
         frame = tables[name]
         digest.update(f"{name}\0{frame.schema!r}\0{frame.height}\0".encode())
         if frame.height and frame.width:
-            digest.update(frame.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy().tobytes())
+            for seed in (0, 1):  # two 64-bit hashes of each row
+                digest.update(frame.hash_rows(seed=seed).to_numpy().tobytes())
     return digest.hexdigest()
 
 
