@@ -68,7 +68,16 @@ from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping
 from audit.meetings import attendance_shapes, resolve_hosts
 from audit.offices import fill_offices
 from audit.privacy import SecretError, installation_secret, mask_personal, shown, visible
-from audit.readers import FileProblem, FormulaWithoutValue, RawSheet, Skipped, discover, read_batch, sha256_file
+from audit.readers import (
+    FileProblem,
+    FormulaWithoutValue,
+    RawSheet,
+    Skipped,
+    discover,
+    gc_paused,
+    read_batch,
+    sha256_file,
+)
 from audit.reasons import Action, Reason
 from audit.values import (
     Parsed,
@@ -507,6 +516,10 @@ class _SheetIngester:
         )
 
     def run(self) -> pl.DataFrame | None:
+        with gc_paused():  # rows of cells hold no cycles (`audit.readers.gc_paused`)
+            return self._run()
+
+    def _run(self) -> pl.DataFrame | None:
         table, sheet = self.table, self.sheet
         if not any(not _is_empty_row(cells) for _, cells in sheet.rows):
             self.file_problem(Reason.FILE_EMPTY)
