@@ -947,12 +947,14 @@ class _SheetIngester:
         n = len(data)
         series: dict[str, pl.Series] = {}
         suspect = pl.zeros(n, dtype=pl.Boolean, eager=True)
+        need = max((entry[0] + 1 for entry in plan.entries), default=0)  # cells a row must have to be read
+        rows = [cells if len(cells) >= need else [*cells, *[None] * (need - len(cells))] for _, cells in data]
         for entry in plan.entries:
             index, raw = entry[0], entry[4]
             if index < 0:  # a fixed value: one for every row
                 distinct, codes = [raw], pl.zeros(n, dtype=pl.UInt32, eager=True)
             else:
-                raws = [cells[index] if index < len(cells) else None for _, cells in data]
+                raws = list(map(operator.itemgetter(index), rows))
                 keys = [r if type(r) is str else _value_key(r) for r in raws]
                 try:
                     lookup = {key: code for code, key in enumerate(dict.fromkeys(keys))}
