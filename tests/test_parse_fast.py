@@ -4,13 +4,14 @@ cell by cell) against the row-by-row reference on the same files: every output b
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 
 import pytest
 
 from audit.contract import load_contract
 from audit.ingest import Ingested, SourceStats, _SheetIngester, ingest
-from audit.readers import RawSheet
+from audit.readers import RawSheet, gc_paused
 from conftest import write_csv, write_xlsx
 
 VALID_ID = "11010519491231002X"
@@ -239,3 +240,20 @@ def test_non_data_rows_told_by_their_first_filled_cell(tmp_path: Path):
     assert (source.rows_read, source.rows_skipped, source.rows_accepted) == (57, 5, 50)
     dangling = [p.row for p in result.problems if p.reason.name == "DANGLING_REF"]
     assert dangling == [52, 57]  # read as data: `请假人员` and the number 12 name no member
+
+
+def test_the_garbage_collector_is_paused_while_rows_are_built_and_restored_after():
+    """`gc_paused` holds the cyclic collector off inside, restores it after (also on an error) and
+    leaves it off when it was off already (a caller pausing around a whole ingest)."""
+    assert gc.isenabled()
+    with pytest.raises(ValueError), gc_paused():
+        assert not gc.isenabled()
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
