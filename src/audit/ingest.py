@@ -22,14 +22,16 @@ holds them whole.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
 import json
 import math
+import operator
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -80,6 +82,7 @@ from audit.readers import (
     Skipped,
     discover,
     entries,
+    gc_paused,
     read_entry,
     sha256_file,
 )
@@ -365,8 +368,50 @@ def _cache_key(raw: Any) -> Any:
     return (type(raw), raw) if raw is None or isinstance(raw, (str, int, float, bool)) or hasattr(raw, "isoformat") else None
 
 
+def _value_key(raw: Any) -> tuple[Any, ...]:
+    """A key for a cell value that is not plain text, telling apart values Python counts equal but
+    a cell shows differently: `1`, `1.0` and `True`; a formula's text and the same text typed;
+    `0.0` and `-0.0`. ``key[1]`` is the value."""
+    return (type(raw), raw) if raw else (type(raw), raw, repr(raw))
+
+
+# (cell index or -1 for a fixed value, column name, contract column or None for an extra column,
+# header as written, the fixed value)
+_Entry = tuple[int, str, Column | None, str, Any]
+
+
+@dataclass(frozen=True)
+class _RowPlan:
+    """How the rows of one sheet are read: the planned columns in order, the output columns and
+    their types, the identifiers another column may stand in for, and the header's width."""
+
+    entries: list[_Entry]
+    names: list[str]
+    schema: dict[str, pl.DataType]
+    stand_ins: dict[str, list[str]]
+    has_id: bool
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """What one cell gives its row: values by output column, at most one problem (header, value
+    shown, reason, context, action) and whether that problem rejects the row."""
+
+    values: tuple[tuple[str, Any], ...] = ()
+    problem: tuple[str, str, Reason, tuple[tuple[str, object], ...], Action] | None = None
+    reject: bool = False
+
+
+_BLANK = _Cell()
+
+
 def _is_empty_row(cells: list[Any]) -> bool:
-    return all(is_blank(c) for c in cells)
+    """Every cell blank (``is_blank``), decided at the first that is not."""
+    for cell in cells:
+        if cell is not None and (not isinstance(cell, str) or cell.strip()):
+            return False
+    return True
 
 
 def _find_header(sheet: RawSheet, table: Table) -> int | None:
@@ -465,6 +510,10 @@ class _SheetIngester:
         )
 
     def run(self) -> pl.DataFrame | None:
+        with gc_paused():  # rows of cells hold no cycles (`audit.readers.gc_paused`)
+            return self._run()
+
+    def _run(self) -> pl.DataFrame | None:
         table, sheet = self.table, self.sheet
         if not any(not _is_empty_row(cells) for _, cells in sheet.rows):
             self.file_problem(Reason.FILE_EMPTY)
@@ -517,6 +566,15 @@ class _SheetIngester:
         skipped: set[int] = set()
         in_notes = False
         for number, cells in body:
+            if not (in_notes or number in wide):  # the usual data row, told by its first cell (`_non_data`)
+                first = cells[0]
+                if type(first) is str:
+                    if (head := first.lstrip()[:1]) and head not in _NON_DATA_FIRST:
+                        data.append((number, cells))
+                        continue
+                elif first is not None and not isinstance(first, str):
+                    data.append((number, cells))
+                    continue
             found = self._non_data(number, cells, wide, in_notes)
             if found is None:
                 in_notes = False
@@ -542,6 +600,8 @@ class _SheetIngester:
             if number not in skipped:
                 self.problems.append(problem)
             skipped.add(number)
+        if not skipped:
+            return data
         self.stats.rows_skipped = len(skipped - {n for n, _ in data})
         return [(n, cells) for n, cells in data if n not in skipped]
 
@@ -757,10 +817,15 @@ class _SheetIngester:
             cache[key] = parsed
         return parsed
 
+    fast_path = True  # False: every row read by `_parse_row` alone (the reference the fast path must match)
+
     def _parse_rows(self, mapping: dict[int, str], width: int, data: list[tuple[int, list[Any]]]) -> pl.DataFrame:
         """Typed rows and their problems. A source row is accepted when all the rows read from it
-        are (a layout may read several from one), quarantined when any is."""
-        table, sheet, stats = self.table, self.sheet, self.stats
+        are (a layout may read several from one), quarantined when any is. Each column is parsed
+        once per distinct value (`_fast_columns`); the rows where any cell has a problem, or that
+        are ragged or lack an identifier, are read again cell by cell by `_parse_row`, which gives
+        their problems in plan order. Both apply the same rules (`_cell`)."""
+        table = self.table
         columns = table.columns
         extras = [name for name in mapping.values() if name not in columns]
         schema = {**table.schema(), **dict.fromkeys(extras, pl.String())}
@@ -773,104 +838,206 @@ class _SheetIngester:
             for c in table.required
             if c.stand_ins and any(s in present for s in c.stand_ins)
         }
-        # only the columns this sheet has are filled row by row; the others are added as nulls
+        # only the columns this sheet has are filled; the others are added as nulls
         private = [ID_COLUMN] if has_id else []  # the ID number as a key, for audit.identity only
-        out: dict[str, list[Any]] = {
-            name: [] for name in [*present, *(["id_number_status"] if has_id else []), *derived, *private, *SOURCE_COLUMNS]
-        }
+        names = list(dict.fromkeys([*present, *(["id_number_status"] if has_id else []), *derived, *private, *SOURCE_COLUMNS]))
         if has_id:
             schema[ID_COLUMN] = pl.String()
+        headers = self.stats.headers
         # (cell index or -1 for a fixed value, column name, contract column or None, header, fixed raw)
-        plan = [(i, name, columns.get(name), stats.headers.get(name, name), None) for i, name in mapping.items()]
-        plan += [(-1, name, columns[name], columns[name].label, raw) for name, raw in self.fixed.items()]
-        plan += [(i, name, columns[name], stats.headers[name], None) for name, i in self.derived_from.items()]
-        parsed_rows: list[tuple[int, dict[str, Any] | None, list[Problem]]] = []
-        for number, cells in data:
-            found: list[Problem] = []
-            reject = False
-            values: dict[str, Any] = dict.fromkeys(out)
-            overflow = sum(1 for c in cells[width:] if not is_blank(c))
-            if overflow:
-                found.append(self._row_problem(number, "", "", Reason.RAGGED_ROW, extra=overflow))
+        entries = [(i, name, columns.get(name), headers.get(name, name), None) for i, name in mapping.items()]
+        entries += [(-1, name, columns[name], columns[name].label, raw) for name, raw in self.fixed.items()]
+        entries += [(i, name, columns[name], headers[name], None) for name, i in self.derived_from.items()]
+        plan = _RowPlan(entries, names, {name: schema[name] for name in names}, stand_ins, has_id, width)
+        found = self._fast_columns(plan, data) if self.fast_path else None
+        fast, read_again = found if found is not None else (None, range(len(data)))
+        slow = {i: self._parse_row(plan, *data[i]) for i in read_again}
+        frame = self._assemble(plan, data, fast, slow)
+        absent = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in schema.items() if name not in plan.schema]
+        return frame.with_columns(absent).select(list(schema)).rechunk()
+
+    def _cell(self, plan: _RowPlan, entry: _Entry, raw: Any) -> _Cell:
+        """What one cell of a planned column gives its row, whatever the row: its values, at most
+        one problem and whether it rejects the row. Depends on the cell's value alone."""
+        _, name, column, header, _ = entry
+        if column is None:  # a column the contract does not know: kept as text
+            return _Cell(((name, None if is_blank(raw) else mask_personal(cell_text(raw))),))
+        if column.personal and is_placeholder(raw):
+            raw = None
+        if raw is not None and (not is_blank(raw) or isinstance(raw, FormulaWithoutValue)):
+            if column.type == "id_number":
+                check = check_id_number(raw)
+                key = None if check.status in ("mangled", "bad_length") else normalise_id_number(raw)
+                values = ((name, check.masked), ("id_number_status", check.status), (ID_COLUMN, key))
+                if check.reason is None:
+                    return _Cell(values)
+                context = (("value", check.masked), ("length", len(cell_text(raw))))
+                return _Cell(values, (header, check.masked, check.reason, context, Action.NOTE))
+            if column.type == "phone":
+                return _Cell(((name, mask_phone(cell_text(raw))),))
+            parsed = self._parse(name, raw)
+            if parsed.ok and parsed.value is not None:
+                if parsed.precision:
+                    return _Cell(((name, parsed.value), (f"{name}_precision", parsed.precision)))
+                return _Cell(((name, parsed.value),))
+            if not parsed.ok:
+                displayed = shown(cell_text(raw), KEY_SHOWN if parsed.reason is Reason.BAD_KEY else 200)
+                action = Action.ROW if column.required else Action.VALUE
+                return _Cell((), (header, displayed, parsed.reason, parsed.context, action), column.required)
+        # blank, or a placeholder for blank
+        if name in plan.stand_ins:
+            return _BLANK  # checked once the row's other identifiers are read (`_parse_row`)
+        if column.required and column.blank_as_zero:
+            return _Cell(((name, 0.0),))
+        if column.required:
+            displayed = "" if raw is None else shown(cell_text(raw), 200)
+            context = (("label", column.label),)
+            return _Cell((), (header, displayed, Reason.REQUIRED_BLANK, context, Action.ROW), True)
+        return _BLANK
+
+    def _parse_row(self, plan: _RowPlan, number: int, cells: list[Any]) -> tuple[dict[str, Any] | None, list[Problem]]:
+        """One row read cell by cell: its values (None when rejected) and its problems in plan
+        order (a ragged row first, a missing identifier last)."""
+        columns = self.table.columns
+        found: list[Problem] = []
+        reject = False
+        values: dict[str, Any] = dict.fromkeys(plan.names)
+        overflow = sum(1 for c in cells[plan.width :] if not is_blank(c))
+        if overflow:
+            found.append(self._row_problem(number, "", "", Reason.RAGGED_ROW, extra=overflow))
+            reject = True
+        for entry in plan.entries:
+            index, raw = entry[0], entry[4]
+            if index >= 0:
+                raw = cells[index] if index < len(cells) else None
+            cell = self._cell(plan, entry, raw)
+            values.update(cell.values)
+            if cell.problem is not None:
+                header, displayed, reason, context, action = cell.problem
+                found.append(self._row_problem(number, header, displayed, reason, **dict(context)))
+                found[-1].action = action
+                reject = reject or cell.reject
+        if plan.has_id and values.get("id_number") is None:
+            values["id_number_status"] = "missing"
+        for name, others in plan.stand_ins.items():
+            # an ID number identifies only when it is one (not `3.70102E+17`)
+            usable = [values.get(ID_COLUMN if columns[o].type == "id_number" else o) for o in others]
+            if values.get(name) is None and all(v is None for v in usable):
+                labels = "、".join(columns[o].label for o in others)
+                label = f"{columns[name].label}（或{labels}）"
+                header = self.stats.headers.get(name, label)
+                found.append(self._row_problem(number, header, "", Reason.REQUIRED_BLANK, label=label))
                 reject = True
-            for index, name, column, header, raw in plan:
-                if index >= 0:
-                    raw = cells[index] if index < len(cells) else None
-                if column is None:
-                    values[name] = None if is_blank(raw) else mask_personal(cell_text(raw))
-                    continue
-                if column.personal and is_placeholder(raw):
-                    raw = None
-                if raw is not None and (not is_blank(raw) or isinstance(raw, FormulaWithoutValue)):
-                    if column.type == "id_number":
-                        check = check_id_number(raw)
-                        values[name], values["id_number_status"] = check.masked, check.status
-                        values[ID_COLUMN] = None if check.status in ("mangled", "bad_length") else normalise_id_number(raw)
-                        if check.reason is not None:
-                            problem = self._row_problem(
-                                number, header, check.masked, check.reason, value=check.masked, length=len(cell_text(raw))
-                            )
-                            problem.action = Action.NOTE
-                            found.append(problem)
-                        continue
-                    if column.type == "phone":
-                        values[name] = mask_phone(cell_text(raw))
-                        continue
-                    parsed = self._parse(name, raw)
-                    if parsed.ok and parsed.value is not None:
-                        values[name] = parsed.value
-                        if parsed.precision:
-                            values[f"{name}_precision"] = parsed.precision
-                        continue
-                    if not parsed.ok:
-                        displayed = shown(cell_text(raw), KEY_SHOWN if parsed.reason is Reason.BAD_KEY else 200)
-                        found.append(self._row_problem(number, header, displayed, parsed.reason, **dict(parsed.context)))
-                        if column.required:
-                            reject = True
-                        else:
-                            found[-1].action = Action.VALUE
-                        continue
-                # blank, or a placeholder for blank
-                if name in stand_ins:
-                    continue  # checked below, once the row's other identifiers are read
-                if column.required and column.blank_as_zero:
-                    values[name] = 0.0
-                elif column.required:
-                    displayed = "" if raw is None else shown(cell_text(raw), 200)
-                    found.append(self._row_problem(number, header, displayed, Reason.REQUIRED_BLANK, label=column.label))
-                    reject = True
-            if has_id and values.get("id_number") is None:
-                values["id_number_status"] = "missing"
-            for name, others in stand_ins.items():
-                # an ID number identifies only when it is one (not `3.70102E+17`)
-                usable = [values.get(ID_COLUMN if columns[o].type == "id_number" else o) for o in others]
-                if values.get(name) is None and all(v is None for v in usable):
-                    labels = "、".join(columns[o].label for o in others)
-                    label = f"{columns[name].label}（或{labels}）"
-                    found.append(
-                        self._row_problem(number, stats.headers.get(name, label), "", Reason.REQUIRED_BLANK, label=label)
-                    )
-                    reject = True
-            if not reject:
-                values.update({"_file": sheet.file, "_sheet": sheet.sheet, "_row": number})
-            parsed_rows.append((number, None if reject else values, found))
-        for _number, group in _by_source_row(parsed_rows):
-            problems = [p for _, _, found in group for p in found]
-            if len(group) > 1:  # a cell every month of a wide row shares: its problem listed once
+        if reject:
+            return None, found
+        values.update({"_file": self.sheet.file, "_sheet": self.sheet.sheet, "_row": number})
+        return values, found
+
+    def _fast_columns(self, plan: _RowPlan, data: list[tuple[int, list[Any]]]) -> tuple[pl.DataFrame, list[int]] | None:
+        """Every row's values with each column parsed once per distinct value (by `_cell`, in order
+        of first appearance, so the parse caches fill as they would row by row), and the indices
+        of the rows `_parse_row` must read instead: any cell with a problem, a ragged row, a
+        missing identifier. None when a value cannot be told apart from others (not hashable)."""
+        n = len(data)
+        series: dict[str, pl.Series] = {}
+        suspect = pl.zeros(n, dtype=pl.Boolean, eager=True)
+        need = max((entry[0] + 1 for entry in plan.entries), default=0)  # cells a row must have to be read
+        rows = [cells if len(cells) >= need else [*cells, *[None] * (need - len(cells))] for _, cells in data]
+        for entry in plan.entries:
+            index, raw = entry[0], entry[4]
+            if index < 0:  # a fixed value: one for every row
+                distinct, codes = [raw], pl.zeros(n, dtype=pl.UInt32, eager=True)
+            else:
+                raws = list(map(operator.itemgetter(index), rows))
+                keys = [r if type(r) is str else _value_key(r) for r in raws]
+                try:
+                    lookup = {key: code for code, key in enumerate(dict.fromkeys(keys))}
+                except TypeError:
+                    return None
+                distinct = [key if type(key) is str else key[1] for key in lookup]
+                codes = pl.Series(list(map(lookup.__getitem__, keys)), dtype=pl.UInt32)
+            cells = [self._cell(plan, entry, raw) for raw in distinct]
+            if any(cell.problem is not None for cell in cells):
+                suspect |= pl.Series([cell.problem is not None for cell in cells], dtype=pl.Boolean).gather(codes)
+            for name in {name for cell in cells for name, _ in cell.values}.intersection(plan.schema):
+                by_value = [dict(cell.values).get(name) for cell in cells]
+                series[name] = pl.Series(name, by_value, dtype=plan.schema[name]).gather(codes)
+        if plan.has_id:
+            status = series.get("id_number_status", pl.repeat(None, n, dtype=pl.String, eager=True))
+            missing = series["id_number"].is_null() if "id_number" in series else pl.repeat(True, n, eager=True)
+            series["id_number_status"] = status.zip_with(~missing, pl.repeat("missing", n, eager=True)).alias("id_number_status")
+
+        def blank(name: str) -> pl.Series:
+            return series[name].is_null() if name in series else pl.repeat(True, n, dtype=pl.Boolean, eager=True)
+
+        columns = self.table.columns
+        for name, others in plan.stand_ins.items():
+            usable = [ID_COLUMN if columns[o].type == "id_number" else o for o in others]
+            suspect |= functools.reduce(operator.and_, [blank(name), *(blank(u) for u in usable)])
+        ragged = [i for i, (_, cells) in enumerate(data) if len(cells) > plan.width and not _is_empty_row(cells[plan.width :])]
+        indices = sorted({*suspect.arg_true().to_list(), *ragged})
+        series["_file"] = pl.repeat(self.sheet.file, n, dtype=pl.String, eager=True)
+        series["_sheet"] = pl.repeat(self.sheet.sheet, n, dtype=pl.String, eager=True)
+        series["_row"] = pl.Series([number for number, _ in data], dtype=pl.Int64)
+        frame = pl.DataFrame(
+            [
+                series[name].alias(name) if name in series else pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+                for name, dtype in plan.schema.items()
+            ]
+        )
+        return frame, indices
+
+    def _assemble(
+        self,
+        plan: _RowPlan,
+        data: list[tuple[int, list[Any]]],
+        fast: pl.DataFrame | None,
+        slow: dict[int, tuple[dict[str, Any] | None, list[Problem]]],
+    ) -> pl.DataFrame:
+        """The accepted rows in source-row order (the fast values of rows `_parse_row` did not read,
+        its values otherwise), the problems of the rows it read, and the sheet's row counts. The
+        rows read from one source row (a wide layout) stand or fall together and a problem they
+        share is listed once."""
+        numbers = [number for number, _ in data]
+        sizes = Counter(numbers)
+        grouped = len(sizes) < len(numbers)  # a layout read several rows from one source row
+        rejected = {numbers[i] for i, (values, _) in slow.items() if values is None}
+        self.stats.rows_quarantined += len(rejected)
+        self.stats.rows_accepted += len(sizes) - len(rejected)
+        position = pl.int_range(len(numbers), dtype=pl.Int64, eager=True)
+        # rows keep the order in which their source rows first appear
+        first = position
+        if grouped:
+            first = pl.DataFrame({"n": numbers, "i": position}).select(pl.col("i").min().over("n")).to_series()
+        firsts = first.to_list() if grouped else []
+        problem_rows: dict[int, list[int]] = {}  # source row -> its rows read again, in that order
+        for i in sorted(slow, key=lambda i: (firsts[i], i)) if grouped else sorted(slow):
+            problem_rows.setdefault(numbers[i], []).append(i)
+        for number, rows in problem_rows.items():
+            problems = [p for i in rows for p in slow[i][1]]
+            if sizes[number] > 1:  # a cell every month of a wide row shares: its problem listed once
                 problems = list({(p.column, p.value, p.reason, p.message): p for p in problems}.values())
-            if any(values is None for _, values, _ in group):
+            if number in rejected:
                 for problem in problems:
                     problem.action = Action.ROW
-                stats.rows_quarantined += 1
-            else:
-                stats.rows_accepted += 1
-                for _, values, _ in group:
-                    for name in out:
-                        out[name].append(values[name])  # type: ignore[index]
             self.problems.extend(problems)
-        frame = pl.DataFrame(out, schema={name: schema[name] for name in out})
-        absent = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in schema.items() if name not in out]
-        return frame.with_columns(absent).select(list(schema))
+        parts: list[pl.DataFrame] = []
+        if fast is not None and fast.height:
+            read_again = pl.Series(sorted(slow), dtype=pl.Int64).implode()
+            quarantined = pl.Series(numbers, dtype=pl.Int64).is_in(pl.Series(list(rejected), dtype=pl.Int64).implode())
+            keep = ~position.is_in(read_again) & ~quarantined
+            parts.append(fast.with_columns(_first=first, _position=position).filter(keep))
+        kept = [i for i in sorted(slow) if slow[i][0] is not None and numbers[i] not in rejected]
+        if kept:
+            out = {name: [slow[i][0][name] for i in kept] for name in plan.schema}  # type: ignore[index]
+            at = pl.Series(kept, dtype=pl.Int64)
+            parts.append(pl.DataFrame(out, schema=plan.schema).with_columns(_first=first.gather(at), _position=at))
+        if not parts:
+            return pl.DataFrame(schema=plan.schema)
+        frame = pl.concat(parts)
+        if len(parts) > 1 or grouped:
+            frame = frame.sort("_first", "_position")
+        return frame.drop("_first", "_position")
 
     def _row_problem(self, row: int, column: str, displayed: str, reason: Reason, **context: object) -> Problem:
         return Problem(
@@ -1091,8 +1258,17 @@ def ingest(
     ``mapping`` (``audit.mapping.load_mapping``) adds the reviewer's tables, headers, fixed values
     and value spellings. Each file is read into a `FileOutcome` (taken from the ingestion cache,
     `audit.cache`, when the same file was read before with the same contract, mapping, limits and
-    code; ``cache=False``: neither read nor written), then the batch-wide stages run on them all."""
-    batch = Path(batch)
+    code; ``cache=False``: neither read nor written), then the batch-wide stages run on them all.
+    The cyclic garbage collector is held off throughout (`readers.gc_paused`): the millions of small
+    objects ingestion makes hold no cycles, and full collections would walk them all again and again."""
+    with gc_paused():
+        return _ingest(Path(batch), contract, limits, mapping, cache)
+
+
+def _ingest(
+    batch: Path, contract: Contract | None, limits: Limits | None, mapping: ReviewerMapping | None, cache: bool
+) -> Ingested:
+    """`ingest` itself."""
     if not batch.is_dir():
         raise BatchNotFoundError(f"找不到数据批次文件夹：{batch}")
     contract = apply_mapping(contract or load_contract(), mapping)

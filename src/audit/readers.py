@@ -23,6 +23,7 @@ import codecs
 import contextlib
 import csv
 import functools
+import gc
 import hashlib
 import io
 import os
@@ -97,6 +98,20 @@ class Skipped:
     file: str
     sheet: str
     why: str
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off while a sheet's rows are built or parsed: millions of
+    small lists of cells, none in a cycle, would otherwise set off full collections that walk
+    every row read so far (a third of a district's ingest). The previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- terminal ------------------------------------------------------------------------------------
@@ -317,7 +332,7 @@ def read_csv(path: Path, rel: str, limits: Limits | None = None) -> RawSheet | F
         check = _LineCheck(delimiter, limits)
         rows: list[tuple[int, list[Any]]] = []
         cells = 0
-        with _csv_field_limit(limits.field):
+        with _csv_field_limit(limits.field), gc_paused():
             reader = csv.reader(check.lines(io.StringIO(text, newline="")), delimiter=delimiter)
             try:
                 for number, record in enumerate(reader, start=1):
@@ -1029,9 +1044,10 @@ def _read_calamine(
                     rows = openpyxl[1].rows(name)
                     ranges = merged(index, name) if merged else []
                 else:
-                    sheet = book.get_sheet_by_index(index)
+                    with gc_paused():
+                        sheet = book.get_sheet_by_index(index)
+                        rows = _grid_rows(sheet, limits, check_field=kind == "xls")
                     found = sheet.merged_cell_ranges
-                    rows = _grid_rows(sheet, limits, check_field=kind == "xls")
                     del sheet  # calamine's grid: freed before the next sheet is built
                     ranges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in found] if found else []
                     if merged is not None and not found:
