@@ -140,8 +140,8 @@ def _findings_of(
     joined = pl.concat_str(parts, separator="\x1e") if parts else pl.lit("")
     subject = _evaluate(matched, pl.when(pl.lit(subject_id) != "").then(pl.lit(subject_id)).otherwise(joined))
     # `finding_id` of each row: its text joined by polars, only the SHA-256 per row in Python
-    texts = pl.concat_str([pl.lit(rule.id), pl.lit(part.name), branch, subject, period_text], separator="\x1f")
-    ids = ["F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper() for text in pl.select(texts).to_series().to_list()]
+    id_texts = pl.concat_str([pl.lit(rule.id), pl.lit(part.name), branch, subject, period_text], separator="\x1f")
+    ids = ["F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper() for text in pl.select(id_texts).to_series().to_list()]
     evidence = meta.get("evidence", "")
     return matched.select(
         finding_id=pl.Series(ids, dtype=pl.String),

@@ -228,7 +228,9 @@ def to_pandas(frame: pl.DataFrame):
 def _fits_ns(column: pl.Series) -> bool:
     """Whether every date of a column lies in pandas' nanosecond range."""
     low, high = column.min(), column.max()
-    return low is None or (_NS_DATES[0] <= low and high <= _NS_DATES[1])
+    if not isinstance(low, dt.date) or not isinstance(high, dt.date):
+        return True  # no dates at all (an empty or all-null column)
+    return bool(_NS_DATES[0] <= low and high <= _NS_DATES[1])
 
 
 _DOCS_STYLE = (
