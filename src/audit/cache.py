@@ -7,13 +7,14 @@ the file's bytes, the name the outputs give it, the effective contract, the mapp
 limits and the code (`code_version`). A re-run after one branch re-exports re-reads that file only.
 
 Where: ``$AUDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/audit/ingest``, else ``~/.cache/audit/ingest``;
-never inside the batch (raw data stays immutable). Folders 0700, entries 0600.
+never inside the batch (raw data stays immutable), nor inside an output folder (`--out`, or any folder
+carrying an audit output marker: what a run writes, replaces and sends on). Folders 0700, entries 0600.
 
 Safety: an entry is written to a temporary name in the cache folder (``.<key>.<pid>.<random>.tmp``)
 and moved into place with ``os.replace``, so a reader sees a whole entry or none, and two runs
-writing one entry at once both succeed. An entry carries the SHA-256 of its payload; one that does
-not match or does not load (truncated, corrupt, from another version) is a miss, read again and
-rewritten. Temporary files left by killed runs are removed only when their process is gone.
+writing one entry at once both succeed. An entry carries the SHA-256 of its key and payload; one
+that does not match (truncated, corrupt, moved under another key) or does not load (from another
+version) is a miss, read again and rewritten. Temporary files left by killed runs are removed only when their process is gone.
 
 Privacy: an entry never holds a whole ID number: `audit.ingest` seals the private ID column
 (`audit.identity.seal_id_number`) before a file's result is stored.
@@ -134,8 +135,7 @@ class IngestCache:
     def __init__(self, batch: Path | None, folder: Path | None = None):
         self.folder = (folder or cache_dir()).absolute()
         self.use = CacheUse()
-        if batch is not None:  # None: a result made from tables already read (`audit.validate`)
-            _refuse_inside(self.folder, batch)
+        _refuse_inside(self.folder, batch)  # batch None: a result made from tables already read (`audit.validate`)
         self._cleaned = False
         self._private: bool | None = None
 
@@ -169,7 +169,7 @@ class IngestCache:
         except OSError:
             return None
         head = len(FORMAT) + 32
-        if len(data) < head or not data.startswith(FORMAT) or hashlib.sha256(data[head:]).digest() != data[len(FORMAT) : head]:
+        if len(data) < head or not data.startswith(FORMAT) or _digest(key, data[head:]) != data[len(FORMAT) : head]:
             return None
         try:
             value = pickle.loads(data[head:])
@@ -195,7 +195,7 @@ class IngestCache:
             fd = portable.open_nofollow(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    _write_entry(handle, FORMAT + hashlib.sha256(payload).digest(), payload)
+                    _write_entry(handle, FORMAT + _digest(key, payload), payload)
                 os.replace(temporary, self.folder / f"{key}{ENTRY_SUFFIX}")
             finally:
                 if os.path.lexists(temporary):
@@ -211,6 +211,11 @@ class IngestCache:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._cleaned = True
         _clean(self.folder)
+
+
+def _digest(key: str, payload: bytes) -> bytes:
+    """An entry's check: SHA-256 of its key and payload, so a whole entry under another key is a miss."""
+    return hashlib.sha256(key.encode("ascii") + b"\0" + payload).digest()
 
 
 def _write_entry(handle: Any, head: bytes, payload: bytes) -> None:
@@ -243,11 +248,34 @@ def _clean(folder: Path) -> None:
             continue
 
 
-def _refuse_inside(folder: Path, batch: Path) -> None:
-    """A cache folder inside the batch (or the batch itself) would change the raw data: refused."""
-    where, inside = folder.resolve(), batch.resolve()
-    if where == inside or inside in where.parents:
+def refuse_inside_output(out: Path) -> None:
+    """A cache folder that is `out` or inside it (`--out`, checked before anything is read): the run
+    would make `out` and then refuse it as not its own, or replace it with the cache in it: refused."""
+    folder = cache_dir().absolute()
+    where, report = folder.resolve(), Path(out).absolute().resolve()
+    if where == report or report in where.parents:
         raise CacheLocationError(
-            f"导入缓存文件夹 {folder} 在数据批次文件夹 {batch} 之中；数据批次不能写入。"
-            f"请把环境变量 {CACHE_ENV} 指向批次之外的文件夹，或加 --no-cache 不使用缓存"
+            f"导入缓存文件夹 {folder} 在输出文件夹 {out} 之中；输出文件夹只放 audit 生成的结果。"
+            f"请把环境变量 {CACHE_ENV} 指向其他文件夹，或加 --no-cache 不使用缓存"
         )
+
+
+def _refuse_inside(folder: Path, batch: Path | None) -> None:
+    """A cache folder inside the batch (or the batch itself) would change the raw data, and one inside
+    an audit output folder (its marker, `audit.outputs.MARKER`) would be replaced or sent on: refused."""
+    from audit.outputs import MARKER
+
+    where = folder.resolve()
+    if batch is not None:
+        inside = batch.resolve()
+        if where == inside or inside in where.parents:
+            raise CacheLocationError(
+                f"导入缓存文件夹 {folder} 在数据批次文件夹 {batch} 之中；数据批次不能写入。"
+                f"请把环境变量 {CACHE_ENV} 指向批次之外的文件夹，或加 --no-cache 不使用缓存"
+            )
+    for report in (where, *where.parents):
+        if (report / MARKER).is_file():
+            raise CacheLocationError(
+                f"导入缓存文件夹 {folder} 在报告或输出文件夹 {report} 之中；输出文件夹只放 audit 生成的结果。"
+                f"请把环境变量 {CACHE_ENV} 指向其他文件夹，或加 --no-cache 不使用缓存"
+            )

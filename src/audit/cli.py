@@ -466,12 +466,15 @@ def ingest(
     no_cache: NoCacheOption = False,
 ) -> None:
     """读取一个导出批次，生成规范化数据表、导入报告和隔离清单。"""
+    from audit.cache import refuse_inside_output
     from audit.ingest import ingest as run_ingest
     from audit.outputs import check_output, output_folder
 
     out = out or Path("data/processed") / batch.resolve().name / "ingest"
     reviewer_mapping = _mapping(mapping)
     check_output(out, kind="ingest", batch=batch)  # refused before anything is read
+    if not no_cache:
+        refuse_inside_output(out)
     result = run_ingest(batch, limits=_limits(limit), mapping=reviewer_mapping, cache=not no_cache)
     with output_folder(out, kind="ingest", batch=batch) as target:
         result.write(target)
@@ -530,6 +533,7 @@ def validate(
 ) -> None:
     """导入一个批次，按标准审核一个季度：问题清单、五个过硬评定、数据质量检查和数据校验明细（技术）。"""
     from audit.arguments import check_quarter
+    from audit.cache import refuse_inside_output
     from audit.facts import data_window
     from audit.ingest import ingest as run_ingest
     from audit.outputs import check_output
@@ -541,6 +545,8 @@ def validate(
     limits = _limits(limit)
     out = out or Path("data/processed") / batch.resolve().name / str(period)
     check_output(out, kind="validate", batch=batch)  # refused before anything is read (checked again under the lock)
+    if not no_cache:
+        refuse_inside_output(out)
     with _steps_shown() as steps:
         steps.begin("read")
         ingested = run_ingest(batch, limits=limits, mapping=reviewer_mapping, cache=not no_cache)
@@ -645,6 +651,7 @@ def run(
     no_cache: NoCacheOption = False,
 ) -> None:
     """导入、审核并生成离线 HTML 报告：总览 index.html、各支部页面、findings.xlsx、整改跟踪、整改通知书和 manifest.json。"""
+    from audit.cache import refuse_inside_output
     from audit.outputs import check_output
     from audit.report import run_report
 
@@ -655,6 +662,8 @@ def run(
         raise UsageError("--jobs 至少为 1")
     out = out or Path("reports") / str(period)
     check_output(out, kind="run", batch=batch)  # refused before anything starts (checked again under the lock)
+    if not no_cache:
+        refuse_inside_output(out)
     with _steps_shown() as steps:  # --quarter and --branch are checked once the batch is read, before the rest
         result = run_report(
             batch,

@@ -1,0 +1,105 @@
+"""The ingestion cache attacked as a user and an adversary would (issue #16, "warm re-runs"): entries
+swapped between names, cache folders in places a run writes to. Each test is a break found once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit import cache as cache_module
+from audit.cache import ENTRY_SUFFIX, CacheLocationError
+from audit.ingest import ingest
+from audit.privacy import SECRET_ENV
+from conftest import write_csv
+
+AUDIT = [sys.executable, "-m", "audit.cli"]
+
+HEADER = ["支部编号", "支部名称", "上级党组织", "组织类别"]
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own cache folder (not yet made)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("AUDIT_CACHE_DIR", str(folder))
+    return folder
+
+
+def entry_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.glob(f"*{ENTRY_SUFFIX}")}
+
+
+def test_an_entry_moved_under_another_key_is_not_served(tmp_path: Path, cache_dir: Path):
+    """An entry is bound to its key: the whole, valid entry of the file's earlier bytes, put under the
+    name of its current bytes' key (a swap, a restore from a backup, a sync tool), is a miss."""
+    batch = tmp_path / "batch"
+    write_csv(batch / "支部信息.csv", [HEADER, ["B01", "联兴集团党支部", "新华街道党工委", "两新组织"]])
+    ingest(batch)
+    earlier = entry_bytes(cache_dir)
+    write_csv(batch / "支部信息.csv", [HEADER, ["B02", "红星社区党支部", "新华街道党工委", "社区"]])
+    ingest(batch)
+    (name,) = set(entry_bytes(cache_dir)) - set(earlier)
+    (cache_dir / name).write_bytes(next(iter(earlier.values())))  # the earlier entry under the current key
+    result = ingest(batch)
+    assert result.tables["branches"]["branch_id"].to_list() == ["B02"]
+    assert (result.cache.hits, result.cache.misses) == (0, 1)
+
+
+def audit_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AUDIT, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def cli_env(cache: Path, tmp_path: Path) -> dict[str, str]:
+    source = str(Path(cache_module.__file__).parents[1])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
+    return {
+        **os.environ,
+        "AUDIT_CACHE_DIR": str(cache),
+        SECRET_ENV: str(tmp_path / "config" / "pseudonym.key"),
+        "PYTHONPATH": path,
+    }
+
+
+@pytest.fixture
+def small_batch(tmp_path: Path) -> Path:
+    batch = tmp_path / "batch"
+    write_csv(batch / "支部信息.csv", [HEADER, ["B01", "联兴集团党支部", "新华街道党工委", "两新组织"]])
+    return batch
+
+
+def test_a_cache_folder_inside_a_new_output_folder_is_refused_before_reading(small_batch: Path, tmp_path: Path):
+    """``--out R`` with the cache in ``R/cache``: said at once, in Chinese, naming the cache; before,
+    the cache made R, and then R was refused as "not made by audit", on this run and every later one."""
+    out = tmp_path / "report"
+    proc = audit_cli("ingest", str(small_batch), "--out", str(out), env=cli_env(out / "cache", tmp_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "导入缓存文件夹" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+    proc = audit_cli("ingest", str(small_batch), "--out", str(out), "--no-cache", env=cli_env(out / "cache", tmp_path))
+    assert proc.returncode == 0, proc.stderr  # --no-cache: the cache folder is not looked at
+
+
+def test_a_cache_folder_inside_an_audit_output_folder_is_refused(
+    small_batch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A report folder is what a run writes and replaces, and what is sent on: the cache is not put
+    there (as the pseudonym secret is not). Before, `audit ingest` wrote the entries into the report,
+    and `audit run` read the whole batch, then refused its own report for holding "foreign" files."""
+    out = tmp_path / "report"
+    assert (
+        audit_cli("ingest", str(small_batch), "--out", str(out), "--no-cache", env=cli_env(tmp_path / "c", tmp_path)).returncode
+        == 0
+    )
+    inside = out / "tables" / "cache"
+    proc = audit_cli("ingest", str(small_batch), "--out", str(tmp_path / "other"), env=cli_env(inside, tmp_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "导入缓存文件夹" in proc.stderr and "Traceback" not in proc.stderr
+    assert not inside.exists() and not (tmp_path / "other").exists()
+    monkeypatch.setenv("AUDIT_CACHE_DIR", str(out / "cache"))  # `audit.from_batch` and the API too
+    with pytest.raises(CacheLocationError, match="报告或输出文件夹"):
+        ingest(small_batch)
+    assert not (out / "cache").exists()
