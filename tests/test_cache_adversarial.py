@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from audit import cache as cache_module
+from audit import ingest as ingest_module
 from audit.cache import ENTRY_SUFFIX, CacheLocationError
 from audit.ingest import ingest
 from audit.privacy import SECRET_ENV
@@ -103,3 +104,37 @@ def test_a_cache_folder_inside_an_audit_output_folder_is_refused(
     with pytest.raises(CacheLocationError, match="报告或输出文件夹"):
         ingest(small_batch)
     assert not (out / "cache").exists()
+
+
+def test_a_file_rewritten_between_hashing_and_reading_is_not_stored(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A file rewritten in place after its hash and before its read, with the same size and (a coarse
+    clock: FAT and network drives) the same modification time: what was read belongs to other bytes
+    than the key's, so it is not stored. Before, it was kept under the earlier bytes' key and served
+    when the file came back to them (a re-export of the same data): the tables of the other bytes."""
+    batch = tmp_path / "batch"
+    path = write_csv(batch / "支部信息.csv", [HEADER, ["B01", "联兴集团党支部", "新华街道党工委", "两新组织"]])
+    original = path.read_bytes()
+    rewritten = original.replace(b"B01", b"B02")
+    real = ingest_module.sha256_file
+    calls: list[Path] = []
+
+    def hashed_then_rewritten(target: Path) -> str:
+        """The real hash, then the file rewritten as a second export would be, its timestamps kept."""
+        digest = real(target)
+        if Path(target) == path and not calls:
+            calls.append(path)
+            info = os.stat(path)
+            with open(path, "r+b") as handle:  # in place: the same inode, as an editor saving over it
+                handle.write(rewritten)
+            os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+        return digest
+
+    monkeypatch.setattr(ingest_module, "sha256_file", hashed_then_rewritten)
+    assert ingest(batch).tables["branches"]["branch_id"].to_list() == ["B02"]  # what was read
+    monkeypatch.setattr(ingest_module, "sha256_file", real)
+    path.write_bytes(original)  # the file back to the bytes first hashed
+    result = ingest(batch)
+    assert result.tables["branches"]["branch_id"].to_list() == ["B01"]
+    assert result.cache.hits == 0

@@ -1376,9 +1376,18 @@ def _file_outcome(
         return outcome
     unchanged = (before.st_size, before.st_mtime_ns, before.st_ino) == (after.st_size, after.st_mtime_ns, after.st_ino)
     unreadable = any(p.action is Action.FILE and p.reason is Reason.FILE_UNREADABLE for p in outcome.problems)
-    if unchanged and not unreadable and not outcome.whole_ids:
+    if unchanged and not unreadable and not outcome.whole_ids and _same_bytes(entry.path, hashes[file]):
         store.store(key, outcome)
     return outcome
+
+
+def _same_bytes(path: Path, sha256: str) -> bool:
+    """Whether a file still has the bytes hashed before it was read: a rewrite keeping its size and
+    modification time (a coarse clock: FAT, network drives) is seen only by hashing it again."""
+    try:
+        return sha256_file(path) == sha256
+    except OSError:
+        return False
 
 
 def _read_file(
