@@ -138,3 +138,27 @@ def test_a_file_rewritten_between_hashing_and_reading_is_not_stored(
     result = ingest(batch)
     assert result.tables["branches"]["branch_id"].to_list() == ["B01"]
     assert result.cache.hits == 0
+
+
+def test_a_cache_folder_others_can_write_to_is_said_not_silently_skipped(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A folder the user made for the cache under the common umask 002 (0775) is not used (its entries
+    would be loaded with pickle), and the run says so and how to correct it, in Chinese. Before, every
+    run silently re-read the whole batch ("0 个未改变") with nothing telling why."""
+    monkeypatch.setenv(SECRET_ENV, str(tmp_path / "config" / "pseudonym.key"))
+    batch = tmp_path / "batch"
+    write_csv(batch / "支部信息.csv", [HEADER, ["B01", "联兴集团党支部", "新华街道党工委", "两新组织"]])
+    cache_dir.mkdir(mode=0o700)
+    cache_dir.chmod(0o775)
+    ingest(batch)
+    result = ingest(batch)
+    assert (result.cache.hits, result.cache.writes) == (0, 0)
+    assert "其他用户" in result.cache.unused and "chmod 700" in result.cache.unused and str(cache_dir) in result.cache.unused
+    cache_dir.chmod(0o700)
+    assert ingest(batch).cache.unused == ""
+    cache_dir.chmod(0o775)
+    proc = audit_cli("ingest", str(batch), "--out", str(tmp_path / "out"), env=cli_env(cache_dir, tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "导入缓存文件夹" in said and "chmod 700" in said

@@ -122,11 +122,13 @@ def quality_key(tables: dict[str, pl.DataFrame], parameters: dict[str, Any], sui
 
 @dataclass
 class CacheUse:
-    """What one ingestion took from the cache (`hits`), read again (`misses`: files read) and wrote."""
+    """What one ingestion took from the cache (`hits`), read again (`misses`: files read) and wrote,
+    and why the folder could not be used (`unused`, Chinese, said on the terminal; "": it could)."""
 
     hits: int = 0
     misses: int = 0
     writes: int = 0
+    unused: str = ""
 
 
 class IngestCache:
@@ -149,9 +151,15 @@ class IngestCache:
                 return True  # made by `_prepare`, 0700
             except OSError:
                 self._private = False
+                self.use.unused = f"导入缓存文件夹 {self.folder} 无法访问，未使用；请把环境变量 {CACHE_ENV} 指向本人的文件夹"
                 return False
             getuid = getattr(os, "getuid", None)
             self._private = getuid is None or (info.st_uid == getuid() and not info.st_mode & 0o022)
+            if not self._private:
+                self.use.unused = (
+                    f"导入缓存文件夹 {self.folder} 不是只有本人可写（其他用户可以放入文件），未使用；"
+                    f"请用 chmod 700 {self.folder} 使它只有本人可写，或把环境变量 {CACHE_ENV} 指向其他文件夹"
+                )
         return self._private
 
     def load(self, key: str) -> Any | None:
@@ -200,7 +208,12 @@ class IngestCache:
             finally:
                 if os.path.lexists(temporary):
                     os.unlink(temporary)
-        except (OSError, pickle.PicklingError):
+        except OSError:
+            self.use.unused = self.use.unused or (
+                f"导入缓存文件夹 {self.folder} 无法写入（不是文件夹、没有写入权限或磁盘已满），本次读取的结果未保存"
+            )
+            return
+        except pickle.PicklingError:
             return
         self.use.writes += 1
 

@@ -420,6 +420,8 @@ NoCacheOption = Annotated[
 def _print_cache_use(ingested) -> None:
     """How many input files the ingestion cache gave and how many were read (when it was used)."""
     use = ingested.cache
+    if use is not None and use.unused:
+        console.print(f"[yellow]注意[/yellow] {printable(use.unused)}", soft_wrap=True)
     if use is None or not use.hits + use.misses:
         return
     console.print(
@@ -479,6 +481,7 @@ def ingest(
     with output_folder(out, kind="ingest", batch=batch) as target:
         result.write(target)
     _print_ingest_summary(result, out)
+    _print_cache_use(result)
     if not result.usable:
         err.print("[red]错误[/red] 没有任何可用的数据行，请检查上面列出的文件问题。")
         err.print(INSPECT_HINT, soft_wrap=True)
