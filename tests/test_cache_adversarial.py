@@ -162,3 +162,31 @@ def test_a_cache_folder_others_can_write_to_is_said_not_silently_skipped(
     assert proc.returncode == 0, proc.stderr
     said = " ".join((proc.stdout + proc.stderr).split())
     assert "导入缓存文件夹" in said and "chmod 700" in said
+
+
+def _code_version(extra_path: Path | None) -> str:
+    """`audit.cache.code_version` as a new process computes it, with `extra_path` first on its path."""
+    source = str(Path(cache_module.__file__).parents[1])
+    path = os.pathsep.join(str(p) for p in (extra_path, source) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from audit.cache import code_version; print(code_version())"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize("distribution", ["great_expectations", "pandas"])
+def test_the_code_version_names_the_engine_that_judges_record_quality(tmp_path: Path, distribution: str):
+    """The record-quality result is kept under `code_version` (`quality_key`), and GX judges it on
+    pandas frames: another installed GX or pandas (an upgrade, here its metadata first on the path)
+    is other code, so a result kept by the earlier one is not served. Before, only the readers'
+    libraries were named, and an upgraded GX was served the old GX's findings."""
+    other = tmp_path / "site"
+    info = other / f"{distribution}-999.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 999.0\n", encoding="utf-8")
+    assert _code_version(other) != _code_version(None)

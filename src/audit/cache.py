@@ -46,7 +46,8 @@ ENTRY_SUFFIX = ".entry"
 MAX_AGE_DAYS = 60  # an entry no run has used for this long is removed
 _KEY = re.compile(r"[0-9a-f]{64}")
 _TEMP = re.compile(r"\.(?P<key>[0-9a-f]{64})\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
-_DEPENDENCIES = ("polars", "python-calamine", "openpyxl", "xlrd", "pyxlsb", "odfpy", "pyyaml")
+# the libraries that read and hold the data, and those that judge record quality (`quality_key`: GX on pandas)
+_DEPENDENCIES = ("polars", "python-calamine", "openpyxl", "xlrd", "pyxlsb", "odfpy", "pyyaml", "great_expectations", "pandas")
 
 
 class CacheLocationError(AuditError):
@@ -68,7 +69,7 @@ def cache_dir() -> Path:
 @functools.cache
 def code_version() -> str:
     """The code an entry was made by (`source_digest` of this package, the Python version and the
-    versions of the libraries that read and hold the data), computed once per process: any change
+    versions of the libraries that read and hold the data and judge it), computed once per process: any change
     of code gives new keys, so a result the new code would not give is never served."""
     digest = hashlib.sha256(source_digest(Path(__file__).resolve().parent).encode() + b"\0")
     digest.update(sys.version.encode() + b"\0")
