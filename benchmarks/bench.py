@@ -95,12 +95,13 @@ def stage_validate_facts(work: str, quarter: str) -> dict:
     import polars as pl
 
     from audit.coverage import coverage_and_partial, withhold
-    from audit.facts import FACTS, data_window
+    from audit.facts import data_window
     from audit.findings import assessed_rules, collect_findings, scorecard
     from audit.ingest import load_tables, scan_tables
     from audit.periods import Quarter
     from audit.standard import load_standard
-    from audit.suites import Validator, build_standard_suites
+    from audit.suites import Validator
+    from audit.validate import run_standard_suites
 
     standard = load_standard()
     frames = {p.stem: pl.read_parquet(p) for p in (Path(work) / "facts").glob("*.parquet")}
@@ -111,12 +112,7 @@ def stage_validate_facts(work: str, quarter: str) -> dict:
     coverage_seconds = time.perf_counter() - started
     validator = Validator()
     started = time.perf_counter()
-    suites = build_standard_suites(standard)
-    runs = [
-        validator.run(suites[fact], frame, FACTS[fact].keys, standard.parameters())
-        for fact, frame in frames.items()
-        if fact in suites and suites[fact]["expectations"]
-    ]
+    runs = run_standard_suites(validator, frames, standard)
     gx_seconds = time.perf_counter() - started
     started = time.perf_counter()
     findings = collect_findings(runs, standard)

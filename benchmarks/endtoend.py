@@ -144,25 +144,21 @@ def stage_findings(report: str, quarter: str) -> dict:
     import tempfile
 
     from audit.coverage import coverage_and_partial, withhold
-    from audit.facts import FACTS, compute_facts
+    from audit.facts import compute_facts
     from audit.findings import assessed_rules, collect_findings, scorecard
     from audit.ingest import load_tables
     from audit.io import write_csv
     from audit.periods import Quarter
     from audit.standard import load_standard
-    from audit.suites import Validator, build_standard_suites
+    from audit.suites import Validator
+    from audit.validate import run_standard_suites
 
     standard, period = load_standard(), Quarter.parse(quarter)
     tables = load_tables(Path(report))
     facts = compute_facts(tables, standard, period)
     coverage, partial = coverage_and_partial(tables, standard, period, facts.window)
     frames = withhold(facts.tables, coverage, standard, partial)
-    suites, validator = build_standard_suites(standard), Validator()
-    runs = [
-        validator.run(suites[fact], frame, FACTS[fact].keys, standard.parameters())
-        for fact, frame in frames.items()
-        if fact in suites and suites[fact]["expectations"]
-    ]
+    runs = run_standard_suites(Validator(), frames, standard)
     started = time.perf_counter()
     findings = collect_findings(runs, standard)
     scorecard(findings, assessed_rules(runs), tables["branches"], standard, quarter, coverage)

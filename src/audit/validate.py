@@ -33,7 +33,7 @@ from audit.paths import EXPECTATIONS
 from audit.periods import Quarter
 from audit.quality import collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
-from audit.suites import Validator, build_standard_suites, offline_data_docs
+from audit.suites import SuiteRun, Validator, build_standard_suites, offline_data_docs
 
 # What `Validation.write` puts in a folder: removed when a later run there has nothing to audit, so
 # no earlier findings sit beside the new ingest report as if they were current.
@@ -182,18 +182,24 @@ def validate_tables(
     facts.tables = withhold(facts.tables, coverage, standard, partial)
     facts.progress = withhold_progress(facts.progress, tables, standard, quarter, facts.window)  # open periods too
     step("checks")
-    parameters = standard.parameters()
-    suites = build_standard_suites(standard)  # from the run's standard: its thresholds, severities, switched-off rules
-    runs = []
-    for fact, frame in facts.tables.items():
-        suite = suites.get(fact)
-        if suite is not None and suite["expectations"]:
-            runs.append(validator.run(suite, frame, FACTS[fact].keys, parameters))
+    runs = run_standard_suites(validator, facts.tables, standard)
     findings = collect_findings(runs, standard)
     if data_docs is not None and data_docs.exists():
         offline_data_docs(data_docs)
     score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter), coverage)
     return Validation(quarter, standard, facts, findings, score, quality, warnings=list(facts.warnings), coverage=coverage)
+
+
+def run_standard_suites(validator: Validator, frames: dict[str, pl.DataFrame], standard: Standard) -> list[SuiteRun]:
+    """The standard's suites (built from the run's standard: its thresholds, severities, switched-off
+    rules) run by GX on the fact tables they check, one run per fact with expectations."""
+    parameters = standard.parameters()
+    suites = build_standard_suites(standard)
+    return [
+        validator.run(suites[fact], frame, FACTS[fact].keys, parameters)
+        for fact, frame in frames.items()
+        if fact in suites and suites[fact]["expectations"]
+    ]
 
 
 def _record_quality(
