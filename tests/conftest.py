@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,20 @@ DUES = [
     ["M002", "2019年1月", "15", "１５", "2019/1/6"],
     ["M003", "201901", "24", "", ""],
 ]
+
+
+def notebooks_failing_for(folder: Path, branch: str) -> Path:
+    """A copy of the project's notebooks in `folder` whose branch page raises for `branch`: a run
+    with it has one page that fails."""
+    from audit.paths import NOTEBOOKS
+
+    shutil.copytree(NOTEBOOKS, folder)
+    source = folder / "branch_report.py"
+    failing = f'charts = ds.branch_charts(branch_id)\nif branch_id == "{branch}":\n    raise ValueError("模拟的失败")'
+    source.write_text(
+        source.read_text(encoding="utf-8").replace("charts = ds.branch_charts(branch_id)", failing), encoding="utf-8"
+    )
+    return folder
 
 
 @pytest.fixture(autouse=True, scope="session")

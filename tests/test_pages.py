@@ -16,11 +16,11 @@ import audit
 from audit.display import branch_page_name
 from audit.ingest import branch_tables, load_tables, scan_tables
 from audit.partition import BY_BRANCH, INDEX, ROW_GROUP, filter_branch, write_branch_copies
-from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
 from audit.report import run_report
 from audit.synth import write_world
 from audit.validate import validate
+from conftest import notebooks_failing_for
 from worlds import meetings, members, plain_member, world
 
 QUARTER = "2019Q1"
@@ -178,16 +178,7 @@ def test_each_worker_writes_its_pages_while_the_notebooks_run(batch: Path, tmp_p
     """The pages are exported in the workers, in parallel: each branch page, and the failure page
     of a notebook that fails, is on disk as soon as its notebook is done, before step html; the
     run's html step only writes the overview (marking the failed page)."""
-    notebooks = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, notebooks)
-    source = notebooks / "branch_report.py"
-    source.write_text(
-        source.read_text(encoding="utf-8").replace(
-            "charts = ds.branch_charts(branch_id)",
-            'charts = ds.branch_charts(branch_id)\nif branch_id == "XH02":\n    raise ValueError("模拟的失败")',
-        ),
-        encoding="utf-8",
-    )
+    notebooks = notebooks_failing_for(tmp_path / "notebooks", "XH02")
     out = tmp_path / "out"
     watch = _Watch(out)
     result = run_report(batch, Quarter.parse(QUARTER), out, jobs=2, notebooks_dir=notebooks, progress=watch)

@@ -26,7 +26,7 @@ from audit.standard import load_standard
 from audit.suites import Validator
 from audit.synth import write_world
 from conftest import SAMPLE
-from worlds import world
+from worlds import quality_world
 
 TODAY = dt.date(2026, 11, 29)
 
@@ -57,12 +57,7 @@ def planted(tmp_path_factory) -> dict[str, pl.DataFrame]:
     """A compliant world with quality problems planted in its exports, then more in its tables
     (gaps and NaN in typed columns, a duplicate and an unknown member ingestion would not let
     through), as GX would be given them."""
-    w = world()
-    meeting = next(m for m in w.tables["meetings"] if m["meeting_type"] == "集中学习")
-    meeting["held_on"] = dt.date(2021, 3, 1)  # outside the batch's window
-    w.tables["members"][3]["birth_date"] = dt.date(2099, 1, 1)  # in the future
-    w.tables["points"][0]["total_points"] = 999.0  # beyond the configured bounds
-    w.tables["meetings"][0]["present_count"] = 99  # more present than expected
+    w = quality_world()
     batch = tmp_path_factory.mktemp("planted") / "batch"
     write_world(w, batch)
     tables = _prepared(ingest(batch).tables, "2019Q1")

@@ -15,10 +15,10 @@ import openpyxl
 import pytest
 from polars.testing import assert_frame_equal
 
-from audit.paths import NOTEBOOKS
 from audit.periods import Quarter
 from audit.report import run_report
 from audit.synth import write_world
+from conftest import notebooks_failing_for
 from worlds import meetings, world
 
 HOSTILE_TOPIC = '<script>alert(1)</script><img src=x onerror=alert(2)> & "点我"'  # kept as text: shown on XH01's page
@@ -118,16 +118,7 @@ def test_sample_is_reproducible(report: Path, batch: Path):
 
 
 def test_a_failing_branch_does_not_stop_the_others(batch: Path, tmp_path: Path):
-    notebooks = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, notebooks)
-    source = notebooks / "branch_report.py"
-    source.write_text(
-        source.read_text(encoding="utf-8").replace(
-            "charts = ds.branch_charts(branch_id)",
-            'charts = ds.branch_charts(branch_id)\nif branch_id == "XH02":\n    raise ValueError("模拟的失败")',
-        ),
-        encoding="utf-8",
-    )
+    notebooks = notebooks_failing_for(tmp_path / "notebooks", "XH02")
     out = tmp_path / "out"
     result = run_report(batch, Quarter.parse("2019Q1"), out, jobs=2, branches=["XH01", "XH02"], notebooks_dir=notebooks)
     assert [s.name for s in result.failed] == ["XH02"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from audit.ingest import ingest
 from audit.validate import validate_tables
 from conftest import SAMPLE
-from worlds import audit, world
+from worlds import audit, quality_world
 
 QUARTERS = ["2018Q3", "2018Q4", "2019Q1", "2019Q2", "2019Q3", "2019Q4"]
 
@@ -81,12 +80,7 @@ def test_every_finding_has_message_clause_and_evidence(sample_findings):
 
 
 def test_quality_suites_flag_what_ingestion_let_through(tmp_path: Path):
-    w = world()
-    meeting = next(m for m in w.tables["meetings"] if m["meeting_type"] == "集中学习")
-    meeting["held_on"] = dt.date(2021, 3, 1)  # outside the batch's window
-    w.tables["members"][3]["birth_date"] = dt.date(2099, 1, 1)  # in the future
-    w.tables["points"][0]["total_points"] = 999.0  # beyond the configured bounds
-    w.tables["meetings"][0]["present_count"] = 99  # more present than expected
+    w = quality_world()
     v = audit(w, tmp_path, "2019Q1")
     checks = {(r["table"], r["check"]) for r in v.quality.iter_rows(named=True)}
     assert {("meetings", "日期范围"), ("members", "日期范围"), ("points", "积分范围"), ("meetings", "人数关系")} <= checks

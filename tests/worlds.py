@@ -28,6 +28,19 @@ def world() -> World:
     return copy.deepcopy(_base())
 
 
+def quality_world() -> World:
+    """A compliant world with four problems only the record-quality suites catch (ingestion lets them
+    through): a meeting outside the batch's window, a birth date in the future, points beyond the
+    configured bounds, more present than expected."""
+    w = world()
+    meeting = next(m for m in w.tables["meetings"] if m["meeting_type"] == "集中学习")
+    meeting["held_on"] = dt.date(2021, 3, 1)  # outside the batch's window
+    w.tables["members"][3]["birth_date"] = dt.date(2099, 1, 1)  # in the future
+    w.tables["points"][0]["total_points"] = 999.0  # beyond the configured bounds
+    w.tables["meetings"][0]["present_count"] = 99  # more present than expected
+    return w
+
+
 def audit(w: World, tmp_path: Path, quarter: str, standard: Standard | None = None) -> Validation:
     batch = tmp_path / f"batch-{quarter}"
     write_world(w, batch)
