@@ -67,9 +67,16 @@ class _Formatter(string.Formatter):
 _FORMATTER = _Formatter()
 
 
+_ID_SEPARATOR = "\x1f"  # between the parts of a finding's id text
+
+
 def finding_id(rule_id: str, part: str, branch_id: str, subject_id: str, period: str) -> str:
     """The stable id of a finding (see the module docstring): `F-` + 12 upper-case hex digits."""
-    text = "\x1f".join((rule_id, part, branch_id, subject_id, period))
+    return _finding_id_of(_ID_SEPARATOR.join((rule_id, part, branch_id, subject_id, period)))
+
+
+def _finding_id_of(text: str) -> str:
+    """`finding_id` of the parts already joined."""
     return "F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper()
 
 
@@ -140,8 +147,8 @@ def _findings_of(
     joined = pl.concat_str(parts, separator="\x1e") if parts else pl.lit("")
     subject = _evaluate(matched, pl.when(pl.lit(subject_id) != "").then(pl.lit(subject_id)).otherwise(joined))
     # `finding_id` of each row: its text joined by polars, only the SHA-256 per row in Python
-    id_texts = pl.concat_str([pl.lit(rule.id), pl.lit(part.name), branch, subject, period_text], separator="\x1f")
-    ids = ["F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper() for text in pl.select(id_texts).to_series().to_list()]
+    id_texts = pl.concat_str([pl.lit(rule.id), pl.lit(part.name), branch, subject, period_text], separator=_ID_SEPARATOR)
+    ids = [_finding_id_of(text) for text in pl.select(id_texts).to_series().to_list()]
     evidence = meta.get("evidence", "")
     return matched.select(
         finding_id=pl.Series(ids, dtype=pl.String),
