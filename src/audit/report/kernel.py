@@ -168,7 +168,7 @@ if "audit.display" in _sys.modules:
 if {full!r}:
     _gc.unfreeze()
 get_ipython().reset(new_session=True)
-__import__("gc").freeze()
+__import__("gc").freeze()  # (the reset removed the name _gc)
 """
 FULL_GC_EVERY = 100
 _WARM: dict[str, Any] = {"km": None, "kc": None, "engine": None, "resets": 0}

@@ -6,6 +6,7 @@ run itself only writes the overview, once it knows which pages failed (`write_ov
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,19 +58,13 @@ def page(body: str, title: str, plotly: str, footer: str, css: str) -> str:
     )
 
 
-_EXPORTER: list[Any] = []  # this process's HTML exporter, built once (its templates load once)
-
-
+@functools.cache
 def _exporter() -> Any:
-    """nbconvert's HTML exporter (basic template: no CDN; no code, no prompts), one per process:
-    a page worker exports every page it executes with it."""
-    if not _EXPORTER:
-        from nbconvert import HTMLExporter
+    """nbconvert's HTML exporter (basic template: no CDN; no code, no prompts), built once per
+    process (its templates load once): a page worker exports every page it executes with it."""
+    from nbconvert import HTMLExporter
 
-        _EXPORTER.append(
-            HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-        )
-    return _EXPORTER[0]
+    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
 
 
 def notebook_body(notebook_path: Path) -> str:
@@ -112,7 +107,12 @@ def plotly_locale() -> str:
     return PLOTLY_LOCALE.read_text(encoding="utf-8")
 
 
-_PLOTLY_JS: list[str] = []  # plotly.js, read once per process (only self-contained pages embed it)
+@functools.cache
+def _plotly_js() -> str:
+    """The bundled plotly.js, read once per process."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
 
 
 def plotly_tag(self_contained: bool, depth: int) -> str:
@@ -120,11 +120,7 @@ def plotly_tag(self_contained: bool, depth: int) -> str:
     then its zh-CN locale, inline: nothing is fetched from the network."""
     locale = f"<script>{plotly_locale()}</script>"
     if self_contained:
-        if not _PLOTLY_JS:
-            from plotly.offline import get_plotlyjs
-
-            _PLOTLY_JS.append(get_plotlyjs())
-        return f"<script>{_PLOTLY_JS[0]}</script>{locale}"
+        return f"<script>{_plotly_js()}</script>{locale}"
     prefix = "../" * depth
     return f'<script src="{prefix}assets/plotly.min.js"></script>{locale}'
 
@@ -192,10 +188,8 @@ def write_overview(
     names by id); plotly.js once in `assets/` unless each page embeds it. The branch pages are
     already written, by the workers (`make_branch_page`)."""
     if not shell.self_contained:
-        from plotly.offline import get_plotlyjs
-
         (folder / "assets").mkdir()
-        (folder / "assets" / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+        (folder / "assets" / "plotly.min.js").write_text(_plotly_js(), encoding="utf-8")
     title = f"{quarter.zh}党支部审核总览"
     if overview.status == "ok":
         content = mark_failed_pages(body.read_text(encoding="utf-8"), statuses)
