@@ -208,14 +208,14 @@ def _record_quality(
     """The record-quality suites' findings on `tables`, from `cache` when the same tables, parameters,
     suites and code were checked before (then GX is not run again)."""
     parameters = quality_parameters(tables, data_window(tables), standard, today)
-    key = quality_key(tables, parameters, sorted(EXPECTATIONS.glob("quality.*.json"))) if cache is not None else None
-    if cache is not None and key is not None:
-        kept = cache.load(key)
-        if isinstance(kept, pl.DataFrame):
-            return kept
+    if cache is None:
+        return collect_quality(run_quality(validator, tables, parameters))
+    key = quality_key(tables, parameters, sorted(EXPECTATIONS.glob("quality.*.json")))
+    kept = cache.load(key)
+    if isinstance(kept, pl.DataFrame):
+        return kept
     found = collect_quality(run_quality(validator, tables, parameters))
-    if cache is not None and key is not None:
-        cache.store(key, found)
+    cache.store(key, found)
     return found
 
 
