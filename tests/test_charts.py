@@ -167,7 +167,7 @@ def test_html_fragments_escape_export_text():
 
 
 def test_every_chart_carries_the_report_template(tmp_path):
-    """Charts get plotly_white without per-figure template validation (charts._figure)."""
+    """Charts get plotly_white without per-figure template validation (charts._layout)."""
     from audit.dataset import from_batch
     from audit.paths import SAMPLE_BATCH
 
@@ -177,6 +177,62 @@ def test_every_chart_carries_the_report_template(tmp_path):
     for figure in figures:
         assert figure.layout.template.layout.plot_bgcolor == "white"
         assert figure.to_dict()["layout"]["template"]["layout"]["plot_bgcolor"] == "white"
+
+
+def _all_charts(broken: dict[str, pl.DataFrame]) -> dict[str, charts.Chart]:
+    """Every chart function, drawn and empty: the sample's branch and overview charts (two
+    quarters, so the comparison has bars of both), the broken world's branch charts and the
+    charts of a branch without records."""
+    from audit.dataset import from_batch
+    from audit.paths import SAMPLE_BATCH
+
+    ds = from_batch(SAMPLE_BATCH, "2019Q2")
+    ds.previous_scorecard = from_batch(SAMPLE_BATCH, "2019Q1").scorecard
+    found = {f"sample XH01 {k}": c for k, c in ds.branch_charts("XH01").items()}
+    found |= {f"sample overview {k}": c for k, c in ds.overview_charts().items()}
+    for branch in ("XH01", "XH99"):
+        trend, missing = views.points_trend(broken, branch, Q1)
+        found |= {
+            f"{branch} meetings": charts.meeting_frequency(views.meeting_counts(broken, branch, Q1, STANDARD)),
+            f"{branch} theme_days": charts.theme_day_dates(views.theme_days(broken, branch, Q1)),
+            f"{branch} attendance": charts.attendance(views.attendance_rates(broken, branch, Q1)),
+            f"{branch} points": charts.points_trend(trend, missing),
+            f"{branch} dues": charts.dues_completeness(views.dues_by_month(broken, branch, Q1)),
+            f"{branch} arrears": charts.arrears_ageing(
+                views.arrears_buckets(views.arrears(broken, Q1, STANDARD, branch), STANDARD)
+            ),
+        }
+    return found
+
+
+def test_every_chart_is_what_plotly_validation_makes_of_it(broken):
+    """Charts are drawn as plain property dicts and made into figures without plotly's
+    per-property validation (charts._Draft, 25 ms -> under 1 ms a chart): validating each
+    finished figure through plotly must change nothing — no unknown property, no value plotly
+    would coerce (an axis title as a bare string becomes {"text": …}), and the same JSON."""
+    found = _all_charts(broken)
+    assert len(found) == 22 and any(c.empty for c in found.values()) and not all(c.empty for c in found.values())
+    for name, chart in found.items():
+        drawn = chart.figure.to_dict()
+        validated = go.Figure(drawn).to_dict()  # raises on any property plotly does not know
+        assert validated == drawn, name
+
+
+def test_a_chart_stays_a_validating_plotly_figure(broken):
+    """Built without validation, a chart is still checked as plotly checks any figure when a
+    reviewer changes it in JupyterLab (a typo raises, it is not silently kept)."""
+    figure = charts.dues_completeness(views.dues_by_month(broken, "XH01", Q1)).figure
+    with pytest.raises(ValueError):
+        figure.update_layout(titel="x")
+    with pytest.raises(ValueError):
+        figure.data[0].update(colr="red")
+    with pytest.raises(ValueError):
+        figure.layout.yaxis.update(rnge=[0, 1])
+    figure.update_layout(height=500)
+    assert figure.to_dict()["layout"]["height"] == 500
+    template = charts.dues_completeness(views.dues_by_month(broken, "XH01", Q1)).figure.layout.template
+    figure.layout.template.layout.font.size = 99  # one figure's template edited, not the next one's
+    assert template.layout.font.size != 99
 
 
 def _rates(rows: list[tuple[str, dt.date, str, int, int]]) -> pl.DataFrame:

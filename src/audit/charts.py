@@ -30,7 +30,8 @@ COLORS = {
     LIFE_MEETING: "#7f8c8d",
     APPRAISAL: "#5d6d7e",
 }
-_TEMPLATE = pio.templates["plotly_white"]
+# the report's plotly template as plotly stores it; `go.Figure` copies it into each figure
+_TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
 MONTH = re.compile(r"\d{4}-\d{2}")  # a month period (`2019-02`), shown as 2019年2月
 # one colour per rating, by its code (`audit.standard.RATINGS`); the words are the standard's
 RATING_COLORS = {"best": "#1e8449", "pass": "#d4ac0d", "fail": "#c0392b"}
@@ -61,7 +62,7 @@ def count_axis(top: float, title: str | None = None, headroom: float = 1.08) -> 
         "range": [0, max(top, 1) * headroom],
     }
     if title is not None:
-        axis["title"] = title
+        axis["title"] = {"text": title}
     return axis
 
 
@@ -86,56 +87,82 @@ def _top(*values: Any) -> float:
     return float(max(found, default=0))
 
 
-def _empty(fig: go.Figure, title: str, reading: str) -> Chart:
+def _empty(fig: _Draft, title: str, reading: str) -> Chart:
     """A chart with nothing to draw: its title and reading, marked empty so pages show the sentence only."""
     return Chart(_layout(fig, title), reading, empty=True)
 
 
-def _figure(*args, **kwargs) -> go.Figure:
-    """`go.Figure` with the report's template, attached the way plotly attaches its default
-    template (`BaseFigure._initialize_layout_template`): already validated, so not re-validated
-    per figure. `update_layout(template=...)` re-validates the whole template, about 70 ms a chart
-    and most of a branch page's chart time."""
-    fig = go.Figure(*args, **kwargs)
-    fig.layout._validate = False
-    try:
-        fig.layout.template = _TEMPLATE
-    finally:
-        fig.layout._validate = True
-    return fig
+class _Draft:
+    """A figure being drawn, as plain plotly property dicts: its traces and the lines across it.
+    `_layout` makes it a `go.Figure` once, without plotly's per-property validation — building
+    charts through plotly's validating API (`add_bar`, `update_layout`) took about 25 ms a chart,
+    most of a branch page's time; this takes under 1 ms. `tests/test_charts.py` validates every
+    finished chart through plotly and checks that validating changes nothing."""
+
+    def __init__(self, *traces: dict[str, Any]) -> None:
+        self.data: list[dict[str, Any]] = list(traces)
+        self.shapes: list[dict[str, Any]] = []
+
+    def add(self, kind: str, **props: Any) -> None:
+        """Adds one trace of plotly type `kind` (`bar`, `scatter`, `heatmap`) with its properties."""
+        self.data.append(_trace(kind, **props))
 
 
-def _bars(fig: go.Figure, x: list[Any], y: list[Any], name: str, color: str | None, hover: str, **style: Any) -> None:
+def _trace(kind: str, **props: Any) -> dict[str, Any]:
+    """One trace's properties as plotly stores them: `type` named, properties given as None left
+    out (plotly's own default, as its constructors treat None)."""
+    return {"type": kind, **{k: v for k, v in props.items() if v is not None}}
+
+
+def _figure(*traces: dict[str, Any]) -> _Draft:
+    """A new figure being drawn, optionally with its first traces (`_trace`)."""
+    return _Draft(*traces)
+
+
+def _bars(fig: _Draft, x: list[Any], y: list[Any], name: str, color: str | None, hover: str, **style: Any) -> None:
     """Adds one named bar series: its legend name, colour and hover text (`hovertemplate`)."""
-    fig.add_bar(x=x, y=y, name=name, marker_color=color, hovertemplate=hover, **style)
+    marker = {} if color is None else {"marker": {"color": color}}
+    fig.add("bar", x=x, y=y, name=name, hovertemplate=hover, **marker, **style)
 
 
-def _line(fig: go.Figure, x: list[Any], y: list[Any], name: str, color: str, hover: str, **style: Any) -> None:
+def _line(fig: _Draft, x: list[Any], y: list[Any], name: str, color: str, hover: str, **style: Any) -> None:
     """Adds one named line with markers: its legend name, colour and hover text."""
-    fig.add_scatter(x=x, y=y, name=name, mode="lines+markers", line={"color": color}, hovertemplate=hover, **style)
+    fig.add("scatter", x=x, y=y, name=name, mode="lines+markers", line={"color": color}, hovertemplate=hover, **style)
 
 
-def _rule_line(fig: go.Figure, y: float, name: str, color: str, dash: str) -> None:
+def _rule_line(fig: _Draft, y: float, name: str, color: str, dash: str) -> None:
     """A requirement as a horizontal line across the plot, named in the legend: a label inside the
-    plot would cover bars or markers, or be cut off at the plot's edge."""
-    fig.add_hline(y=y, line_dash=dash, line_color=color, line_width=2)
-    fig.add_scatter(
-        x=[None], y=[None], mode="lines", name=name, line={"color": color, "dash": dash, "width": 2}, hoverinfo="skip"
-    )
+    plot would cover bars or markers, or be cut off at the plot's edge. The line is the shape
+    plotly's `add_hline` draws (the plot's full width, at `y` on the y axis)."""
+    line = {"color": color, "dash": dash, "width": 2}
+    fig.shapes.append({"line": line, "type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": y, "y1": y, "yref": "y"})
+    fig.add("scatter", x=[None], y=[None], mode="lines", name=name, line=dict(line), hoverinfo="skip")
 
 
-def _layout(fig: go.Figure, title: str, **axes) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 16}},
-        font={"family": FONT, "size": 13},
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        height=380,
+def _layout(fig: _Draft, title: str, **layout: Any) -> go.Figure:
+    """The finished `go.Figure`: the report's template, title, font, margins, legend and the
+    chart's own layout properties (axes, `barmode`, `height` …). Built without validation, then
+    validating again, so that a reviewer's later `fig.update_layout(...)` in JupyterLab is checked
+    as plotly always checks it."""
+    props: dict[str, Any] = {"template": _TEMPLATE}  # copied by go.Figure: edits stay in the figure
+    if fig.shapes:
+        props["shapes"] = fig.shapes
+    props |= {
+        "title": {"text": title, "x": 0.01, "font": {"size": 16}},
+        "font": {"family": FONT, "size": 13},
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+        "height": 380,
         # below everything, whatever room the axis labels take (`yref` container: the figure's bottom)
-        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
-        hoverlabel={"font": {"family": FONT}},
-        **axes,
-    )
-    return fig
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
+        "hoverlabel": {"font": {"family": FONT}},
+        **layout,
+    }
+    figure = go.Figure({"data": fig.data, "layout": props}, _validate=False)
+    figure._validate = True
+    figure.layout._validate = True
+    for trace in figure.data:
+        trace._validate = True
+    return figure
 
 
 def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与要求") -> Chart:
@@ -149,7 +176,8 @@ def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与�
         _bars(fig, rows["month_label"].to_list(), rows["count"].to_list(), kind, COLORS.get(kind), hover, offsetgroup=kind)
         required = rows.filter(pl.col("required").is_not_null() & (pl.col("required") > 0))
         if not required.is_empty():  # a bar-wide tick at the minimum, drawn over this type's bar
-            fig.add_scatter(
+            fig.add(
+                "scatter",
                 x=required["month_label"].to_list(),
                 y=required["required"].to_list(),
                 mode="markers",
@@ -172,13 +200,16 @@ def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与�
     if not fig.data:
         return _empty(fig, title, "本季度没有会议记录，也没有需要达到的最低次数。")
     top = _top(counts["count"], counts["required"])
-    layout = _layout(fig, title, barmode="group", scattermode="group", yaxis=count_axis(top, "次数"), xaxis={"title": "月份"})
+    layout = _layout(
+        fig, title, barmode="group", scattermode="group", yaxis=count_axis(top, "次数"), xaxis={"title": {"text": "月份"}}
+    )
     return Chart(layout, reading)
 
 
 def theme_day_dates(days: pl.DataFrame, day_of_month: int = 15, title: str = "主题党日开展日期") -> Chart:
     fig = _figure()
-    fig.add_scatter(
+    fig.add(
+        "scatter",
         x=days["month_label"].to_list(),
         y=days["day"].to_list(),
         mode="markers+text",
@@ -199,7 +230,12 @@ def theme_day_dates(days: pl.DataFrame, day_of_month: int = 15, title: str = "�
         reading = "不在规定日期开展：" + "、".join(f"{r['month_label']}{r['day']}日" for r in off.iter_rows(named=True)) + "。"
     if days.is_empty():
         return _empty(fig, title, reading)
-    layout = _layout(fig, title, yaxis={"title": "日", "range": [0, 32], "dtick": 5}, xaxis={"title": "月份", "type": "category"})
+    layout = _layout(
+        fig,
+        title,
+        yaxis={"title": {"text": "日"}, "range": [0, 32], "dtick": 5},
+        xaxis={"title": {"text": "月份"}, "type": "category"},
+    )
     return Chart(layout, reading)
 
 
@@ -271,7 +307,8 @@ def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Cha
             ],
         )
     if not unknown.is_empty():  # a word on the axis, not a bar at 0%: nothing says nobody came
-        fig.add_scatter(
+        fig.add(
+            "scatter",
             x=unknown["label"].to_list(),
             y=[4] * unknown.height,
             mode="text",
@@ -298,8 +335,13 @@ def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Cha
     if not unknown.is_empty():
         reading += f"；{_named_meetings(unknown['label'].to_list())}未记录出勤"
     reading += "。"
-    xaxis = {"title": "会议日期", "type": "category", "categoryorder": "array", "categoryarray": rates["label"].to_list()}
-    yaxis = {"title": "出席率", "range": [0, 105], **PERCENT_TICKS}
+    xaxis = {
+        "title": {"text": "会议日期"},
+        "type": "category",
+        "categoryorder": "array",
+        "categoryarray": rates["label"].to_list(),
+    }
+    yaxis = {"title": {"text": "出席率"}, "range": [0, 105], **PERCENT_TICKS}
     return Chart(_layout(fig, title, barmode="overlay", yaxis=yaxis, xaxis=xaxis), reading)
 
 
@@ -315,8 +357,11 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None =
         title = POINTS_TITLE + (f"（{labels[0]}至{labels[-1]}）" if len(labels) > 1 else f"（{labels[0]}）" if labels else "")
     if trend.is_empty() or trend["average"].null_count() == trend.height:
         return _empty(fig, title, "没有积分记录。")
-    fig.add_scatter(x=labels, y=trend["maximum"].to_list(), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
-    fig.add_scatter(
+    fig.add(
+        "scatter", x=labels, y=trend["maximum"].to_list(), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"
+    )
+    fig.add(
+        "scatter",
         x=labels,
         y=trend["minimum"].to_list(),
         mode="lines",
@@ -329,7 +374,8 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None =
     _line(fig, labels, trend["average"].round(1).to_list(), "平均分", "#c0392b", "%{x}平均：%{y}分<extra></extra>")
     gaps = trend.filter(pl.col("missing") > 0)
     if not gaps.is_empty():
-        fig.add_scatter(
+        fig.add(
+            "scatter",
             x=gaps["month_label"].to_list(),
             y=gaps["average"].fill_null(0).to_list(),
             mode="markers+text",
@@ -349,7 +395,7 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None =
         names = "、".join(f"{r['name']}（{r['months']}）" for r in missing.head(5).iter_rows(named=True))
         more = f"等{missing.height}人" if missing.height > 5 else ""
         reading = f"缺少积分记录：{names}{more}。"
-    return Chart(_layout(fig, title, yaxis={"title": "月度积分"}, xaxis={"title": "月份"}), reading)
+    return Chart(_layout(fig, title, yaxis={"title": {"text": "月度积分"}}, xaxis={"title": {"text": "月份"}}), reading)
 
 
 def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交") -> Chart:
@@ -373,16 +419,16 @@ def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交
         fig,
         title,
         barmode="group",
-        yaxis={"title": "金额（元）"},
+        yaxis={"title": {"text": "金额（元）"}},
         yaxis2={
-            "title": "足额交纳人数比例",
+            "title": {"text": "足额交纳人数比例"},
             "overlaying": "y",
             "side": "right",
             "range": [0, 105],
             **PERCENT_TICKS,
             "showgrid": False,
         },
-        xaxis={"title": "月份"},
+        xaxis={"title": {"text": "月份"}},
     )
     return Chart(layout, reading)
 
@@ -391,10 +437,11 @@ def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> 
     """Members per arrears bucket (`views.arrears_buckets`); the `at_risk` bucket is SM-8's."""
     colors = ["#f5b041", "#e67e22", "#922b21"][-buckets.height :]
     fig = _figure(
-        go.Bar(
+        _trace(
+            "bar",
             x=buckets["bucket"].to_list(),
             y=buckets["members"].to_list(),
-            marker_color=colors,
+            marker={"color": colors},
             text=[
                 f"{n}人" + ("（自行脱党风险）" if at_risk and n else "")
                 for at_risk, n in zip(buckets["at_risk"], buckets["members"], strict=True)
@@ -415,8 +462,15 @@ def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> 
             "，按党章第九条有自行脱党风险。" if risk else "。"
         )
     top = _top(buckets["members"])
-    layout = _layout(fig, title, yaxis=count_axis(top, "人数", 1.2), xaxis={"title": "连续欠缴月数"}, showlegend=False)
-    layout.update_layout(height=count_height(top))  # sized to the counts: one member is a short chart
+    # sized to the counts: one member is a short chart
+    layout = _layout(
+        fig,
+        title,
+        yaxis=count_axis(top, "人数", 1.2),
+        xaxis={"title": {"text": "连续欠缴月数"}},
+        showlegend=False,
+        height=count_height(top),
+    )
     return Chart(layout, reading)
 
 
@@ -427,7 +481,8 @@ def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题
     labels = [f"{b}　{n}" for b, n in zip(branches["branch_id"], branches["branch_name"], strict=True)]
     top = max((v for row in z for v in row), default=0)
     fig = _figure(
-        go.Heatmap(
+        _trace(
+            "heatmap",
             z=z,
             x=[period_zh(c) if MONTH.fullmatch(c) else c for c in columns],
             y=labels,
@@ -437,14 +492,16 @@ def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题
             text=[[str(v) if v else "" for v in row] for row in z],  # a clean cell stays blank
             texttemplate="%{text}",
             hovertemplate="%{y}<br>%{x}：%{z}个问题<extra></extra>",
-            colorbar={"title": "问题数"}
+            colorbar={"title": {"text": "问题数"}}
             | {k: v for k, v in count_axis(top).items() if k in ("tickmode", "tick0", "dtick", "tickformat")},
         )
     )
     clean = sum(1 for row in z if not any(row))
     reading = f"{len(labels)}个支部中{clean}个本季度没有错误或严重问题；颜色越深问题越多。"
-    layout = _layout(fig, title, yaxis={"autorange": "reversed"}, xaxis={"title": "期间", "type": "category"})
-    layout.update_layout(height=max(380, 26 * len(labels) + 120))
+    height = max(380, 26 * len(labels) + 120)
+    layout = _layout(
+        fig, title, yaxis={"autorange": "reversed"}, xaxis={"title": {"text": "期间"}, "type": "category"}, height=height
+    )
     return Chart(layout, reading)
 
 
@@ -453,10 +510,11 @@ def ratings(scorecard: pl.DataFrame, words: Mapping[str, str], title: str = "各
     order = [words[code] for code in RATINGS]
     counts = {r: scorecard.filter(pl.col("rating") == r).height for r in order}
     fig = _figure(
-        go.Bar(
+        _trace(
+            "bar",
             x=order,
             y=[counts[r] for r in order],
-            marker_color=[RATING_COLORS[code] for code in RATINGS],
+            marker={"color": [RATING_COLORS[code] for code in RATINGS]},
             text=[f"{counts[r]}个" for r in order],
             textposition="outside",
             hovertemplate="%{x}：%{y}个支部<extra></extra>",
@@ -489,7 +547,7 @@ def quarter_comparison(
             title,
             barmode="group",
             yaxis=count_axis(_top(comparison["findings"], comparison["previous_findings"]), "问题数"),
-            xaxis={"title": "支部", "type": "category"},
+            xaxis={"title": {"text": "支部"}, "type": "category"},
         ),
         reading,
     )
