@@ -21,12 +21,14 @@ from typing import Any
 
 import polars as pl
 
+from audit.keysets import KIND
 from audit.paths import EXPECTATIONS
 from audit.quality import ID_STATUS_ZH, QUALITY_COLUMNS
 
 KINDS = {
     "expect_column_values_to_not_be_null",
     "expect_column_values_to_be_in_set",
+    KIND,  # a column's values are keys of another table (`audit.keysets`)
     "expect_column_values_to_be_between",
     "expect_column_values_to_be_unique",
     "expect_compound_columns_to_be_unique",
@@ -83,8 +85,8 @@ def _failing(kind: str, kwargs: dict[str, Any], frame: pl.DataFrame) -> pl.Expr:
     missing = _missing(frame, column)
     if kind == "expect_column_values_to_not_be_null":
         return missing
-    if kind == "expect_column_values_to_be_in_set":
-        values = pl.Series(kwargs["value_set"], dtype=frame.schema[column])
+    if kind in ("expect_column_values_to_be_in_set", KIND):
+        values = pl.Series(kwargs.get("value_set", kwargs.get("keys")), dtype=frame.schema[column])
         return ~missing & ~pl.col(column).is_in(values.implode())
     if kind == "expect_column_values_to_be_unique":
         return ~missing & pl.col(column).is_duplicated()

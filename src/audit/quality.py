@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from audit import keysets
 from audit.contract import Contract, Table, load_contract
 from audit.dues import DERIVED_IF_ABSENT
 from audit.paths import EXPECTATIONS
@@ -46,6 +47,7 @@ LATE_DATES = {
     ("dues_disclosures", "published_on"),
     ("dues_disclosures", "reported_on"),
 }
+KEYS = "keys__"  # the parameters holding a table's keys for the reference checks (`keysets`)
 POINT_COLUMNS = ("base_points", "bonus_points", "penalty_points", "total_points")
 COUNT_PAIRS = {
     "meetings": [("expected_count", "present_count")],
@@ -93,8 +95,8 @@ def build_quality_suite(table: Table) -> dict[str, Any]:
             out.append(
                 _expectation(
                     name,
-                    "expect_column_values_to_be_in_set",
-                    {"column": column.name, "value_set": {"$PARAMETER": f"keys__{target}"}},
+                    keysets.KIND,
+                    {"column": column.name, "keys": {"$PARAMETER": f"{KEYS}{target}"}},
                     "引用",
                     f"「{label}」{{value}} 在被引用的表中不存在",
                     label,
@@ -228,7 +230,7 @@ def quality_parameters(
         for column in table.columns.values():
             if column.ref:
                 target_table, target_column = column.ref.split(".")
-                params[f"keys__{target_table}__{target_column}"] = sorted(
+                params[f"{KEYS}{target_table}__{target_column}"] = sorted(
                     tables[target_table].get_column(target_column).drop_nulls().unique().to_list()
                 )
     return params
@@ -237,31 +239,14 @@ def quality_parameters(
 def run_quality(
     validator: Validator, tables: dict[str, pl.DataFrame], parameters: dict[str, Any], folder: Path = EXPECTATIONS
 ) -> list[SuiteRun]:
-    """Each table's quality suite run by GX on that table."""
+    """Each table's quality suite run by GX on that table; the reference checks' key sets are held
+    for the run and named by their tokens (`keysets`), not copied into the expectations."""
     runs = []
-    for name, frame in tables.items():
-        suite = json.loads((folder / f"quality.{name}.json").read_text(encoding="utf-8"))
-        runs.append(validator.run(suite, frame, ["_file", "_sheet", "_row"], _table_parameters(suite, frame, parameters)))
+    with keysets.held(parameters, [name for name in parameters if name.startswith(KEYS)]) as own:
+        for name, frame in tables.items():
+            suite = json.loads((folder / f"quality.{name}.json").read_text(encoding="utf-8"))
+            runs.append(validator.run(suite, frame, ["_file", "_sheet", "_row"], own))
     return runs
-
-
-def _table_parameters(suite: dict[str, Any], frame: pl.DataFrame, parameters: dict[str, Any]) -> dict[str, Any]:
-    """The parameters as one table's suite uses them: a set of valid keys cut to the keys that occur
-    in the columns checked against it. A value is in the cut set exactly when it is in the whole
-    one, so GX judges every row alike; but GX copies an expectation's value set each time it reads
-    the expectation's arguments (about a hundred times), and a district's 110,000 meeting ids made
-    that most of the record-quality time."""
-    readers: dict[str, list[str]] = {}
-    for expectation in suite["expectations"]:
-        value_set = expectation["kwargs"].get("value_set")
-        if isinstance(value_set, dict) and "$PARAMETER" in value_set:
-            readers.setdefault(value_set["$PARAMETER"], []).append(expectation["kwargs"]["column"])
-    own = dict(parameters)
-    for name, columns in readers.items():
-        present = pl.DataFrame({"key": pl.concat([frame.get_column(c) for c in columns]).drop_nulls().unique()})
-        keys = pl.DataFrame({"key": pl.Series(parameters[name], dtype=present.schema["key"])})
-        own[name] = present.join(keys, on="key", how="semi").get_column("key").sort().to_list()
-    return own
 
 
 def collect_quality(runs: list[SuiteRun]) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from audit import keysets
 from audit.paths import EXPECTATIONS, REPO
 from audit.standard import Bound, Check, Part, Rule, Standard
 
@@ -152,6 +153,7 @@ class Validator:
             warnings.simplefilter("ignore")
             import great_expectations as gx
 
+        keysets.register()  # the reference checks' expectation (quality suites)
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
@@ -197,10 +199,20 @@ class Validator:
             outcome = checkpoint.run(batch_parameters={"dataframe": data}, expectation_parameters=parameters)
         [result] = outcome.run_results.values()
         for item in result.results:
-            info = item.exception_info or {}
-            if info.get("raised_exception"):
+            for info in _raised(item.exception_info):
                 raise RuntimeError(f"{name} 中的期望 {item.expectation_config.type} 执行失败：{info.get('exception_message')}")
         return SuiteRun(name, frame, keys, result)
+
+
+def _raised(info: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The exceptions an expectation's result reports: GX gives one flat record when the
+    expectation itself raised, and one record per metric id when a metric failed to resolve
+    (which a flat lookup missed: the expectation then only looked failed, without its rows)."""
+    if not info:
+        return []
+    if "raised_exception" in info:
+        return [info] if info["raised_exception"] else []
+    return [record for record in info.values() if isinstance(record, dict) and record.get("raised_exception")]
 
 
 def suite_columns(suite: dict[str, Any]) -> list[str]:
