@@ -84,6 +84,24 @@ def test_a_cache_folder_inside_a_new_output_folder_is_refused_before_reading(sma
     assert proc.returncode == 0, proc.stderr  # --no-cache: the cache folder is not looked at
 
 
+@pytest.mark.parametrize("entry", ["validate", "run_report"])
+def test_the_api_refuses_a_cache_folder_inside_its_new_output_folder_before_reading(
+    small_batch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str
+):
+    """`audit.validate.validate(out=R)` and `audit.report.run_report(out=R)` with the cache in
+    ``R/cache`` are refused before anything is read or made, as the CLI refuses them; before, the
+    API read the batch, made R with the cache in it and then refused R as not its own."""
+    from audit.report import run_report
+    from audit.validate import validate
+
+    out = tmp_path / "report"
+    monkeypatch.setenv("AUDIT_CACHE_DIR", str(out / "cache"))
+    call = {"validate": validate, "run_report": run_report}[entry]
+    with pytest.raises(CacheLocationError, match="导入缓存文件夹"):
+        call(small_batch, "2019Q1", out=out)
+    assert not out.exists()
+
+
 def test_a_cache_folder_inside_an_audit_output_folder_is_refused(
     small_batch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.cache import IngestCache, quality_key
+from audit.cache import IngestCache, quality_key, refuse_inside_output
 from audit.coverage import coverage_and_partial, empty_coverage, withhold, withhold_progress
 from audit.dues import due_notices, with_derived_dues
 from audit.facts import FACTS, Facts, QuarterOutOfRangeError, compute_facts, data_window
@@ -251,6 +251,8 @@ def validate(
         result = validate_tables(ingested.tables, quarter, standard, today=today, step=step, cache=cache)
         result.ingested = ingested
         return result
+    if cache:
+        refuse_inside_output(out)  # before the folder is made: it would hold the cache, not only outputs
     with output_folder(out, kind="validate", batch=Path(batch)) as target:
         ingested = ingested if ingested is not None else _read(batch, limits, mapping, step, cache)
         if (why := nothing_usable(ingested)) is not None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from audit.arguments import check_quarter, choose_branches
+from audit.cache import refuse_inside_output
 from audit.errors import AuditError
 from audit.limits import Limits
 from audit.mapping import ReviewerMapping
@@ -160,6 +161,8 @@ def run_report(
         cache,
     )
     out = check_output(out, kind="run", batch=batch)
+    if cache:
+        refuse_inside_output(out)  # before the folder is made: it would hold the cache, not only outputs
     make_parents(out)
     with RunLock(out, command="run"):
         out = check_output(out, kind="run", batch=batch)
