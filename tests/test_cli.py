@@ -443,3 +443,30 @@ def test_the_data_problems_not_listed_are_said_to_be_in_quarantine_csv(batch: Pa
     write_csv(batch / "dues.csv", [*DUES, *bad[:2]])
     proc = run("ingest", str(batch), "--out", str(tmp_path / "few"))
     assert "数据问题2条（均已记入quarantine.csv）：" in re.sub(r"\s", "", proc.stdout), proc.stdout
+
+
+def test_a_large_batch_lists_only_the_branches_to_look_at():
+    """A district's 1,000 branches printed a 1,000-row table (over a thousand lines, a second to
+    draw): beyond BRANCHES_LISTED branches the terminal lists those with a finding or without the
+    best rating, and counts the rest in one line; a sub-district still sees every branch."""
+    from audit.cli import BRANCHES_LISTED, _listed_branches
+    from audit.standard import load_standard
+
+    standard = load_standard()
+    best, fail = standard.rating["best"], standard.rating["fail"]
+
+    def card(n: int, failing: set[int]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "branch_id": [f"D{i:05d}" for i in range(n)],
+                "critical": [0] * n,
+                "errors": [1 if i in failing else 0 for i in range(n)],
+                "warnings": [0] * n,
+                "rating": [fail if i in failing else best for i in range(n)],
+            }
+        )
+
+    small = card(BRANCHES_LISTED, {3})
+    assert _listed_branches(small, standard) == (small, 0)
+    listed, left = _listed_branches(card(1000, {5, 700, 42}), standard)
+    assert listed["branch_id"].to_list() == ["D00005", "D00042", "D00700"] and left == 997

@@ -575,6 +575,22 @@ def validate(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+BRANCHES_LISTED = 30  # a terminal lists every branch up to this many; beyond, the ones to look at
+
+
+def _listed_branches(card, standard) -> tuple[Any, int]:
+    """The scorecard rows the terminal lists, and how many it leaves out: every branch of a
+    sub-district; of a larger batch (a district's 1,000 branches filled the terminal with over a
+    thousand lines, and took a second to draw) only the branches with a finding or without the
+    best rating, all of them, in branch order; the clean ones are counted in one line."""
+    import polars as pl
+
+    if card.height <= BRANCHES_LISTED:
+        return card, 0
+    clean = (pl.col("rating") == standard.rating["best"]) & (pl.sum_horizontal("critical", "errors", "warnings") == 0)
+    return card.filter(~clean), card.filter(clean).height
+
+
 def _print_validation_summary(result) -> None:
     """What the audit found: counts by severity, ratings, each branch's counts and rating."""
     import polars as pl
@@ -604,10 +620,13 @@ def _print_validation_summary(result) -> None:
         table.add_column(COLUMNS[column], overflow="fold", justify="right" if numeric else "left", min_width=width)
     table.add_column("未通过", overflow="fold")
     table.add_column(COLUMNS["rating"], overflow="fold")
-    for row in result.scorecard.iter_rows(named=True):
+    listed, left = _listed_branches(result.scorecard, result.standard)
+    for row in listed.iter_rows(named=True):
         failed = "\n".join(d for d in result.standard.dimensions if row.get(d) == STATUS_FAIL)  # one a line
         table.add_row(*(printable(row[c] if row[c] is not None else "") for c in columns), failed, printable(row["rating"]))
     console.print(table)
+    if left:
+        console.print(f"其余 {left} 个支部均为{result.standard.rating['best']}、没有问题，未逐一列出；全部支部见 scorecard.csv")
     missing = unevaluable(result.coverage)
     if missing.height:
         console.print(
