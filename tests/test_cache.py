@@ -22,7 +22,7 @@ import pytest
 from audit import cache as cache_module
 from audit.cache import ENTRY_SUFFIX, CacheLocationError, IngestCache, source_digest
 from audit.contract import load_contract
-from audit.ingest import FileOutcome, PseudonymKeyError, ingest
+from audit.ingest import BatchOutcome, FileOutcome, PseudonymKeyError, ingest
 from audit.limits import Limits
 from audit.mapping import load_mapping
 from audit.privacy import SECRET_ENV, installation_secret, pseudonym
@@ -60,6 +60,20 @@ def entries(folder: Path) -> list[Path]:
     return sorted(folder.glob(f"*{ENTRY_SUFFIX}")) if folder.is_dir() else []
 
 
+def file_entries(folder: Path) -> list[Path]:
+    """The entries of single files (`FileOutcome`), without the whole batch's (`BatchOutcome`)."""
+    store = IngestCache(None, folder)
+    return [p for p in entries(folder) if isinstance(store.load(p.name[: -len(ENTRY_SUFFIX)]), FileOutcome)]
+
+
+def drop_batch_entries(folder: Path) -> None:
+    """Remove the whole batch's entries, so that the next ingestion reads each file's entry."""
+    kept = set(file_entries(folder))
+    for path in entries(folder):
+        if path not in kept:
+            path.unlink()
+
+
 def env_with(cache_dir: Path, tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -76,13 +90,19 @@ def test_warm_equals_cold_equals_no_cache_byte_for_byte(sample: Path, cache_dir:
     assert without.cache is None and not cache_dir.exists()  # bypassed: nothing written
     cold = ingest(sample)
     files = len(cold.files)
-    assert (cold.cache.hits, cold.cache.misses, cold.cache.writes) == (0, files, files)
-    warm = ingest(sample)
+    assert (cold.cache.hits, cold.cache.misses, cold.cache.writes) == (0, files, files + 1)  # and the batch's
+    warm = ingest(sample)  # the whole batch's entry
     assert (warm.cache.hits, warm.cache.misses, warm.cache.writes) == (files, 0, 0)
+    drop_batch_entries(cache_dir)
+    from_files = ingest(sample)  # each file's entry, the batch-wide stages run again (and the batch stored)
+    assert (from_files.cache.hits, from_files.cache.misses, from_files.cache.writes) == (files, 0, 1)
     expected = written(without, tmp_path / "without")
     assert written(cold, tmp_path / "cold") == expected
     assert written(warm, tmp_path / "warm") == expected
-    assert (warm.recognised, warm.skipped, warm.identities) == (without.recognised, without.skipped, without.identities)
+    assert written(from_files, tmp_path / "from_files") == expected
+    for result in (warm, from_files):
+        assert (result.recognised, result.skipped, result.identities) == (without.recognised, without.skipped, without.identities)
+        assert result.sources == without.sources and result.problems == without.problems
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in entries(cache_dir)} == {0o600}
     assert not [p for p in cache_dir.iterdir() if p.name.endswith(".tmp")]
@@ -109,7 +129,7 @@ def test_only_the_changed_file_is_read_again(batch: Path, cache_dir: Path, tmp_p
     first = ingest(batch)
     _change_one_cell(batch / "dues.csv", 1, 3, "96")  # one branch re-exported its dues: one amount changed
     again = ingest(batch)
-    assert (again.cache.hits, again.cache.misses, again.cache.writes) == (len(first.files) - 1, 1, 1)
+    assert (again.cache.hits, again.cache.misses, again.cache.writes) == (len(first.files) - 1, 1, 2)  # and the batch
     assert again.files != first.files
     assert again.tables["dues"]["amount_paid"].to_list()[0] == 96.0
     assert written(again, tmp_path / "again") == written(ingest(batch, cache=False), tmp_path / "fresh")
@@ -153,6 +173,7 @@ def test_no_cache_neither_reads_nor_writes(batch: Path, cache_dir: Path, tmp_pat
     # an entry altered in place (a valid entry, another message): what a read of the cache would show
     store = IngestCache(batch, cache_dir)
     marker = "（取自缓存）"
+    drop_batch_entries(cache_dir)
     for path in entries(cache_dir):
         key = path.name[: -len(ENTRY_SUFFIX)]
         outcome = store.load(key)
@@ -160,6 +181,7 @@ def test_no_cache_neither_reads_nor_writes(batch: Path, cache_dir: Path, tmp_pat
         outcome.read_skipped.append(Skipped(outcome.file, "", marker))
         store.store(key, outcome)
     assert marker in str(ingest(batch).skipped)  # the cache is read ...
+    drop_batch_entries(cache_dir)
     before = {p.name: p.read_bytes() for p in entries(cache_dir)}
     result = ingest(batch, cache=False)  # ... but not with cache=False, nor written
     assert marker not in str(result.skipped) and result.cache is None
@@ -237,6 +259,7 @@ def test_two_runs_at_once_both_succeed_with_the_same_outputs(batch: Path, cache_
 
 def test_a_corrupt_entry_is_a_miss_and_is_rewritten(batch: Path, cache_dir: Path, tmp_path: Path):
     files = len(ingest(batch).files)
+    drop_batch_entries(cache_dir)  # each file's entry is read, the damaged ones among them
     damaged = entries(cache_dir)
     damaged[0].write_bytes(damaged[0].read_bytes()[: damaged[0].stat().st_size // 2])  # truncated
     damaged[1].write_bytes(b"\0" * 100)  # garbage
@@ -244,9 +267,10 @@ def test_a_corrupt_entry_is_a_miss_and_is_rewritten(batch: Path, cache_dir: Path
     data[-10] ^= 0xFF  # one byte flipped: the payload no longer matches its checksum
     damaged[2].write_bytes(bytes(data))
     result = ingest(batch)
-    assert (result.cache.hits, result.cache.misses, result.cache.writes) == (files - 3, 3, 3)
+    assert (result.cache.hits, result.cache.misses, result.cache.writes) == (files - 3, 3, 4)  # and the batch's
     assert written(result, tmp_path / "after") == written(ingest(batch, cache=False), tmp_path / "cold")
     assert ingest(batch).cache.hits == files
+    drop_batch_entries(cache_dir)
     damaged[0].write_bytes(b"")  # the command line: no traceback, the same outputs
     proc = subprocess.run(
         [*AUDIT, "ingest", str(batch), "--out", str(tmp_path / "cli")],
@@ -325,11 +349,18 @@ def test_the_cache_never_holds_a_whole_id_number(tmp_path: Path, cache_dir: Path
     # every byte of every entry, and every value of every loaded entry: no whole number, any form
     store = IngestCache(folder, cache_dir)
     texts = [p.read_bytes().decode("latin-1") for p in cache_dir.iterdir()]
+    kinds = []
     for path in entries(cache_dir):
         outcome = store.load(path.name[: -len(ENTRY_SUFFIX)])
-        assert isinstance(outcome, FileOutcome)
-        texts.append(repr(dataclasses.asdict(outcome)))
-        texts += [repr(frame.rows()) + repr(frame.columns) for _, frame in outcome.frames]
+        kinds.append(type(outcome))
+        if isinstance(outcome, FileOutcome):
+            texts.append(repr(dataclasses.asdict(outcome)))
+            texts += [repr(frame.rows()) + repr(frame.columns) for _, frame in outcome.frames]
+        else:  # the whole batch's, after identities were resolved: its tables, messages and report
+            assert isinstance(outcome, BatchOutcome)
+            texts += [repr(outcome.sources), repr(outcome.problems), repr(outcome.skipped), repr(outcome.identities)]
+            texts += [repr(frame.rows()) + repr(frame.columns) for frame in outcome.tables.values()]
+    assert sorted(map(str, kinds)) == sorted(map(str, [FileOutcome] * 3 + [BatchOutcome]))
     flat = "".join(texts).replace(" ", "")
     for number in (ID_A, ID_B):
         for form in (number, number.lower(), number[:17], number[:6] + number[8:17]):
@@ -359,10 +390,10 @@ def test_the_cache_makes_no_pseudonym_secret(batch: Path, cache_dir: Path, tmp_p
     assert not secret_file.exists()
     assert (first.cache.misses, first.cache.writes) == (4, 3)
     again = ingest(batch)
-    assert (again.cache.hits, again.cache.misses, again.cache.writes) == (3, 1, 0)
+    assert (again.cache.hits, again.cache.misses, again.cache.writes) == (3, 1, 0)  # nor the batch's: a file was not stored
     installation_secret()  # made by a batch that needed it
     sealed = ingest(batch)
-    assert (sealed.cache.hits, sealed.cache.misses, sealed.cache.writes) == (3, 1, 1)
+    assert (sealed.cache.hits, sealed.cache.misses, sealed.cache.writes) == (3, 1, 2)  # the roster's and the batch's
     warm = ingest(batch)
     assert warm.cache.hits == 4
     expected = written(ingest(batch, cache=False), tmp_path / "without")
@@ -378,3 +409,36 @@ def test_a_folder_others_can_write_to_is_not_used(batch: Path, cache_dir: Path):
     assert (shared.cache.hits, shared.cache.misses, shared.cache.writes) == (0, files, 0)
     cache_dir.chmod(0o700)
     assert ingest(batch).cache.hits == files
+
+
+def test_an_unchanged_batch_is_one_entry_read_without_the_batch_wide_stages(
+    sample: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Every file unchanged: the whole batch's entry is served — no file read, no file entry read,
+    identities, cross-table checks and attendance not worked out again (a district: 5 s of a 15 s
+    warm validate). One file changed: its entry missed, the stages run again on the files' entries."""
+    import audit.ingest as ingest_module
+
+    calls: dict[str, int] = {"read": 0, "identities": 0, "loads": 0}
+
+    def counted(name: str, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(ingest_module, "_read_file", counted("read", ingest_module._read_file))
+    monkeypatch.setattr(ingest_module, "_resolve_identities", counted("identities", ingest_module._resolve_identities))
+    monkeypatch.setattr(IngestCache, "load", counted("loads", IngestCache.load))
+    cold = ingest(sample)
+    assert calls["read"] == len(cold.files) and calls["identities"] == 1
+    calls.update(read=0, identities=0, loads=0)
+    warm = ingest(sample)
+    assert calls == {"read": 0, "identities": 0, "loads": 1}
+    assert written(warm, tmp_path / "warm") == written(cold, tmp_path / "cold")
+    _change_one_cell(sample / "支部信息.csv", 1, 1, "联兴集团第一党支部")
+    calls.update(read=0, identities=0, loads=0)
+    changed = ingest(sample)
+    assert calls["read"] == 1 and calls["identities"] == 1 and calls["loads"] == len(cold.files) + 1
+    assert written(changed, tmp_path / "changed") == written(ingest(sample, cache=False), tmp_path / "fresh")

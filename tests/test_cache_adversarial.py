@@ -12,7 +12,7 @@ import pytest
 
 from audit import cache as cache_module
 from audit import ingest as ingest_module
-from audit.cache import ENTRY_SUFFIX, CacheLocationError
+from audit.cache import ENTRY_SUFFIX, CacheLocationError, IngestCache
 from audit.ingest import ingest
 from audit.privacy import SECRET_ENV
 from conftest import write_csv
@@ -43,8 +43,16 @@ def test_an_entry_moved_under_another_key_is_not_served(tmp_path: Path, cache_di
     earlier = entry_bytes(cache_dir)
     write_csv(batch / "支部信息.csv", [HEADER, ["B02", "红星社区党支部", "新华街道党工委", "社区"]])
     ingest(batch)
-    (name,) = set(entry_bytes(cache_dir)) - set(earlier)
-    (cache_dir / name).write_bytes(next(iter(earlier.values())))  # the earlier entry under the current key
+    store = IngestCache(None, cache_dir)
+
+    def kind(name: str) -> str:  # the file's entry or the whole batch's
+        return type(store.load(name.removesuffix(ENTRY_SUFFIX))).__name__
+
+    before = {kind(name): data for name, data in earlier.items()}
+    now = set(entry_bytes(cache_dir)) - set(earlier)
+    assert sorted(map(kind, now)) == sorted(before) == ["BatchOutcome", "FileOutcome"]
+    for name in now:  # each earlier entry under the current key of its kind
+        (cache_dir / name).write_bytes(before[kind(name)])
     result = ingest(batch)
     assert result.tables["branches"]["branch_id"].to_list() == ["B02"]
     assert (result.cache.hits, result.cache.misses) == (0, 1)
@@ -124,8 +132,9 @@ def test_a_cache_folder_inside_an_audit_output_folder_is_refused(
     assert not (out / "cache").exists()
 
 
+@pytest.mark.parametrize("after_hash", [1, 2])  # after the whole batch's key is taken, after the file's
 def test_a_file_rewritten_between_hashing_and_reading_is_not_stored(
-    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, after_hash: int
 ):
     """A file rewritten in place after its hash and before its read, with the same size and (a coarse
     clock: FAT and network drives) the same modification time: what was read belongs to other bytes
@@ -141,8 +150,9 @@ def test_a_file_rewritten_between_hashing_and_reading_is_not_stored(
     def hashed_then_rewritten(target: Path) -> str:
         """The real hash, then the file rewritten as a second export would be, its timestamps kept."""
         digest = real(target)
-        if Path(target) == path and not calls:
+        if Path(target) == path:
             calls.append(path)
+        if Path(target) == path and len(calls) == after_hash:
             info = os.stat(path)
             with open(path, "r+b") as handle:  # in place: the same inode, as an editor saving over it
                 handle.write(rewritten)
@@ -156,6 +166,8 @@ def test_a_file_rewritten_between_hashing_and_reading_is_not_stored(
     result = ingest(batch)
     assert result.tables["branches"]["branch_id"].to_list() == ["B01"]
     assert result.cache.hits == 0
+    path.write_bytes(rewritten)  # and under the other bytes, whichever of them was kept
+    assert ingest(batch).tables["branches"]["branch_id"].to_list() == ["B02"]
 
 
 def test_a_cache_folder_others_can_write_to_is_said_not_silently_skipped(

@@ -91,3 +91,18 @@ def test_data_docs_state_the_check_in_a_sentence(tmp_path):
     said = [page for page in pages if "values must be keys of" in page]
     assert said and all("keys__meetings__meeting_id" in page for page in said)
     assert not any("(**{" in page or "keys__meetings__meeting_id@" in page for page in pages)
+
+
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_the_arrow_membership_equals_pandas_isin(dtype):
+    """`keysets.is_in` (Arrow for text columns) gives pandas' own `isin` booleans: blanks,
+    Chinese, full-width and look-alike keys, on pandas' text and object columns alike."""
+    import pandas as pd
+
+    keys = ["HD1", "活动２", "M 01", "", "hd1"]
+    column = pd.Series(["HD1", None, "活动２", "活动2", "M 01", "M01", "", "HD1 ", "hd1"], dtype=dtype)
+    with keysets.held({"k": keys}, ["k"]) as own:
+        held = keysets.keys_of(own["k"])
+        assert held.text is not None
+        got = keysets.is_in(column, held)
+    assert got.tolist() == column.isin(keys).tolist() == [True, False, True, False, True, False, True, False, True]

@@ -22,10 +22,21 @@ import hashlib
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 KIND = "expect_column_values_to_be_keys_of"
-_HELD: dict[str, Any] = {}  # token -> the keys (a pandas Index), while a run holds them
+
+
+@dataclass(frozen=True)
+class Held:
+    """One held key set: as pandas holds it, and as an Arrow string array when every key is text."""
+
+    index: Any  # pandas.Index
+    text: Any  # pyarrow.StringArray | None
+
+
+_HELD: dict[str, Held] = {}  # token -> the keys, while a run holds them
 
 
 def token(name: str, keys: Iterable[Any]) -> str:
@@ -40,6 +51,7 @@ def held(parameters: dict[str, Any], names: Iterable[str]) -> Iterator[dict[str,
     """The parameters with each key set named by `names` replaced by its token, the sets held
     for the metric until the block ends (also when it raises)."""
     import pandas as pd  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     own = dict(parameters)
     tokens = []
@@ -47,7 +59,8 @@ def held(parameters: dict[str, Any], names: Iterable[str]) -> Iterator[dict[str,
         keys = sorted(parameters[name])
         own[name] = token(name, keys)
         if own[name] not in _HELD:
-            _HELD[own[name]] = pd.Index(keys)
+            text = pa.array(keys, type=pa.string()) if all(isinstance(k, str) for k in keys) else None
+            _HELD[own[name]] = Held(pd.Index(keys), text)
             tokens.append(own[name])
     try:
         yield own
@@ -56,12 +69,26 @@ def held(parameters: dict[str, Any], names: Iterable[str]) -> Iterator[dict[str,
             _HELD.pop(name, None)
 
 
-def keys_of(name: str) -> Any:
+def keys_of(name: str) -> Held:
     """The keys a token names; a token no run holds is a programming error, never a silent pass."""
     try:
         return _HELD[name]
     except KeyError:
         raise RuntimeError(f"引用检查的键集合 {name} 未登记（应在 keysets.held 中运行）") from None
+
+
+def is_in(column: Any, keys: Held) -> Any:
+    """`column.isin(keys)`: the same booleans, computed by Arrow for a text column — pandas 3's
+    `isin` on its Arrow-backed text makes a pyarrow scalar of each key, about a second per call
+    for a district's 110,000 meeting ids and a 1.8-million-row column (Arrow: a tenth of it)."""
+    import pandas as pd  # type: ignore[import-untyped]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if keys.text is None or not isinstance(column.dtype, pd.StringDtype):
+        return column.isin(keys.index)
+    found = pc.is_in(pa.array(column, type=pa.string(), from_pandas=True), value_set=keys.text)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=column.index, dtype=bool)
 
 
 @functools.cache
@@ -87,7 +114,7 @@ def register() -> None:
 
         @column_condition_partial(engine=PandasExecutionEngine)
         def _pandas(cls, column: pd.Series, keys: str, **kwargs: Any) -> pd.Series:
-            return column.isin(keys_of(keys))
+            return is_in(column, keys_of(keys))
 
     class ExpectColumnValuesToBeKeysOf(ColumnMapExpectation):
         """Expect each value of a column to be a key of another table, the keys named by a token
