@@ -66,6 +66,9 @@ def test_the_expectation_carries_a_short_token_never_the_keys():
     assert kept == own["keys__meetings__meeting_id"] and len(kept) < 60
     assert kept == keysets.token("keys__meetings__meeting_id", sorted(many))
     assert keysets.token("keys__meetings__meeting_id", sorted(many)[1:]) != kept
+    # hostile ids: a separator inside an id does not make two sets one
+    assert keysets.token("k", ["a\x1fb"]) != keysets.token("k", ["a", "b"])
+    assert keysets.token("k", ["ab", ""]) != keysets.token("k", ["a", "b"])
     assert len(json.dumps(item.to_json_dict(), default=str)) < 5_000
 
 

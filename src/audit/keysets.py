@@ -41,9 +41,13 @@ _HELD: dict[str, Held] = {}  # token -> the keys, while a run holds them
 
 def token(name: str, keys: Iterable[Any]) -> str:
     """`keys__members__member_id@3f2a…`: the parameter's name and a digest of its keys (in
-    their sorted order, each as text)."""
-    digest = hashlib.sha256("\x1f".join(map(str, keys)).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{name}@{digest}"
+    their sorted order, each as text, length-prefixed: no two lists of keys give the same bytes,
+    whatever characters an id holds)."""
+    digest = hashlib.sha256()
+    for key in keys:
+        data = str(key).encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return f"{name}@{digest.hexdigest()[:16]}"
 
 
 @contextmanager
