@@ -375,10 +375,44 @@ def test_css_that_loads_without_writing_url_is_dropped(tmp_path: Path):
     assert safe_css(kept) == kept  # what cannot load anything is kept
 
 
-def test_data_docs_with_css_in_branch_ids_load_nothing(validated):
+def test_data_docs_with_css_in_branch_ids_load_nothing(validated, tmp_path: Path):
+    """Branch ids carrying CSS payloads: the Data Docs of `audit validate` no longer show them at
+    all (the reference checks' keys are held by the run, not listed in the expectations:
+    `audit.keysets`), and load nothing. GX still renders the values it finds unexpected, so Data
+    Docs whose unexpected values are those payloads, made safe as `audit validate` makes them
+    (`offline_data_docs`), load nothing either."""
+    import json
+
+    import polars as pl
+
+    from audit import keysets
+    from audit.suites import Validator, offline_data_docs
+
     _, out, _ = validated
-    pages = sorted(p for p in (out / "data-docs").rglob("*.html") if "127.0.0.1" in p.read_text(encoding="utf-8"))
-    assert pages, "the hostile ids should appear in the Data Docs"
+    written = sorted((out / "data-docs").rglob("*.html"))
+    assert written and not [p for p in written if "127.0.0.1" in p.read_text(encoding="utf-8")]
+    assert _requests_from(written[:12]) == []
+    suite = {
+        "name": "quality.members",
+        "id": "00000000-0000-5000-8000-000000000011",
+        "meta": {},
+        "notes": None,
+        "expectations": [
+            {
+                "id": "00000000-0000-5000-8000-000000000012",
+                "type": keysets.KIND,
+                "kwargs": {"column": "branch_id", "keys": {"$PARAMETER": "keys__branches__branch_id"}},
+                "meta": {},
+            }
+        ],
+    }
+    frame = pl.DataFrame({"branch_id": CSS_IDS, "_file": ["a.csv"] * len(CSS_IDS), "_row": list(range(2, 2 + len(CSS_IDS)))})
+    docs = tmp_path / "docs"
+    with keysets.held({"keys__branches__branch_id": ["B01"]}, ["keys__branches__branch_id"]) as own:
+        Validator(data_docs=docs).run(json.loads(json.dumps(suite)), frame, ["_file", "_row"], own)
+    pages = sorted(p for p in docs.rglob("*.html") if "127.0.0.1" in p.read_text(encoding="utf-8"))
+    assert pages, "GX should render the hostile values it found unexpected (as markup)"
+    offline_data_docs(docs)
     assert _requests_from(pages[:12]) == []
 
 
