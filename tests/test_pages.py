@@ -191,3 +191,35 @@ def test_each_worker_writes_its_pages_while_the_notebooks_run(batch: Path, tmp_p
     assert "报告生成失败：ValueError: 模拟的失败" in (out / "index.html").read_text(encoding="utf-8")
     assert {"notebooks", "html"} <= set(result.timings)
     assert (out / "tables" / BY_BRANCH / INDEX).is_file() and not (out / ".sources").exists()
+
+
+def test_a_page_is_exported_as_nbconvert_exports_it_validating_the_notebook_once(
+    validated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`pages.notebook_body` gives the HTML nbconvert's default basic-template exporter gives, and
+    validates the notebook once: nbconvert validated it after each of its twelve preprocessors,
+    a third of a page's export."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from audit.paths import NOTEBOOKS
+    from audit.report import pages
+    from audit.report.kernel import execute, materialise
+
+    source = materialise(NOTEBOOKS / "branch_report.py", tmp_path / "branch_report.ipynb")
+    executed = tmp_path / "XH01.ipynb"
+    status = execute(
+        str(source), str(executed), {"processed": str(validated), "quarter": QUARTER, "branch_id": "XH01"}, str(tmp_path), "XH01"
+    )
+    assert status.status == "ok"
+    notebook = nbformat.read(executed, as_version=4)
+    for n, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{n}"
+    default = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    expected, _ = default.from_notebook_node(notebook)
+    calls: list[int] = []
+    real = nbformat.validate
+    monkeypatch.setattr(nbformat, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    body = pages.notebook_body(executed)
+    assert body == expected and "plotly-graph-div" in body
+    assert len(calls) == 2  # once reading the file, once exporting

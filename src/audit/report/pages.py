@@ -61,10 +61,18 @@ def page(body: str, title: str, plotly: str, footer: str, css: str) -> str:
 @functools.cache
 def _exporter() -> Any:
     """nbconvert's HTML exporter (basic template: no CDN; no code, no prompts), built once per
-    process (its templates load once): a page worker exports every page it executes with it."""
+    process (its templates load once): a page worker exports every page it executes with it. The
+    notebook is validated once, after its preprocessors, not after each of the twelve (a third of
+    a page's export; the same HTML)."""
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    return HTMLExporter(
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        optimistic_validation=True,
+    )
 
 
 def notebook_body(notebook_path: Path) -> str:
