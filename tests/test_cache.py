@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -442,3 +443,25 @@ def test_an_unchanged_batch_is_one_entry_read_without_the_batch_wide_stages(
     changed = ingest(sample)
     assert calls["read"] == 1 and calls["identities"] == 1 and calls["loads"] == len(cold.files) + 1
     assert written(changed, tmp_path / "changed") == written(ingest(sample, cache=False), tmp_path / "fresh")
+
+
+def test_the_files_entries_stay_while_the_batch_entry_is_served(
+    sample: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Entries unused for 60 days are removed; an unchanged batch is served from its own entry, so
+    its files' entries were never used and went: the first re-export after two months re-read
+    every file. A served batch entry now marks its files' entries used."""
+    from audit.readers import entries as listed
+
+    cold = ingest(sample)
+    files = len(cold.files)
+    batch_entry = set(entries(cache_dir)) - set(file_entries(cache_dir))
+    old = time.time() - (cache_module.MAX_AGE_DAYS + 1) * 86400
+    for path in file_entries(cache_dir):
+        os.utime(path, (old, old))
+    assert ingest(sample).cache.hits == files  # the batch's entry
+    first = next(e.path for e in listed(sample) if e.path.suffix == ".csv" and not e.why)
+    _change_one_cell(first, 1, 1, "改过的值")  # the file read first: its entry is stored before the others are read
+    again = ingest(sample)
+    assert (again.cache.hits, again.cache.misses, again.cache.writes) == (files - 1, 1, 2)
+    assert batch_entry <= set(entries(cache_dir))  # the earlier batch's entry, still within its 60 days

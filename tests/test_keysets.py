@@ -109,3 +109,18 @@ def test_the_arrow_membership_equals_pandas_isin(dtype):
         assert held.text is not None
         got = keysets.is_in(column, held)
     assert got.tolist() == column.isin(keys).tolist() == [True, False, True, False, True, False, True, False, True]
+
+
+def test_keys_held_by_two_runs_stay_until_both_are_done():
+    """Two validations of the same keys at once (threads in JupyterLab) share one token: the
+    first to finish released the keys the other was still judging with (`未登记`)."""
+    parameters, names = {"k": ["B01", "B02"]}, ["k"]
+    first = keysets.held(parameters, names)
+    own = first.__enter__()
+    second = keysets.held(parameters, names)
+    assert second.__enter__() == own
+    first.__exit__(None, None, None)
+    assert keysets.keys_of(own["k"]).index.tolist() == ["B01", "B02"]  # the second still judges with them
+    second.__exit__(None, None, None)
+    with pytest.raises(RuntimeError, match="未登记"):
+        keysets.keys_of(own["k"])

@@ -184,11 +184,18 @@ class IngestCache:
             value = pickle.loads(data[head:])
         except Exception:  # written by an older layout of the same code version: a miss
             return None
+        self.touch(key)  # used: kept by `_clean`
+        return value
+
+    def touch(self, key: str) -> None:
+        """Mark the entry under `key` used, so `_clean` keeps it (nothing when it is not there):
+        the file entries behind a whole batch's entry are kept while that entry is served."""
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"not a cache key: {key!r}")
         try:
-            os.utime(path)  # used: kept by `_clean`
+            os.utime(self.folder / f"{key}{ENTRY_SUFFIX}", follow_symlinks=False)
         except OSError:
             pass
-        return value
 
     def store(self, key: str, value: Any) -> None:
         """Keep `value` under `key`: written whole to a temporary name, then moved into place. A

@@ -1278,6 +1278,8 @@ def _ingest(
     whole = store.batch_key(listed, names) if store is not None else None
     if store is not None and whole is not None and (done := store.load_batch(whole[0])) is not None:
         store.cache.use.hits += len(whole[1])
+        for key in whole[2]:  # the files' entries stay while the batch's is used: one changed file reads one file
+            store.cache.touch(key)
         files = {name: whole[1].get(name) or sha256_file(path) for name, path in names.files.items()}
         return done.ingested(batch, contract.version, files, mapping, store.cache.use)
     outcomes: list[FileOutcome] = []
@@ -1568,13 +1570,14 @@ class _OutcomeCache:
     def store(self, key: str, outcome: FileOutcome) -> None:
         self.cache.store(key, outcome)
 
-    def batch_key(self, listed: list[Entry], names: _Names) -> tuple[str, dict[str, str]] | None:
+    def batch_key(self, listed: list[Entry], names: _Names) -> tuple[str, dict[str, str], list[str]] | None:
         """The key of the whole batch's outcome — every name with its bytes' SHA-256 (or what it is,
         for a name never opened), the context of a file's key, and which pseudonym secret sealed
-        ID numbers — and those hashes by file; None when a file cannot be hashed."""
+        ID numbers —, those hashes by file and the files' own keys; None when a file cannot be hashed."""
         secret = self.secret()
         parts = [*self.context, self.fingerprint(secret) if secret is not None else "-"]
         hashes: dict[str, str] = {}
+        keys: list[str] = []
         for entry in listed:
             file = names.file(entry.rel)
             if entry.why:
@@ -1585,7 +1588,8 @@ class _OutcomeCache:
             except OSError:
                 return None
             parts.append(f"{file}\0{hashes[file]}\0{entry.path.suffix.lower()}")
-        return make_key("batch-outcome", *parts), hashes
+            keys.append(self.key(file, hashes[file], entry.path.suffix.lower()))
+        return make_key("batch-outcome", *parts), hashes, keys
 
     def load_batch(self, key: str) -> BatchOutcome | None:
         """The stored outcome of the whole batch, or None (absent, unreadable, not one)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ class Held:
 
 
 _HELD: dict[str, Held] = {}  # token -> the keys, while a run holds them
+_HOLDERS: dict[str, int] = {}  # token -> how many runs hold it (threads may validate the same keys at once)
+_LOCK = threading.Lock()
 
 
 def token(name: str, keys: Iterable[Any]) -> str:
@@ -62,15 +65,20 @@ def held(parameters: dict[str, Any], names: Iterable[str]) -> Iterator[dict[str,
     for name in names:
         keys = sorted(parameters[name])
         own[name] = token(name, keys)
-        if own[name] not in _HELD:
-            text = pa.array(keys, type=pa.string()) if all(isinstance(k, str) for k in keys) else None
-            _HELD[own[name]] = Held(pd.Index(keys), text)
+        with _LOCK:
+            if own[name] not in _HELD:
+                text = pa.array(keys, type=pa.string()) if all(isinstance(k, str) for k in keys) else None
+                _HELD[own[name]] = Held(pd.Index(keys), text)
+            _HOLDERS[own[name]] = _HOLDERS.get(own[name], 0) + 1
             tokens.append(own[name])
     try:
         yield own
     finally:
-        for name in tokens:
-            _HELD.pop(name, None)
+        with _LOCK:
+            for name in tokens:  # the last holder of a token releases its keys
+                _HOLDERS[name] -= 1
+                if not _HOLDERS[name]:
+                    del _HOLDERS[name], _HELD[name]
 
 
 def keys_of(name: str) -> Held:
