@@ -6,6 +6,8 @@ import csv
 import io
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,48 @@ DUES = [
     ["M002", "2019年1月", "15", "１５", "2019/1/6"],
     ["M003", "201901", "24", "", ""],
 ]
+
+
+def ingest_at_once(batch: Path, outs: Sequence[Path], env: dict[str, str]) -> list[int]:
+    """`audit ingest` of one batch into each of `outs`, every process started before any is
+    waited for (two runs racing for the cache or the pseudonym secret); their exit codes, the
+    errors of any that failed in the assertion message of the caller's check."""
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "audit.cli", "ingest", str(batch), "--out", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for out in outs
+    ]
+    codes = [run.wait(timeout=300) for run in runs]
+    for run, code in zip(runs, codes, strict=True):
+        if code and run.stderr is not None:
+            print(run.stderr.read())  # shown by pytest under the failing test
+    return codes
+
+
+def reference_suite(name: str, column: str, parameter: str) -> dict[str, Any]:
+    """A one-expectation suite: `column`'s values are keys of the set the run holds under
+    `parameter` (`audit.keysets`), as the record-quality suites state a reference."""
+    from audit import keysets
+
+    return {
+        "name": name,
+        "id": "00000000-0000-5000-8000-000000000001",
+        "meta": {},
+        "notes": None,
+        "expectations": [
+            {
+                "id": "00000000-0000-5000-8000-000000000002",
+                "type": keysets.KIND,
+                "kwargs": {"column": column, "keys": {"$PARAMETER": parameter}},
+                "meta": {"check": "引用", "message": "", "label": column},
+            }
+        ],
+    }
 
 
 def notebooks_failing_for(folder: Path, branch: str) -> Path:

@@ -387,25 +387,13 @@ def test_data_docs_with_css_in_branch_ids_load_nothing(validated, tmp_path: Path
 
     from audit import keysets
     from audit.suites import Validator, offline_data_docs
+    from conftest import reference_suite
 
     _, out, _ = validated
     written = sorted((out / "data-docs").rglob("*.html"))
     assert written and not [p for p in written if "127.0.0.1" in p.read_text(encoding="utf-8")]
     assert _requests_from(written[:12]) == []
-    suite = {
-        "name": "quality.members",
-        "id": "00000000-0000-5000-8000-000000000011",
-        "meta": {},
-        "notes": None,
-        "expectations": [
-            {
-                "id": "00000000-0000-5000-8000-000000000012",
-                "type": keysets.KIND,
-                "kwargs": {"column": "branch_id", "keys": {"$PARAMETER": "keys__branches__branch_id"}},
-                "meta": {},
-            }
-        ],
-    }
+    suite = reference_suite("quality.members", "branch_id", "keys__branches__branch_id")
     frame = pl.DataFrame({"branch_id": CSS_IDS, "_file": ["a.csv"] * len(CSS_IDS), "_row": list(range(2, 2 + len(CSS_IDS)))})
     docs = tmp_path / "docs"
     with keysets.held({"keys__branches__branch_id": ["B01"]}, ["keys__branches__branch_id"]) as own:

@@ -28,7 +28,7 @@ from audit.limits import Limits
 from audit.mapping import load_mapping
 from audit.privacy import SECRET_ENV, installation_secret, pseudonym
 from audit.readers import Skipped
-from conftest import SAMPLE, write_csv
+from conftest import SAMPLE, ingest_at_once, write_csv
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 ID_A, ID_B = "11010519491231002X", "37140219640810920X"
@@ -238,17 +238,7 @@ def test_a_run_killed_while_writing_an_entry_leaves_nothing_used(batch: Path, ca
 
 
 def test_two_runs_at_once_both_succeed_with_the_same_outputs(batch: Path, cache_dir: Path, tmp_path: Path):
-    env = env_with(cache_dir, tmp_path)
-    runs = [
-        subprocess.Popen(
-            [*AUDIT, "ingest", str(batch), "--out", str(tmp_path / f"race{n}")],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for n in (1, 2)
-    ]
-    assert [run.wait(timeout=300) for run in runs] == [0, 0], [run.stderr.read() for run in runs if run.stderr]
+    assert ingest_at_once(batch, [tmp_path / "race1", tmp_path / "race2"], env_with(cache_dir, tmp_path)) == [0, 0]
     expected = written(ingest(batch, cache=False), tmp_path / "alone")
     for n in (1, 2):
         out = tmp_path / f"race{n}"

@@ -23,7 +23,7 @@ from audit.inspection import render_inspection
 from audit.mapping import MappingError, load_mapping
 from audit.privacy import SECRET_ENV, installation_secret, pseudonym
 from audit.reasons import Action, Reason
-from conftest import write_csv, write_xlsx
+from conftest import ingest_at_once, write_csv, write_xlsx
 
 ID18, ID18_LOWER, ID15 = "11010519491231002X", "11010519491231002x", "110105491231002"
 ID15_AS_18 = ID18  # the 15-digit number widened: 19 inserted, its check character (X) added
@@ -677,16 +677,7 @@ def test_an_id_number_excel_rounded_identifies_no_one(tmp_path: Path):
 def test_two_processes_making_the_secret_at_once_agree_on_it(tmp_path: Path):
     folder = id_batch(tmp_path)
     env = {**os.environ, SECRET_ENV: str(tmp_path / "fresh" / "audit" / "pseudonym.key")}
-    runs = [
-        subprocess.Popen(
-            [*AUDIT, "ingest", str(folder), "--out", str(tmp_path / f"race{n}")],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for n in (1, 2)
-    ]
-    assert all(run.wait(timeout=300) == 0 for run in runs)
+    assert ingest_at_once(folder, [tmp_path / "race1", tmp_path / "race2"], env) == [0, 0]
     keys = [
         pl.read_parquet(tmp_path / f"race{n}" / "tables" / "members.parquet").sort("name")["member_id"].to_list() for n in (1, 2)
     ]

@@ -11,21 +11,9 @@ import pytest
 
 from audit import keysets
 from audit.suites import Validator
+from conftest import reference_suite
 
-SUITE = {
-    "name": "quality.attendance",
-    "id": "00000000-0000-5000-8000-000000000001",
-    "meta": {},
-    "notes": None,
-    "expectations": [
-        {
-            "id": "00000000-0000-5000-8000-000000000002",
-            "type": keysets.KIND,
-            "kwargs": {"column": "meeting_id", "keys": {"$PARAMETER": "keys__meetings__meeting_id"}},
-            "meta": {"check": "引用", "message": "", "label": "活动编号"},
-        }
-    ],
-}
+SUITE = reference_suite("quality.attendance", "meeting_id", "keys__meetings__meeting_id")
 
 
 def _frame() -> pl.DataFrame:
