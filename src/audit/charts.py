@@ -93,7 +93,8 @@ def _empty(fig: _Draft, title: str, reading: str) -> Chart:
 
 
 class _Draft:
-    """A figure being drawn, as plain plotly property dicts: its traces and the lines across it.
+    """A figure being drawn, as plain plotly property dicts: its traces (the first ones may be
+    given, `_trace`) and the lines across it.
     `_layout` makes it a `go.Figure` once, without plotly's per-property validation — building
     charts through plotly's validating API (`add_bar`, `update_layout`) took about 25 ms a chart,
     most of a branch page's time; this takes under 1 ms. `tests/test_charts.py` validates every
@@ -112,11 +113,6 @@ def _trace(kind: str, **props: Any) -> dict[str, Any]:
     """One trace's properties as plotly stores them: `type` named, properties given as None left
     out (plotly's own default, as its constructors treat None)."""
     return {"type": kind, **{k: v for k, v in props.items() if v is not None}}
-
-
-def _figure(*traces: dict[str, Any]) -> _Draft:
-    """A new figure being drawn, optionally with its first traces (`_trace`)."""
-    return _Draft(*traces)
 
 
 def _bars(fig: _Draft, x: list[Any], y: list[Any], name: str, color: str | None, hover: str, **style: Any) -> None:
@@ -166,7 +162,7 @@ def _layout(fig: _Draft, title: str, **layout: Any) -> go.Figure:
 
 
 def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与要求") -> Chart:
-    fig = _figure()
+    fig = _Draft()
     shown_required = False
     for kind in counts["meeting_type"].unique(maintain_order=True):
         rows = counts.filter(pl.col("meeting_type") == kind)
@@ -207,7 +203,7 @@ def meeting_frequency(counts: pl.DataFrame, title: str = "每月会议次数与�
 
 
 def theme_day_dates(days: pl.DataFrame, day_of_month: int = 15, title: str = "主题党日开展日期") -> Chart:
-    fig = _figure()
+    fig = _Draft()
     fig.add(
         "scatter",
         x=days["month_label"].to_list(),
@@ -282,7 +278,7 @@ def attendance(rates: pl.DataFrame, title: str = "各次会议出席率") -> Cha
     coloured by meeting type; the 党员大会 quorum is a dotted line named in the legend. A meeting
     counted from its 应到 / 实到人数 says so in the hover and the reading; a meeting without any
     attendance data gets no bar and no rate, only the word 未记录."""
-    fig = _figure()
+    fig = _Draft()
     rates = rates.sort("held_on", "meeting_id")
     rates = rates.with_columns(label=pl.Series(meeting_labels(rates["held_on"].to_list()), dtype=pl.String))
     if rates.is_empty():
@@ -351,7 +347,7 @@ POINTS_TITLE = "党员积分月度趋势"
 def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None = None) -> Chart:
     """Monthly points of the months `views.points_trend` gives (the last four quarters, fewer when
     the data start later); the title names those months (`2018年7月至2019年3月`), never more."""
-    fig = _figure()
+    fig = _Draft()
     labels = trend["month_label"].to_list()
     if title is None:
         title = POINTS_TITLE + (f"（{labels[0]}至{labels[-1]}）" if len(labels) > 1 else f"（{labels[0]}）" if labels else "")
@@ -399,7 +395,7 @@ def points_trend(trend: pl.DataFrame, missing: pl.DataFrame, title: str | None =
 
 
 def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交") -> Chart:
-    fig = _figure()
+    fig = _Draft()
     if monthly.is_empty():
         return _empty(fig, title, "本季度没有党费记录。")
     labels = monthly["month_label"].to_list()
@@ -436,7 +432,7 @@ def dues_completeness(monthly: pl.DataFrame, title: str = "党费应交与实交
 def arrears_ageing(buckets: pl.DataFrame, title: str = "欠缴党费账龄") -> Chart:
     """Members per arrears bucket (`views.arrears_buckets`); the `at_risk` bucket is SM-8's."""
     colors = ["#f5b041", "#e67e22", "#922b21"][-buckets.height :]
-    fig = _figure(
+    fig = _Draft(
         _trace(
             "bar",
             x=buckets["bucket"].to_list(),
@@ -480,7 +476,7 @@ def compliance_heatmap(matrix: pl.DataFrame, title: str = "各支部各月问题
     z = [[int(v) for v in matrix.filter(pl.col("branch_id") == b)["findings"]] for b in branches["branch_id"]]
     labels = [f"{b}　{n}" for b, n in zip(branches["branch_id"], branches["branch_name"], strict=True)]
     top = max((v for row in z for v in row), default=0)
-    fig = _figure(
+    fig = _Draft(
         _trace(
             "heatmap",
             z=z,
@@ -509,7 +505,7 @@ def ratings(scorecard: pl.DataFrame, words: Mapping[str, str], title: str = "各
     """Branches per rating, best first; `words`: the standard's rating words by code (`Standard.ratings`)."""
     order = [words[code] for code in RATINGS]
     counts = {r: scorecard.filter(pl.col("rating") == r).height for r in order}
-    fig = _figure(
+    fig = _Draft(
         _trace(
             "bar",
             x=order,
@@ -527,7 +523,7 @@ def ratings(scorecard: pl.DataFrame, words: Mapping[str, str], title: str = "各
 def quarter_comparison(
     comparison: pl.DataFrame, quarter_zh: str, previous_zh: str, title: str = "本季度与上季度问题数对比"
 ) -> Chart:
-    fig = _figure()
+    fig = _Draft()
     labels = comparison["branch_id"].to_list()
     if comparison["previous_findings"].null_count() < comparison.height:
         previous = comparison["previous_findings"].to_list()

@@ -103,6 +103,11 @@ def is_in(column: Any, keys: Held) -> Any:
     return pd.Series(found.to_numpy(zero_copy_only=False), index=column.index, dtype=bool)
 
 
+def _sentence(with_column: bool) -> str:
+    """The expectation in Data Docs' words (both GX renderers), with its column or under it."""
+    return ("$column " if with_column else "") + "values must be keys of $keys."
+
+
 @functools.cache
 def register() -> None:
     """Defines the expectation and its metric, which registers both with GX (once a process; GX
@@ -142,10 +147,7 @@ def register() -> None:
         def _prescriptive_template(cls, renderer_configuration: RendererConfiguration) -> RendererConfiguration:
             renderer_configuration.add_param(name="column", param_type=RendererValueType.STRING)
             renderer_configuration.add_param(name="keys", param_type=RendererValueType.STRING)
-            template = "values must be keys of $keys."
-            if renderer_configuration.include_column_name:
-                template = f"$column {template}"
-            renderer_configuration.template_str = template
+            renderer_configuration.template_str = _sentence(renderer_configuration.include_column_name)
             return renderer_configuration
 
         @classmethod
@@ -159,9 +161,7 @@ def register() -> None:
             kwargs = configuration.kwargs if configuration is not None else {}
             keys = kwargs.get("keys")
             named = keys.get("$PARAMETER", "") if isinstance(keys, dict) else str(keys or "").partition("@")[0]
-            template = "values must be keys of $keys."
-            if runtime_configuration.get("include_column_name", True) is not False:
-                template = f"$column {template}"
+            template = _sentence(runtime_configuration.get("include_column_name", True) is not False)
             return [
                 RenderedStringTemplateContent(
                     content_block_type="string_template",
