@@ -8,9 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
 
+from audit import synth
+from audit.cli import app
 from audit.ingest import ingest
 from audit.synth import SynthConfig, dues_for, generate, write_batch
+from audit.validate import validate_tables
 from conftest import SAMPLE
 
 
@@ -89,3 +93,48 @@ def test_bad_window_is_a_clear_error(tmp_path: Path):
 )
 def test_national_dues_rates(employment, income, due):
     assert dues_for(employment, income) == due
+
+
+def test_a_batch_in_parts_is_one_batch_with_its_truth(tmp_path: Path, monkeypatch):
+    """Beyond `PART_BRANCHES` branches `audit synth` generates and writes one part (a district's
+    worth) at a time, each in its own sub-district folder: identifiers stay distinct across parts,
+    the batch's quarantine is its defects' truth and its findings are its violations' truth."""
+    config = SynthConfig(seed=11, branches=60, members=1200)
+    parts = config.parts(size=20)
+    assert [(p.branches, p.part, p.branch_from, p.seed) for p in parts] == [(20, 1, 0, 11), (20, 2, 20, 12), (20, 3, 40, 13)]
+    assert (
+        sum(p.members for p in parts) == 1200 and parts[0].subdistrict == "新华街道" and len({p.subdistrict for p in parts}) == 3
+    )
+    assert SynthConfig(branches=1000).parts() == [SynthConfig(branches=1000)]  # up to a district: one part, as before
+
+    monkeypatch.setattr(synth, "PART_BRANCHES", 20)
+    out = tmp_path / "city"
+    args = ["synth", "--out", str(out), "--branches", "60", "--members", "1200", "--seed", "11"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "分为 3 个街道" in result.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(p.subdistrict for p in parts)
+
+    ingested = ingest(out)
+    expected = {(d["file"], d["sheet"], int(d["row"]), d["code"]) for d in truth(out, "defects.csv")}
+    assert {(p.file, p.sheet, p.row, p.reason.name) for p in ingested.problems} == expected
+    assert {d["file"].split("/")[0] for d in truth(out, "defects.csv")} == {p.subdistrict for p in parts}
+    members, branches = ingested.tables["members"], ingested.tables["branches"]
+    assert members["member_id"].is_unique().all() and branches["branch_name"].is_unique().all()
+    assert branches["branch_id"].sort().to_list() == [f"D{n:05d}" for n in range(1, 61)]
+    assert members["member_id"].str.slice(0, 3).unique().sort().to_list() == ["M00", "Q02", "Q03"]
+    assert ingested.tables["meetings"]["meeting_id"].is_unique().all()
+
+    found = {
+        (r["rule_id"], r["severity"], r["branch_id"], r["subject_id"], r["period"])
+        for quarter in ("2018Q3", "2018Q4", "2019Q1", "2019Q2", "2019Q3", "2019Q4")
+        for r in validate_tables(ingested.tables, quarter, record_quality=False).findings.iter_rows(named=True)
+    }
+    planted = {(r["rule_id"], r["severity"], r["branch_id"], r["subject_id"], r["period"]) for r in truth(out, "violations.csv")}
+    assert found == planted
+    assert {(int(v[2][1:]) - 1) // 20 for v in planted} == {0, 1, 2}  # each part has its plants
+
+    # the same folder made again as one part: the parts' folders are removed with the rest of the earlier batch
+    result = CliRunner().invoke(app, ["synth", "--out", str(out), "--branches", "20", "--members", "400", "--seed", "11"])
+    assert result.exit_code == 0, result.output
+    assert not [p for p in out.iterdir() if p.is_dir()]

@@ -928,7 +928,7 @@ def sample(
 def synth(
     out: Annotated[Path, typer.Option("--out", help="输出的批次文件夹")] = Path("data/raw/sample"),
     seed: Annotated[int, typer.Option(help="随机种子：相同种子生成完全相同的数据")] = 2019,
-    branches: Annotated[int, typer.Option(help="支部数")] = 20,
+    branches: Annotated[int, typer.Option(help="支部数（超过 1000 个时按街道分成多个文件夹，逐个生成）")] = 20,
     members: Annotated[int, typer.Option(help="党员总数")] = 400,
     start: Annotated[str, typer.Option(help="起始月份")] = "2018-07",
     end: Annotated[str, typer.Option(help="结束月份")] = "2019-12",
@@ -941,7 +941,7 @@ def synth(
 ) -> None:
     """生成一个逼真的模拟街道数据批次（含植入的违规和数据缺陷，以及真值清单）。"""
     from audit.outputs import check_synth_output, synth_folder
-    from audit.synth import STYLES, SynthConfig, generate, write_world
+    from audit.synth import PART_BRANCHES, STYLES, SynthConfig, generate, write_parts, write_world
 
     if style not in STYLES:
         raise UsageError(f"未知的导出样式「{style}」（--style 可选：{'、'.join(STYLES)}）")
@@ -951,12 +951,19 @@ def synth(
     fields = {"seed": seed, "branches": branches, "members": members, "start": start, "end": end}
     fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet, "style": style}
     check_synth_output(out)  # a new or empty folder, or an earlier synthetic batch: refused before any work
+    parts = config.parts() if style == "contract" and not parquet else [config]
     try:
-        world = generate(config)
+        config.check()
+        world = generate(config) if len(parts) == 1 else None
     except ValueError as exc:  # a setting the generator cannot use (months, counts)
         raise UsageError(str(exc)) from None
+    if len(parts) > 1:
+        console.print(f"超过 {PART_BRANCHES:,} 个支部：分为 {len(parts)} 个街道分别生成，每个街道一个文件夹", soft_wrap=True)
     with synth_folder(out, fields) as target:
-        written = write_world(world, target, parquet=parquet, style=style)
+        if world is None:
+            written = write_parts(parts, target)
+        else:
+            written = write_world(world, target, parquet=parquet, style=style)
     console.print(
         f"已生成 {written.files} 个文件到 {out}：{written.branches} 个支部、{written.members} 名党员；真值清单 {written.truth}"
     )

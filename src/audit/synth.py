@@ -15,7 +15,7 @@ import io
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,28 @@ from audit.standard import dues_range, load_standard
 from audit.values import id_check_char
 
 # --- configuration and helpers ---------------------------------------------------------------------
+
+# Branches of one part of a synthetic batch: a district's worth (`SynthConfig.parts`), which keeps
+# `audit synth` of a city (10,000 branches) within the memory of one district.
+PART_BRANCHES = 1000
+# The months planted violations need, and what is said when they are missing.
+PLANT_MONTHS = {"2019-01", "2019-02", "2019-03", "2019-05", "2019-06", "2019-08", "2018-10", "2018-12"}
+PLANT_NEEDS = "植入违规需要覆盖 2018-10 至 2019-08 的月份和至少 3 个支部；可用 --clean 生成不含违规的数据"
+# Sub-district names of the parts after the first (Dezhou's), then "第N街道".
+SUBDISTRICTS = [
+    "新华街道",
+    "天衢街道",
+    "运河街道",
+    "新湖街道",
+    "广川街道",
+    "长河街道",
+    "宋官屯街道",
+    "二屯镇",
+    "黄河涯镇",
+    "赵虎镇",
+    "抬头寺镇",
+    "袁桥镇",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,50 @@ class SynthConfig:
     end: str = "2019-12"
     subdistrict: str = "新华街道"
     plant: bool = True
+    # One part of a batch written in parts (`parts`): its number from 1 (0: a batch in one part)
+    # and the branches of the parts before it, so names and identifiers stay distinct in the batch.
+    part: int = 0
+    branch_from: int = 0
+
+    @property
+    def prefix(self) -> str:
+        """Put before the member, meeting and applicant identifiers of a part after the first."""
+        return f"Q{self.part:02d}" if self.part > 1 else ""
+
+    @property
+    def region(self) -> str:
+        """The first six digits of the part's ID numbers (a district code of Dezhou, one per part)."""
+        return f"3714{1 + max(self.part, 1):02d}"
+
+    def check(self) -> None:
+        """The ValueError (in Chinese) generating this batch would raise, before any is generated."""
+        months = {month_key(m) for m in self.months()}
+        if self.plant and (not PLANT_MONTHS <= months or min(p.branches for p in self.parts()) < 3):
+            raise ValueError(PLANT_NEEDS)
+
+    def parts(self, size: int | None = None) -> list[SynthConfig]:
+        """The batch as parts of at most ``size`` branches, each generated and written alone (a
+        city receives each district's exports in its own folder): one part up to ``size``
+        branches, otherwise branches and members shared out evenly, each part with its own seed
+        and sub-district name."""
+        count = -(-self.branches // (size or PART_BRANCHES))
+        if count <= 1:
+            return [self]
+        branch_share, branch_rest = divmod(self.branches, count)
+        member_share, member_rest = divmod(self.members, count)
+        names = [self.subdistrict, *(name for name in SUBDISTRICTS if name != self.subdistrict)]
+        parts, start = [], 0
+        for k in range(count):
+            branches = branch_share + (k < branch_rest)
+            name = names[k] if k < len(names) else f"第{k + 1}街道"
+            members = member_share + (k < member_rest)
+            parts.append(
+                replace(
+                    self, seed=self.seed + k, branches=branches, members=members, subdistrict=name, part=k + 1, branch_from=start
+                )
+            )
+            start += branches
+        return parts
 
     def months(self) -> list[dt.date]:
         first, last = _month(self.start), _month(self.end)
@@ -134,9 +200,9 @@ class World:
 # --- generation ----------------------------------------------------------------------------------
 
 
-def _id_number(rng: random.Random, birth: dt.date, gender: str) -> str:
+def _id_number(rng: random.Random, birth: dt.date, gender: str, region: str = "371402") -> str:
     seq = rng.randrange(0, 50) * 2 + (1 if gender == "男" else 0)
-    first17 = f"371402{birth:%Y%m%d}{rng.randrange(0, 10)}{seq:02d}"
+    first17 = f"{region}{birth:%Y%m%d}{rng.randrange(0, 10)}{seq:02d}"
     return first17 + id_check_char(first17)
 
 
@@ -169,11 +235,11 @@ class _Generator:
     def make_branches(self) -> None:
         rng, config = self.rng, self.config
         names = [(kind, name) for kind, pool in BRANCH_KINDS for name in pool]
-        for index in range(config.branches):
+        for index in range(config.branch_from, config.branch_from + config.branches):
             kind, name = names[index % len(names)]
             if index >= len(names):
                 name = name.replace("党支部", f"第{index // len(names) + 1}党支部")
-            branch_id = f"XH{index + 1:02d}" if config.branches < 100 else f"D{index + 1:05d}"
+            branch_id = f"XH{index + 1:02d}" if config.branches < 100 and not config.part else f"D{index + 1:05d}"
             self.branches.append(
                 {
                     "branch_id": branch_id,
@@ -223,7 +289,7 @@ class _Generator:
                     "离退休": rng.choice([3500, 4800, 5200, 6000]),
                 }.get(employment)
                 member = {
-                    "member_id": f"M{seq:05d}",
+                    "member_id": f"{config.prefix}M{seq:05d}",
                     "name": rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice([1, 2]))),
                     "id_number": None,
                     "gender": gender,
@@ -244,7 +310,7 @@ class _Generator:
                 if probationary and add_months(joined.replace(day=1), 12) <= self.months[-1]:
                     # became a full member one year after joining, inside the window
                     member["member_type"], member["full_member_on"] = "正式党员", joined.replace(year=joined.year + 1)
-                member["id_number"] = _id_number(rng, birth, gender)
+                member["id_number"] = _id_number(rng, birth, gender, config.region)
                 self.members_of[branch["branch_id"]].append(member)
             committee = self.members_of[branch["branch_id"]][: 4 if size < 22 else 5]
             for person in committee:  # the committee are full members, present throughout
@@ -259,11 +325,11 @@ class _Generator:
                 leaver["transferred_out_on"] = self.months[3 + n % max(1, len(self.months) - 4)]
                 newcomer = dict(
                     people[-2],
-                    member_id=f"M{seq + n + 1:05d}",
+                    member_id=f"{config.prefix}M{seq + n + 1:05d}",
                     name=self.rng.choice(SURNAMES) + self.rng.choice(GIVEN) + self.rng.choice(GIVEN),
                 )
                 newcomer.update(transferred_in_on=self.months[4 + n % max(1, len(self.months) - 5)], member_type="正式党员")
-                newcomer["id_number"] = _id_number(self.rng, newcomer["birth_date"], newcomer["gender"])
+                newcomer["id_number"] = _id_number(self.rng, newcomer["birth_date"], newcomer["gender"], config.region)
                 people.append(newcomer)
         for people in self.members_of.values():
             self.world.tables["members"].extend(people)
@@ -278,7 +344,7 @@ class _Generator:
         present = [m for m in attendees if _in_branch(m, day)]
         statuses = ["出席" if rng.random() < 0.92 else "请假" for _ in present]
         meeting = {
-            "meeting_id": f"HD{self.meeting_seq:06d}",
+            "meeting_id": f"{self.config.prefix}HD{self.meeting_seq:06d}",
             "branch_id": branch["branch_id"],
             "meeting_type": kind,
             "held_on": day,
@@ -322,7 +388,7 @@ class _Generator:
                         group_name=group,
                     )
                 theme = self.meeting(branch, "主题党日", month.replace(day=15), people)
-                study = STUDIES[int(theme["meeting_id"][2:]) % len(STUDIES)]
+                study = STUDIES[int(theme["meeting_id"].removeprefix(self.config.prefix)[2:]) % len(STUDIES)]
                 theme["content"] = f"集中学习{study}，围绕“{theme['topic']}”交流研讨"
                 if month.month % 3 == 2:
                     assembly = self.meeting(branch, "支部党员大会", month.replace(day=rng.randrange(18, 23)), people)
@@ -474,7 +540,7 @@ class _Generator:
             )
             self.world.tables["development"].append(
                 {
-                    "person_id": f"P{n + 1:04d}",
+                    "person_id": f"{self.config.prefix}P{n + 1:04d}",
                     "name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
                     "branch_id": branch["branch_id"],
                     "birth_date": dt.date(rng.randrange(1985, 1998), rng.randrange(1, 13), rng.randrange(1, 28)),
@@ -516,6 +582,10 @@ class _Planter:
         self.branches = gen.branches
         self.months = {month_key(m): m for m in gen.months}
 
+    def id(self, text: str) -> str:
+        """A planted row's identifier, distinct in each part of a batch (`SynthConfig.prefix`)."""
+        return self.gen.config.prefix + text
+
     def branch(self, n: int) -> dict[str, Any]:
         return self.branches[n % len(self.branches)]
 
@@ -545,9 +615,8 @@ class _Planter:
         ]
 
     def plant(self) -> None:
-        needed = ["2019-01", "2019-02", "2019-03", "2019-05", "2019-06", "2019-08", "2018-10", "2018-12"]
-        if not all(month in self.months for month in needed) or len(self.branches) < 3:
-            raise ValueError("植入违规需要覆盖 2018-10 至 2019-08 的月份和至少 3 个支部；可用 --clean 生成不含违规的数据")
+        if not PLANT_MONTHS <= set(self.months) or len(self.branches) < 3:
+            raise ValueError(PLANT_NEEDS)
         for plant in (
             self.ol2,
             self.ol5,
@@ -835,7 +904,7 @@ class _Planter:
         self.world.tables["development"].append(
             {
                 **base,
-                "person_id": "P9001",
+                "person_id": self.id("P9001"),
                 "publicity_start": dt.date(2019, 2, 1),
                 "publicity_end": dt.date(2019, 2, 11),
                 "admitted_on": dt.date(2019, 2, 20),
@@ -843,7 +912,7 @@ class _Planter:
             }
         )
         self.world.expect(
-            "SM-9", "error", b["branch_id"], "P9001", "2019-02", "公示期不足5个工作日（春节假期不计，调休上班日计入）"
+            "SM-9", "error", b["branch_id"], self.id("P9001"), "2019-02", "公示期不足5个工作日（春节假期不计，调休上班日计入）"
         )
         # the same span a year later holds 5 official working days only with the 调休 Saturday: compliant trap
         present = max(3, voters * 3 // 4)
@@ -851,7 +920,7 @@ class _Planter:
         self.world.tables["development"].append(
             {
                 **base,
-                "person_id": "P9002",
+                "person_id": self.id("P9002"),
                 "name": "钱秋实",
                 "publicity_start": dt.date(2019, 1, 31),
                 "publicity_end": dt.date(2019, 2, 11),
@@ -861,7 +930,7 @@ class _Planter:
                 "votes_for": max(votes, present // 2 + 1),
             }
         )
-        self.world.expect("SM-9", "error", b["branch_id"], "P9002", "2019-02", "赞成票未超过应到有表决权党员的半数")
+        self.world.expect("SM-9", "error", b["branch_id"], self.id("P9002"), "2019-02", "赞成票未超过应到有表决权党员的半数")
         self.sm9_across_quarters()
 
     def sm9_across_quarters(self) -> None:
@@ -891,7 +960,7 @@ class _Planter:
                 "上级党委审批超过支部大会后3个月（支部大会在第二季度，期限在第三季度，第四季度才审批）",
                 {
                     **steps,
-                    "person_id": "P9003",
+                    "person_id": self.id("P9003"),
                     "name": "周立夏",
                     "publicity_start": dt.date(2019, 5, 27),
                     "publicity_end": dt.date(2019, 6, 4),
@@ -904,7 +973,7 @@ class _Planter:
                 "预备期不满一年即转正（支部大会在第一季度，转正在第四季度）",
                 {
                     **steps,
-                    "person_id": "P9004",
+                    "person_id": self.id("P9004"),
                     "name": "吴冬青",
                     "publicity_start": dt.date(2019, 3, 4),
                     "publicity_end": dt.date(2019, 3, 11),
@@ -918,7 +987,7 @@ class _Planter:
                 "递交申请后1个月内未谈话（申请在第二季度，期限在第三季度）",
                 {
                     **blank,  # applied, nothing since
-                    "person_id": "P9005",
+                    "person_id": self.id("P9005"),
                     "name": "郑春和",
                     "birth_date": dt.date(1996, 2, 9),
                     "applied_on": dt.date(2019, 6, 17),
@@ -999,7 +1068,7 @@ class _Planter:
         tables, rng = self.world.tables, self.rng
         b0, b1 = self.branch(0), self.branch(1)
         tea = {
-            "meeting_id": "HD900001",
+            "meeting_id": self.id("HD900001"),
             "branch_id": b0["branch_id"],
             "meeting_type": "茶话会",
             "held_on": dt.date(2019, 1, 25),
@@ -1018,7 +1087,7 @@ class _Planter:
         for person in self.gen.members_of[b0["branch_id"]][:2]:
             tables["attendance"].append(
                 {
-                    "meeting_id": "HD900001",
+                    "meeting_id": self.id("HD900001"),
                     "member_id": person["member_id"],
                     "status": "出席",
                     "reason": None,
@@ -1028,7 +1097,7 @@ class _Planter:
         tables["meetings"].append(
             {
                 **tea,
-                "meeting_id": "HD900002",
+                "meeting_id": self.id("HD900002"),
                 "branch_id": b1["branch_id"],
                 "meeting_type": "集中学习",
                 "topic": "补录学习",
@@ -1040,7 +1109,7 @@ class _Planter:
         tables["attendance"].append(
             {
                 "meeting_id": first_meeting["meeting_id"],
-                "member_id": "M99999",
+                "member_id": self.id("M99999"),
                 "status": "出席",
                 "reason": None,
                 "_defect": "DANGLING_REF",
@@ -1060,7 +1129,7 @@ class _Planter:
         tables["dues"].insert(tables["dues"].index(dues_row) + 1, {**dues_row, "_defect": "DUPLICATE"})
         tables["dues"].append(
             {
-                "member_id": "M99998",
+                "member_id": self.id("M99998"),
                 "month": dt.date(2019, 1, 1),
                 "amount_due": 5.0,
                 "amount_paid": 5.0,
@@ -1233,8 +1302,33 @@ STYLES = ("contract", "platform")  # how `write_world` writes the exports (`audi
 
 
 def write_batch(config: SynthConfig, out: Path, *, parquet: bool = False, style: str = "contract") -> Written:
-    """Write the synthetic batch as exports (or canonical Parquet) plus the ground truth."""
+    """Write the synthetic batch as exports (or canonical Parquet) plus the ground truth; a batch
+    of more than `PART_BRANCHES` branches as the contract's exports in parts (`write_parts`)."""
+    parts = config.parts()
+    if len(parts) > 1 and style == "contract" and not parquet:
+        return write_parts(parts, out)
     return write_world(generate(config), out, parquet=parquet, style=style)
+
+
+def write_parts(parts: list[SynthConfig], out: Path) -> Written:
+    """A batch in parts (`SynthConfig.parts`), each generated and written as the contract's exports
+    alone, into a folder named after its sub-district, so only one part's rows are ever in memory;
+    one ground truth for the batch, the defects' files named from the batch folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    violations: list[dict[str, str]] = []
+    defects: list[dict[str, Any]] = []
+    files = branches = members = 0
+    for part in parts:
+        world = generate(part)
+        exporter = _Exporter(world, out / part.subdistrict)
+        exporter.out.mkdir(exist_ok=True)
+        _write_exports(world, exporter)
+        violations += world.violations
+        defects += [{**d, "file": f"{part.subdistrict}/{d['file']}"} for d in exporter.defects]
+        files, branches = files + exporter.files, branches + len(world.tables["branches"])
+        members += len(world.tables["members"])
+        del world, exporter  # the next part is generated in the memory this one held
+    return Written(files, branches, members, _write_truth(out, violations, defects))
 
 
 def write_world(world: World, out: Path, *, parquet: bool = False, style: str = "contract") -> Written:
@@ -1258,15 +1352,23 @@ def write_world(world: World, out: Path, *, parquet: bool = False, style: str = 
         _write_parquet(world, out, exporter)
     else:
         _write_exports(world, exporter)
+    _write_truth(out, world.violations, exporter.defects)
+    return Written(exporter.files, len(world.tables["branches"]), len(world.tables["members"]), truth_dir)
+
+
+def _write_truth(out: Path, violations: list[dict[str, str]], defects: list[dict[str, Any]]) -> Path:
+    """The ground truth beside the batch folder: `<name>.truth/violations.csv` and `defects.csv`."""
+    truth_dir = out.parent / f"{out.name}.truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
     _write_truth_csv(
-        truth_dir / "violations.csv", world.violations, ["rule_id", "severity", "branch_id", "subject_id", "period", "note"]
+        truth_dir / "violations.csv", violations, ["rule_id", "severity", "branch_id", "subject_id", "period", "note"]
     )
     _write_truth_csv(
         truth_dir / "defects.csv",
-        sorted(exporter.defects, key=lambda d: (d["file"], d["sheet"], d["row"])),
+        sorted(defects, key=lambda d: (d["file"], d["sheet"], d["row"])),
         ["file", "sheet", "row", "table", "code"],
     )
-    return Written(exporter.files, len(world.tables["branches"]), len(world.tables["members"]), truth_dir)
+    return truth_dir
 
 
 def _write_truth_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
