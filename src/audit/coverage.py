@@ -448,11 +448,11 @@ def withhold(
     return out
 
 
-def unevaluable_dimensions(coverage: pl.DataFrame | None, standard: Standard) -> dict[str, set[str]]:
-    """Per branch, the dimensions with some 无法评估 rule part (shown as 部分评估 unless failing)."""
+def unevaluable_dimensions(coverage: pl.DataFrame | None, standard: Standard) -> pl.DataFrame:
+    """(branch_id, dimension): each branch's dimensions with some 无法评估 rule part (shown as
+    部分评估 unless failing)."""
     if coverage is None or coverage.is_empty():
-        return {}
-    dimensions: dict[str, set[str]] = {}
-    for branch, rule_id in unevaluable(coverage).select("branch_id", "rule_id").unique().iter_rows():
-        dimensions.setdefault(branch, set()).add(standard.rule(rule_id).dimension)
-    return dimensions
+        return pl.DataFrame(schema={"branch_id": pl.String, "dimension": pl.String})
+    dimension_of = {rule.id: rule.dimension for rule in standard.rules.values()}
+    rule = pl.col("rule_id").replace_strict(dimension_of, return_dtype=pl.String)
+    return unevaluable(coverage).select("branch_id", dimension=rule).unique(maintain_order=True)

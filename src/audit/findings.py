@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from hashlib import sha256
 from operator import itemgetter
 from typing import Any
@@ -72,12 +71,14 @@ _ID_SEPARATOR = "\x1f"  # between the parts of a finding's id text
 
 def finding_id(rule_id: str, part: str, branch_id: str, subject_id: str, period: str) -> str:
     """The stable id of a finding (see the module docstring): `F-` + 12 upper-case hex digits."""
-    return _finding_id_of(_ID_SEPARATOR.join((rule_id, part, branch_id, subject_id, period)))
+    return _finding_ids(pl.Series([_ID_SEPARATOR.join((rule_id, part, branch_id, subject_id, period))]))[0]
 
 
-def _finding_id_of(text: str) -> str:
-    """`finding_id` of the parts already joined."""
-    return "F-" + sha256(text.encode("utf-8")).hexdigest()[:12].upper()
+def _finding_ids(texts: pl.Series) -> pl.Series:
+    """`finding_id` of each text of the parts already joined: the SHA-256 in Python (polars has
+    none), its prefix and upper case applied by polars."""
+    digests = [sha256(text.encode("utf-8")).hexdigest()[:12] for text in texts.to_list()]
+    return pl.select(pl.concat_str(pl.lit("F-"), pl.lit(pl.Series(digests, dtype=pl.String)).str.to_uppercase())).to_series()
 
 
 def render_message(template: str, context: dict[str, Any]) -> str:
@@ -148,10 +149,10 @@ def _findings_of(
     subject = _evaluate(matched, pl.when(pl.lit(subject_id) != "").then(pl.lit(subject_id)).otherwise(joined))
     # `finding_id` of each row: its text joined by polars, only the SHA-256 per row in Python
     id_texts = pl.concat_str([pl.lit(rule.id), pl.lit(part.name), branch, subject, period_text], separator=_ID_SEPARATOR)
-    ids = [_finding_id_of(text) for text in pl.select(id_texts).to_series().to_list()]
+    ids = _finding_ids(pl.select(id_texts).to_series())
     evidence = meta.get("evidence", "")
     return matched.select(
-        finding_id=pl.Series(ids, dtype=pl.String),
+        finding_id=ids,
         rule_id=pl.lit(rule.id, dtype=pl.String),
         severity=pl.lit(meta["severity"], dtype=pl.String),
         dimension=pl.lit(meta["dimension"], dtype=pl.String),
@@ -269,10 +270,17 @@ def assessed_rules(runs: list[SuiteRun]) -> pl.DataFrame:
         if run.frame.is_empty() or "branch_id" not in run.frame.columns:
             continue
         branches: dict[tuple[str, ...], pl.Series] = {}  # expectations checking the same columns share them
+        every_row: pl.Series | None = None  # the branches of all rows, for columns without a null
         for item in run.result.results:
             kwargs = item.expectation_config.kwargs
             columns = tuple(kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs)
-            if columns not in branches:
+            if columns in branches:
+                pass
+            elif all(run.frame.get_column(c).null_count() == 0 for c in columns):
+                if every_row is None:
+                    every_row = run.frame.get_column("branch_id").unique()
+                branches[columns] = every_row
+            else:
                 checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
                 branches[columns] = checked.get_column("branch_id").unique()
             rule_id = item.expectation_config.meta["rule_id"]
@@ -297,34 +305,14 @@ def scorecard(
     from audit.coverage import unevaluable_dimensions
 
     dimension_of = {rule.id: rule.dimension for rule in standard.rules.values()}
-    partial = unevaluable_dimensions(coverage, standard)
-    judged_of = {
-        branch_id: set(dimensions)
-        for branch_id, dimensions in assessed.select(
-            "branch_id", dimension=pl.col("rule_id").replace_strict(dimension_of, return_dtype=pl.String)
-        )
-        .unique()
-        .group_by("branch_id")
-        .agg("dimension")
-        .iter_rows()
-    }
-    findings_of = _by_branch(findings)
-    rows = []
-    for branch in branches.sort("branch_id").iter_rows(named=True):
-        branch_id = branch["branch_id"]
-        judged = judged_of.get(branch_id, set()) - set(standard.not_assessed)
-        row = {"branch_id": branch_id, "branch_name": branch.get("branch_name") or "", "quarter": quarter}
-        rows.append(_score(row, findings_of.get(branch_id, []), judged, standard, partial.get(branch_id, set())))
-    return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
-
-
-def _by_branch(findings: pl.DataFrame) -> dict[Any, list[tuple[str, str]]]:
-    """Each branch's findings as (dimension, severity), in finding order: grouped once, where
-    filtering the findings once per branch was quadratic at city scale."""
-    grouped = findings.group_by("branch_id", maintain_order=True).agg("dimension", "severity")
-    return {
-        branch_id: list(zip(dimensions, severities, strict=True)) for branch_id, dimensions, severities in grouped.iter_rows()
-    }
+    judged = assessed.select(
+        "branch_id", dimension=pl.col("rule_id").replace_strict(dimension_of, return_dtype=pl.String)
+    ).filter(~pl.col("dimension").is_in(list(standard.not_assessed)))
+    name = pl.col("branch_name").fill_null("") if "branch_name" in branches.columns else pl.lit("")
+    base = branches.sort("branch_id", maintain_order=True).select(
+        "branch_id", branch_name=name.cast(pl.String), quarter=pl.lit(quarter, dtype=pl.String)
+    )
+    return _scores(base, findings, judged, unevaluable_dimensions(coverage, standard), standard)
 
 
 def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, coverage: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -334,56 +322,63 @@ def rescore(card: pl.DataFrame, counted: pl.DataFrame, standard: Standard, cover
     assessed unless it still fails. Branches, columns and order are unchanged."""
     from audit.coverage import unevaluable_dimensions
 
-    partial = unevaluable_dimensions(coverage, standard)
-    counted_of = _by_branch(counted)
-    rows = []
-    for row in card.iter_rows(named=True):
-        judged = {d for d in standard.dimensions if row[d] != STATUS_NA}
-        unjudged = partial.get(row["branch_id"], set()) | {d for d in standard.dimensions if row[d] == STATUS_PARTIAL}
-        base = {"branch_id": row["branch_id"], "branch_name": row["branch_name"], "quarter": row["quarter"]}
-        rows.append(_score(base, counted_of.get(row["branch_id"], []), judged, standard, unjudged))
-    return pl.DataFrame(rows, schema=_scorecard_schema(standard), orient="row")
+    statuses = card.select("branch_id", *standard.dimensions).unpivot(index="branch_id", variable_name="dimension")
+    judged = statuses.filter(pl.col("value") != STATUS_NA).select("branch_id", "dimension")
+    shown = statuses.filter(pl.col("value") == STATUS_PARTIAL).select("branch_id", "dimension")
+    partial = pl.concat([unevaluable_dimensions(coverage, standard), shown], how="vertical_relaxed")
+    return _scores(card.select("branch_id", "branch_name", "quarter"), counted, judged, partial, standard)
 
 
-def _score(
-    row: dict[str, Any],
-    mine: list[tuple[str, str]],
-    judged: set[str],
-    standard: Standard,
-    partial: AbstractSet[str] = frozenset(),
-) -> dict[str, Any]:
-    """One branch's dimensions, counts by severity and rating from its findings; `judged`: the
-    dimensions some rule checked (a dimension with a failing finding counts as judged too);
-    `partial`: the dimensions with a rule part the data did not allow to judge (部分评估 unless
-    failing, or 未评估 when nothing of the dimension was judged; either way the branch cannot get
-    the best rating)."""
+def _scores(
+    base: pl.DataFrame, findings: pl.DataFrame, judged: pl.DataFrame, partial: pl.DataFrame, standard: Standard
+) -> pl.DataFrame:
+    """Each branch of `base` (branch_id, branch_name, quarter; its order kept) scored on its
+    findings: its dimensions, counts by severity and rating. `judged`: (branch_id, dimension) some
+    rule checked (a dimension with a failing finding counts as judged too); `partial`: (branch_id,
+    dimension) with a rule part the data did not allow to judge (部分评估 unless failing, or 未评估
+    when nothing of the dimension was judged; either way the branch cannot get the best rating)."""
     fails_at = SEVERITIES.index(standard.rating.get("dimension_fails_at", "error"))
     failing_levels = [s for s in SEVERITIES if SEVERITIES.index(s) >= fails_at]
-    severities = [severity for _, severity in mine]
-    failing = {dimension for dimension, severity in mine if severity in failing_levels}
+    severity = pl.col("severity")
+    counts = findings.group_by("branch_id").agg(
+        warnings=(severity == "warning").sum().cast(pl.Int64),
+        errors=(severity == "error").sum().cast(pl.Int64),
+        critical=(severity == "critical").sum().cast(pl.Int64),
+    )
+    failing = findings.filter(severity.is_in(failing_levels)).select("branch_id", "dimension")
+    branch = pl.col("branch_id")
+
+    def has(pairs: pl.DataFrame, dimension: str) -> pl.Expr:
+        return branch.is_in(pairs.filter(pl.col("dimension") == dimension).get_column("branch_id").implode())
+
+    statuses: dict[str, pl.Expr] = {}
     for dimension in standard.dimensions:
         if dimension in standard.not_assessed:
-            row[dimension] = STATUS_NA
-        elif dimension in failing:
-            row[dimension] = STATUS_FAIL
-        elif dimension not in judged:  # nothing of it judged, for want of a rule, of records or of data
-            row[dimension] = STATUS_NA
-        else:
-            row[dimension] = STATUS_PARTIAL if dimension in partial else STATUS_PASS
-    row.update(
-        warnings=severities.count("warning"),
-        errors=severities.count("error"),
-        critical=severities.count("critical"),
+            statuses[dimension] = pl.lit(STATUS_NA, dtype=pl.String)
+            continue
+        statuses[dimension] = (
+            pl.when(has(failing, dimension))
+            .then(pl.lit(STATUS_FAIL))
+            .when(~has(judged, dimension))  # nothing of it judged, for want of a rule, of records or of data
+            .then(pl.lit(STATUS_NA))
+            .when(has(partial, dimension))
+            .then(pl.lit(STATUS_PARTIAL))
+            .otherwise(pl.lit(STATUS_PASS))
+        )
+    frame = base.join(counts, on="branch_id", how="left", maintain_order="left").with_columns(
+        pl.col("warnings", "errors", "critical").fill_null(0), **statuses
     )
-    assessed_statuses = [row[d] for d in standard.dimensions if row[d] != STATUS_NA]
-    if row["errors"] or row["critical"]:
-        rating = standard.rating["fail"]
-    elif all(s == STATUS_PASS for s in assessed_statuses) and not row["warnings"] and not partial:
-        rating = standard.rating["best"]
-    else:
-        rating = standard.rating["pass"]
-    row["rating"] = rating
-    return row
+    all_pass = pl.all_horizontal([pl.col(d).is_in([STATUS_PASS, STATUS_NA]) for d in standard.dimensions])
+    some_partial = branch.is_in(partial.get_column("branch_id").implode())
+    rating = (
+        pl.when((pl.col("errors") > 0) | (pl.col("critical") > 0))
+        .then(pl.lit(standard.rating["fail"]))
+        .when(all_pass & (pl.col("warnings") == 0) & ~some_partial)
+        .then(pl.lit(standard.rating["best"]))
+        .otherwise(pl.lit(standard.rating["pass"]))
+    )
+    schema = _scorecard_schema(standard)
+    return frame.with_columns(rating=rating).select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
 def _scorecard_schema(standard: Standard) -> dict[str, Any]:
