@@ -30,7 +30,10 @@ import json
 import math
 import operator
 import os
+import pickle
 import re
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -75,6 +78,7 @@ from audit.meetings import attendance_shapes, resolve_hosts
 from audit.offices import fill_offices
 from audit.privacy import SecretError, installation_secret, mask_personal, secret_path, shown, visible
 from audit.readers import (
+    TABLE_SUFFIXES,
     Entry,
     FileProblem,
     FormulaWithoutValue,
@@ -1252,6 +1256,7 @@ def ingest(
     limits: Limits | None = None,
     mapping: ReviewerMapping | None = None,
     cache: bool = True,
+    jobs: int = 1,
 ) -> Ingested:
     """Read every table of a batch folder; never raises for bad content, only for a missing folder.
     A file over one of ``limits`` (defaults: ``audit.limits.Limits()``) is refused, the rest read.
@@ -1260,13 +1265,15 @@ def ingest(
     `audit.cache`, when the same file was read before with the same contract, mapping, limits and
     code; ``cache=False``: neither read nor written), then the batch-wide stages run on them all.
     The cyclic garbage collector is held off throughout (`readers.gc_paused`): the millions of small
-    objects ingestion makes hold no cycles, and full collections would walk them all again and again."""
+    objects ingestion makes hold no cycles, and full collections would walk them all again and again.
+    ``jobs`` > 1: the files to read are shared among that many processes when there is enough to
+    read (`_read_all`); the outcome is the same."""
     with gc_paused():
-        return _ingest(Path(batch), contract, limits, mapping, cache)
+        return _ingest(Path(batch), contract, limits, mapping, cache, jobs)
 
 
 def _ingest(
-    batch: Path, contract: Contract | None, limits: Limits | None, mapping: ReviewerMapping | None, cache: bool
+    batch: Path, contract: Contract | None, limits: Limits | None, mapping: ReviewerMapping | None, cache: bool, jobs: int = 1
 ) -> Ingested:
     """`ingest` itself."""
     if not batch.is_dir():
@@ -1282,10 +1289,11 @@ def _ingest(
             store.cache.touch(key)
         files = {name: whole[1].get(name) or sha256_file(path) for name, path in names.files.items()}
         return done.ingested(batch, contract.version, files, mapping, store.cache.use)
-    outcomes: list[FileOutcome] = []
     hashes: dict[str, str] = {}  # file (masked) -> sha256, each file hashed once
-    for entry in listed:
-        outcomes.append(_file_outcome(entry, names, contract, mapping, limits, store, hashes))
+    looked_up = [_look_up(entry, names, store, hashes) for entry in listed]
+    pending = [item for item in looked_up if isinstance(item, _Pending)]
+    read = iter(_read_all([p.entry for p in pending], names, contract, mapping, limits, jobs))
+    outcomes = [item if isinstance(item, FileOutcome) else _finish(item, next(read), store) for item in looked_up]
     problems = [p for o in outcomes for p in o.problems]
     sources = [s for o in outcomes for s in o.sources]
     skipped = [s for o in outcomes for s in o.read_skipped] + [s for o in outcomes for s in o.named_skipped]
@@ -1399,42 +1407,170 @@ def _frame_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _file_outcome(
-    entry: Entry,
-    names: _Names,
-    contract: Contract,
-    mapping: ReviewerMapping | None,
-    limits: Limits | None,
-    store: _OutcomeCache | None,
-    hashes: dict[str, str],
-) -> FileOutcome:
-    """One name of the batch read (`_read_file`), or taken from the cache when its key is there.
-    A file whose bytes changed while it was read, or that could not be read, is not stored."""
+@dataclass
+class _Pending:
+    """A name of the batch to read: its cache key (None: not stored) and its state before reading."""
+
+    entry: Entry
+    key: str | None = None
+    before: os.stat_result | None = None
+    sha256: str = ""
+
+
+def _look_up(entry: Entry, names: _Names, store: _OutcomeCache | None, hashes: dict[str, str]) -> FileOutcome | _Pending:
+    """One name of the batch taken from the cache when its key is there, else what reading it
+    needs (`_read_all`, then `_finish`)."""
     if entry.why:
-        return _read_file(entry, names, contract, mapping, limits, store)
+        return _Pending(entry)
     file = names.file(entry.rel)
     try:
         before = os.stat(entry.path, follow_symlinks=False)
         hashes[file] = sha256_file(entry.path)
     except OSError:
-        return _read_file(entry, names, contract, mapping, limits, store)
+        return _Pending(entry)
     if store is None:
-        return _read_file(entry, names, contract, mapping, limits, store)
+        return _Pending(entry)
     key = store.key(file, hashes[file], entry.path.suffix.lower())
     found = store.load(key, file)
     if found is not None:
         return found
     store.cache.use.misses += 1
-    outcome = _read_file(entry, names, contract, mapping, limits, store)
+    return _Pending(entry, key, before, hashes[file])
+
+
+def _finish(pending: _Pending, outcome: FileOutcome, store: _OutcomeCache | None) -> FileOutcome:
+    """A name just read: with the cache, its private ID column sealed (`_seal`) and the outcome
+    stored, unless its bytes changed while it was read or it could not be read."""
+    if store is None:
+        return outcome
+    _seal(outcome, store)
+    if pending.key is None or pending.before is None:
+        return outcome
     try:
-        after = os.stat(entry.path, follow_symlinks=False)
+        after = os.stat(pending.entry.path, follow_symlinks=False)
     except OSError:
         return outcome
+    before = pending.before
     unchanged = (before.st_size, before.st_mtime_ns, before.st_ino) == (after.st_size, after.st_mtime_ns, after.st_ino)
     unreadable = any(p.action is Action.FILE and p.reason is Reason.FILE_UNREADABLE for p in outcome.problems)
-    if unchanged and not unreadable and not outcome.whole_ids and _same_bytes(entry.path, hashes[file]):
-        store.store(key, outcome)
+    if unchanged and not unreadable and not outcome.whole_ids and _same_bytes(pending.entry.path, pending.sha256):
+        store.store(pending.key, outcome)
     return outcome
+
+
+# What reading a file costs, in bytes of CSV read: a workbook byte about six (inflating, our XML
+# scan, calamine's cells), and each file about 50 KB more (opening, header search, assembling).
+_WORKBOOK_WEIGHT, _FILE_COST = 6, 50_000
+# Below this much to read (about three seconds), the files are read in this process only: starting
+# a process costs about a second, and the bundled sample's run stays as fast as before.
+PARALLEL_READ_COST = 30_000_000
+
+
+def _read_cost(entry: Entry) -> int:
+    if entry.why:
+        return 0
+    try:
+        size = os.stat(entry.path, follow_symlinks=False).st_size
+    except OSError:
+        return 0
+    workbook = entry.path.suffix.lower() in TABLE_SUFFIXES - {".csv"}
+    return _FILE_COST + size * (_WORKBOOK_WEIGHT if workbook else 1)
+
+
+def _read_all(
+    entries: list[Entry],
+    names: _Names,
+    contract: Contract,
+    mapping: ReviewerMapping | None,
+    limits: Limits | None,
+    jobs: int,
+) -> list[FileOutcome]:
+    """Each name read (`_read_file`), in order. With ``jobs`` > 1 and enough to read, the names are
+    shared among this process and ``jobs`` - 1 helper processes, the costliest first to the least
+    loaded (`_read_cost`); the outcomes come back in the names' order, so nothing depends on who
+    read what. A helper that cannot start or does not answer leaves its share to this process."""
+    costs = [_read_cost(entry) for entry in entries]
+    if jobs <= 1 or len(entries) < 2 or sum(costs) < PARALLEL_READ_COST:
+        return [_read_file(entry, names, contract, mapping, limits) for entry in entries]
+    shares: list[list[int]] = [[] for _ in range(min(jobs, len(entries)))]
+    loads = [0] * len(shares)
+    for index in sorted(range(len(entries)), key=lambda i: -costs[i]):
+        # a name not read (`Entry.why`) stays here: its masked name is made as it is met (`_Names`)
+        least = loads.index(min(loads)) if not entries[index].why else 0
+        shares[least].append(index)
+        loads[least] += costs[index]
+    helpers = [
+        (sorted(share), _ReadHelper.start([entries[i] for i in sorted(share)], names, contract, mapping, limits))
+        for share in shares[1:]
+        if share
+    ]
+    try:
+        read = {i: _read_file(entries[i], names, contract, mapping, limits) for i in sorted(shares[0])}
+        for share, helper in helpers:
+            outcomes = helper.result() if helper is not None else None
+            if outcomes is None or len(outcomes) != len(share):
+                outcomes = [_read_file(entries[i], names, contract, mapping, limits) for i in share]
+            read.update(zip(share, outcomes, strict=True))
+    finally:
+        for _, helper in helpers:
+            if helper is not None:
+                helper.stop()
+    return [read[i] for i in range(len(entries))]
+
+
+class _ReadHelper:
+    """A helper process reading a share of the batch (`_read_all`): a new Python (not a fork: a fork
+    of a process whose polars threads run can deadlock) told what to read on its standard input,
+    answering with the pickled outcomes on its standard output (`_serve_reads`); it imports nothing
+    of the caller's main module, so a script without a main guard is safe."""
+
+    def __init__(self, process: subprocess.Popen[bytes]):
+        self.process = process
+
+    @classmethod
+    def start(
+        cls, entries: list[Entry], names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
+    ) -> _ReadHelper | None:
+        code = "import pickle, sys; sys.path[:0] = pickle.load(sys.stdin.buffer); from audit.ingest import _serve_reads; _serve_reads()"
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+            assert process.stdin is not None
+            pickle.dump([p for p in sys.path if p], process.stdin)
+            pickle.dump((entries, names, contract, mapping, limits), process.stdin)
+            process.stdin.close()
+        except (OSError, pickle.PicklingError, ValueError):
+            return None
+        return cls(process)
+
+    def result(self) -> list[FileOutcome] | None:
+        """The helper's outcomes, or None when it failed (this process then reads its share)."""
+        try:
+            assert self.process.stdout is not None
+            outcomes = pickle.load(self.process.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError, ValueError):
+            return None
+        if self.process.wait() != 0 or not isinstance(outcomes, list):
+            return None
+        return outcomes if all(isinstance(o, FileOutcome) for o in outcomes) else None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _serve_reads() -> None:
+    """A read helper's side (`_ReadHelper`): read the share named on standard input, write the
+    outcomes to standard output."""
+    entries, names, contract, mapping, limits = pickle.load(sys.stdin.buffer)
+    with gc_paused():
+        outcomes = [_read_file(entry, names, contract, mapping, limits) for entry in entries]
+    pickle.dump(outcomes, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
 
 
 def _same_bytes(path: Path, sha256: str) -> bool:
@@ -1447,15 +1583,10 @@ def _same_bytes(path: Path, sha256: str) -> bool:
 
 
 def _read_file(
-    entry: Entry,
-    names: _Names,
-    contract: Contract,
-    mapping: ReviewerMapping | None,
-    limits: Limits | None,
-    store: _OutcomeCache | None,
+    entry: Entry, names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
 ) -> FileOutcome:
     """Read one name of the batch: its sheets masked (`_Names`), their tables assigned, each sheet
-    parsed (`_SheetIngester`); with the cache, the private ID column sealed."""
+    parsed (`_SheetIngester`)."""
     items = [names.masked(item) for item in read_entry(entry, limits)]
     outcome = FileOutcome(names.file(entry.rel))
     for item in items:
@@ -1487,8 +1618,6 @@ def _read_file(
             outcome.frames.append((table_name, frame))
         _remember_quarantined_keys(ingester, outcome.problems[before:], keys)
     outcome.quarantined_keys = dict(keys)
-    if store is not None:
-        _seal(outcome, store)
     return outcome
 
 

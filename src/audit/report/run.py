@@ -227,7 +227,7 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
     pool = None
     try:
         steps.begin("read")
-        ingested = ingest(batch, limits=options.limits, mapping=options.mapping, cache=options.cache)
+        ingested = ingest(batch, limits=options.limits, mapping=options.mapping, cache=options.cache, jobs=jobs)
         if nothing_usable(ingested) is not None:  # raises, with the ingest report in `out`
             _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
         selected = _checked_arguments(ingested, quarter, options.branches)  # before anything slow starts

@@ -1,0 +1,94 @@
+"""`ingest(jobs=N)`: the files shared among helper processes give the same outcome as one process,
+a helper that fails leaves its share to the caller, and a script without a main guard is safe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import audit.ingest as ingest_module
+from audit.ingest import Ingested, ingest
+from conftest import REPO, SAMPLE
+
+
+def _same(a: Ingested, b: Ingested) -> None:
+    assert a.tables.keys() == b.tables.keys()
+    for name in a.tables:
+        assert a.tables[name].equals(b.tables[name]), name
+    assert a.report.equals(b.report) and a.quarantine.equals(b.quarantine) and a.column_map.equals(b.column_map)
+    assert [vars(s) for s in a.skipped] == [vars(s) for s in b.skipped]
+    assert a.recognised == b.recognised and a.files == b.files
+
+
+@pytest.fixture(scope="module")
+def alone() -> Ingested:
+    return ingest(SAMPLE, cache=False)
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every batch counts as large enough to share; the shares each helper was given, by name."""
+    monkeypatch.setattr(ingest_module, "PARALLEL_READ_COST", 0)
+    given: list[list[str]] = []
+    start = ingest_module._ReadHelper.start.__func__  # type: ignore[attr-defined]
+
+    def recording(cls, entries, *args):
+        given.append([e.rel for e in entries])
+        return start(cls, entries, *args)
+
+    monkeypatch.setattr(ingest_module._ReadHelper, "start", classmethod(recording))
+    return given
+
+
+def test_files_read_by_two_processes_give_the_same_outcome(alone, shared):
+    _same(ingest(SAMPLE, cache=False, jobs=2), alone)
+    # one helper, given the files after the costliest (the meetings workbook, read here)
+    assert len(shared) == 1 and "三会一课台账.xlsx" not in shared[0] and 0 < len(shared[0]) < len(list(SAMPLE.iterdir()))
+
+
+def test_three_processes_and_the_cache_give_the_same_outcome(alone, shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    cold = ingest(SAMPLE, jobs=3)
+    _same(cold, alone)
+    assert len(shared) == 2 and cold.cache is not None and cold.cache.writes > 0 and cold.cache.hits == 0
+    warm = ingest(SAMPLE, jobs=3)
+    _same(warm, alone)
+    assert warm.cache is not None and warm.cache.misses == 0 and len(shared) == 2  # nothing left to read
+
+
+@pytest.mark.parametrize("python", ["/nonexistent/python3", "/bin/false"])
+def test_a_helper_that_cannot_start_or_answer_leaves_its_share_to_the_caller(alone, shared, monkeypatch, python):
+    monkeypatch.setattr(sys, "executable", python)
+    _same(ingest(SAMPLE, cache=False, jobs=2), alone)
+    assert len(shared) == 1
+
+
+def test_a_script_without_a_main_guard_reads_with_helpers(tmp_path: Path):
+    """A helper is a new Python told what to read: the caller's script is not run again in it (as
+    multiprocessing's spawn would, starting helpers without end or failing)."""
+    script = tmp_path / "reviewer.py"
+    script.write_text(
+        "import audit.ingest as i\n"
+        "i.PARALLEL_READ_COST = 0\n"
+        f"result = i.ingest({str(SAMPLE)!r}, cache=False, jobs=2)\n"
+        "print('ROWS', result.rows_accepted)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={
+            "PYTHONPATH": str(REPO / "src"),
+            "PATH": "/usr/bin:/bin",
+            "GX_ANALYTICS_ENABLED": "False",
+            "AUDIT_CACHE_DIR": str(tmp_path / "c"),
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("ROWS") == 1
