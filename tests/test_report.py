@@ -303,3 +303,43 @@ def test_a_warm_kernel_runs_each_notebook_as_a_fresh_one_and_survives_a_crash(tm
         assert pid(cells_after) != pid(cells_second)
     finally:
         _discard_warm_kernel()
+
+
+def test_the_branch_partition_beside_the_export_is_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The tables are partitioned by branch in a thread while the export runs: the branch pages
+    start only once it is written, its failure fails the run, and a run that fails removes its
+    temporary folder only after the partition has stopped writing into it."""
+    import threading
+    import time
+
+    import audit.followup
+    import audit.partition
+
+    batch = tmp_path / "batch"
+    write_world(world(), batch)
+    written = threading.Event()
+
+    def slow_partition(tables, tables_dir: Path) -> None:
+        time.sleep(1.0)  # still writing when the export fails
+        (tables_dir / "by_branch").mkdir(parents=True, exist_ok=True)
+        (tables_dir / "by_branch" / "late.txt").write_text("late", encoding="utf-8")
+        written.set()
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("export failed")
+
+    monkeypatch.setattr(audit.partition, "write_branch_copies", slow_partition)
+    monkeypatch.setattr(audit.followup, "write_follow_up", broken_export)
+    with pytest.raises(RuntimeError, match="export failed"):
+        run_report(batch, Quarter.parse("2019Q1"), tmp_path / "out", jobs=1, branches=["XH01"])
+    assert written.is_set()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch", "batch.truth"]  # nothing left behind
+
+    def broken_partition(tables, tables_dir: Path) -> None:
+        raise RuntimeError("partition failed")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(audit.partition, "write_branch_copies", broken_partition)
+    with pytest.raises(RuntimeError, match="partition failed"):
+        run_report(batch, Quarter.parse("2019Q1"), tmp_path / "out", jobs=1, branches=["XH01"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch", "batch.truth"]

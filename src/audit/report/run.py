@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +43,6 @@ from audit.report.pages import Shell, branch_title, make_branch_page, make_overv
 from audit.standard import Standard, load_standard
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from audit.ingest import Ingested
     from audit.validate import Validation
 
@@ -225,6 +223,8 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
     steps = _Steps(options.progress)
     tmp = partial_folder(out)  # marked as this run's, so only it is ever cleared away
     pool = None
+    background = ThreadPoolExecutor(max_workers=1)  # the branch partition, beside the export
+    partition: Future[None] | None = None
     try:
         steps.begin("read")
         ingested = ingest(batch, limits=options.limits, mapping=options.mapping, cache=options.cache, jobs=jobs)
@@ -236,6 +236,11 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
         result = _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
         steps.end()
         tables = result.ingested.tables
+        # the tables partitioned by branch for the pages (`audit.partition`: polars, which leaves
+        # the interpreter free) while the export's Python runs: on the core it would leave idle
+        from audit.partition import write_branch_copies
+
+        partition = background.submit(write_branch_copies, dict(tables), tmp / "tables")
         with steps.timed("export"):
             extras = write_follow_up(
                 tmp,
@@ -254,7 +259,7 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
         names = branch_names(tables)
         shell = Shell.of(quarter, standard, options.self_contained)
         with steps.timed("notebooks"):
-            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options, steps, names, shell, tables)
+            statuses, overview = _execute_notebooks(pool, tmp, quarter, selected, options, steps, names, shell, partition)
         with steps.timed("html"):
             write_overview(tmp, quarter, shell, names, statuses, overview, tmp / SOURCES / OVERVIEW_BODY)
             shutil.rmtree(tmp / SOURCES)
@@ -267,9 +272,11 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
         )
         _move_into_place(tmp, out)
     except BaseException:
+        background.shutdown(wait=True)  # nothing may still write into what is removed
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        background.shutdown(wait=True)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)  # workers stop their kernels as they exit
     size = _folder_size(out)
@@ -330,16 +337,14 @@ def _execute_notebooks(
     steps: _Steps,
     names: dict[str, str],
     shell: Shell,
-    tables: dict[str, pl.DataFrame],
+    partition: Future[None],
 ) -> tuple[list[NotebookStatus], NotebookStatus]:
     """Step notebooks: the overview (first in the queue) and each branch's notebook, executed in
     the page workers' warm kernels into `notebooks/`, each branch page exported and written by the
-    worker that executed it (`pages.make_branch_page`); how each ran in `run_status.json`. While
-    the overview runs, the canonical `tables` (as written in `tables/`) are partitioned by branch
-    for the branch pages to read (`audit.partition`). Failed pages are marked in the overview's
-    branch table afterwards (`pages.write_overview`)."""
-    from audit.partition import write_branch_copies
-
+    worker that executed it (`pages.make_branch_page`); how each ran in `run_status.json`. The
+    branch pages start once `partition` (the canonical tables partitioned by branch for them to
+    read, `audit.partition`, begun before the export) is written. Failed pages are marked in the
+    overview's branch table afterwards (`pages.write_overview`)."""
     (tmp / "notebooks").mkdir()
     (tmp / "branches").mkdir()
     sources = tmp / SOURCES
@@ -355,7 +360,7 @@ def _execute_notebooks(
             {"processed": ".", "quarter": str(quarter), "output": ".", "pages": selected if options.branches else None},
             str(sources / OVERVIEW_BODY),
         )
-        write_branch_copies(tables, tmp / "tables")
+        partition.result()  # the branch pages read the partition (written during the export)
         futures = {
             pool.submit(
                 make_branch_page,
