@@ -1310,6 +1310,11 @@ def _ingest(
         name: pl.concat(frames[name], how="diagonal_relaxed") if frames[name] else pl.DataFrame(schema=table.schema())
         for name, table in contract.tables.items()
     }
+    # the files' frames let go (stored in the cache already): the tables share their columns, and a
+    # later stage that replaces a table then frees them (at city scale, gigabytes)
+    frames.clear()
+    for outcome in outcomes:
+        outcome.frames = []
     tables, identities = _resolve_identities(contract, tables, sources, problems, quarantined_keys, mapping, batch)
     checker = _CrossTableChecker(contract, tables, sources, problems, quarantined_keys)
     tables = checker.run()
@@ -1892,6 +1897,17 @@ def _remember_quarantined_keys(ingester: _SheetIngester, found: list[Problem], k
             keys[table.name].add(mask_personal(cell_text(cells[index])))
 
 
+def _kept(frame: pl.DataFrame, keep: pl.Expr, whole: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `frame` that `keep` keeps and whose source row (`whole`: file, sheet, row) is not
+    quarantined whole, in their order: one filter, one copy of the table (a filter and then an anti
+    join made two, and at city scale a table is gigabytes)."""
+    if whole.is_empty():
+        return frame.filter(keep)
+    source = pl.struct("_file", "_sheet", "_row")
+    removed = whole.select(source).to_series().unique().implode()
+    return frame.filter(keep & ~source.is_in(removed).fill_null(False))
+
+
 class _CrossTableChecker:
     """Duplicate keys and references between tables, quarantined like row problems."""
 
@@ -2029,7 +2045,16 @@ class _CrossTableChecker:
         if dupes.is_empty():
             self.tables[table.name] = frame.drop("_first")
             return
-        firsts = frame.filter(pl.col("_first")).select(*key, _first_at=pl.format("{} 第{}行", pl.col("_file"), pl.col("_row")))
+        # where each duplicated key was first met (only those keys: at city scale the whole table's
+        # texts would be gigabytes)
+        firsts = (
+            frame.lazy()
+            .filter(pl.col("_first"))
+            .select(*key, "_file", "_row")
+            .join(dupes.lazy().select(key).unique(), on=key, how="semi", nulls_equal=True)
+            .select(*key, _first_at=pl.format("{} 第{}行", pl.col("_file"), pl.col("_row")))
+            .collect()
+        )
         dupes = dupes.join(firsts, on=key, how="left", nulls_equal=True)
         label_column = table.columns[key[0]]
         key_text = "、".join(table.columns[k].label for k in key)
@@ -2040,8 +2065,7 @@ class _CrossTableChecker:
             return self._stored_row_problem(row, table.name, label_column, value, Reason.DUPLICATE, message, Action.ROW)
 
         whole = self._quarantine(table.name, dupes, make, frame)
-        kept = frame.filter(pl.col("_first")).drop("_first")
-        self.tables[table.name] = kept.join(whole, on=["_file", "_sheet", "_row"], how="anti", maintain_order="left")
+        self.tables[table.name] = _kept(frame, pl.col("_first"), whole).drop("_first")
 
     def _reference(self, table: Table, column: Column) -> None:
         frame = self.tables[table.name]
@@ -2065,8 +2089,7 @@ class _CrossTableChecker:
 
         if column.required:
             whole = self._quarantine(table.name, dangling, make, frame)
-            kept = frame.filter(~dangling_mask)
-            self.tables[table.name] = kept.join(whole, on=["_file", "_sheet", "_row"], how="anti", maintain_order="left")
+            self.tables[table.name] = _kept(frame, ~dangling_mask, whole)
         else:
             self.problems.extend(make(row) for row in dangling.iter_rows(named=True))
             self.tables[table.name] = frame.with_columns(
