@@ -106,6 +106,7 @@ def test_a_batch_in_parts_is_one_batch_with_its_truth(tmp_path: Path, monkeypatc
         sum(p.members for p in parts) == 1200 and parts[0].subdistrict == "新华街道" and len({p.subdistrict for p in parts}) == 3
     )
     assert SynthConfig(branches=1000).parts() == [SynthConfig(branches=1000)]  # up to a district: one part, as before
+    assert [p.region for p in parts] == ["371402", "371403", "371404"] and SynthConfig(part=99).region == "371502"
 
     monkeypatch.setattr(synth, "PART_BRANCHES", 20)
     out = tmp_path / "city"

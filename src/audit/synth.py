@@ -70,8 +70,10 @@ class SynthConfig:
 
     @property
     def region(self) -> str:
-        """The first six digits of the part's ID numbers (a district code of Dezhou, one per part)."""
-        return f"3714{1 + max(self.part, 1):02d}"
+        """The first six digits of the part's ID numbers: a district code of Dezhou (371402, 371403,
+        …), one per part, running on into the next prefecture's codes after 99."""
+        number = max(self.part, 1) - 1
+        return f"37{14 + number // 98:02d}{2 + number % 98:02d}"
 
     def check(self) -> None:
         """The ValueError (in Chinese) generating this batch would raise, before any is generated."""
