@@ -3,15 +3,18 @@ a helper that fails leaves its share to the caller, and a script without a main 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import audit.ingest as ingest_module
 from audit.ingest import Ingested, ingest
-from conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE, write_csv
 
 
 def _same(a: Ingested, b: Ingested) -> None:
@@ -92,3 +95,76 @@ def test_a_script_without_a_main_guard_reads_with_helpers(tmp_path: Path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("ROWS") == 1
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PYTHONPATH": str(REPO / "src"),
+        "PATH": "/usr/bin:/bin",
+        "GX_ANALYTICS_ENABLED": "False",
+        "AUDIT_CACHE_DIR": str(tmp_path / "c"),
+    }
+
+
+def test_a_helper_does_not_import_modules_from_the_working_folder(tmp_path: Path):
+    """`python -c` puts the working folder first on sys.path: a `pickle.py` there (a batch folder
+    someone runs the toolkit from) must not be run by a helper."""
+    work, scripts = tmp_path / "work", tmp_path / "scripts"
+    work.mkdir()
+    scripts.mkdir()
+    marker = tmp_path / "ran"
+    (work / "pickle.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nraise SystemExit(3)\n", encoding="utf-8")
+    script = scripts / "reviewer.py"
+    script.write_text(
+        f"import audit.ingest as i\ni.PARALLEL_READ_COST = 0\ni.ingest({str(SAMPLE)!r}, cache=False, jobs=2)\n", encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=work, env=_env(tmp_path), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+def test_a_helper_ends_with_its_caller_killed_outright(tmp_path: Path):
+    """SIGKILL or the OOM killer gives the caller no chance to stop its helpers: they end with it
+    (`portable.die_with_parent`) instead of reading their share for nothing."""
+    batch = tmp_path / "batch"
+    header = ["党员编号", "所属月份", "应交金额", "实交金额(元)", "交纳日期"]
+    for n in range(2):  # one file for the caller, one for the helper, each seconds to read
+        write_csv(batch / f"党费{n}.csv", [header] + [[f"M{i:06d}", "2019-01", "5", "5", "2019-01-05"] for i in range(200_000)])
+    script = tmp_path / "caller.py"
+    script.write_text(
+        f"import audit.ingest as i\ni.PARALLEL_READ_COST = 0\ni.ingest({str(batch)!r}, cache=False, jobs=2)\n", encoding="utf-8"
+    )
+    caller = subprocess.Popen([sys.executable, str(script)], env=_env(tmp_path))
+    try:
+        children = Path(f"/proc/{caller.pid}/task/{caller.pid}/children")
+        helper = None
+        for _ in range(600):
+            pids = children.read_text().split() if children.exists() else []
+            if pids:
+                helper = int(pids[0])
+                break
+            time.sleep(0.05)
+        assert helper is not None, "no helper started"
+        time.sleep(1.5)  # the helper has started on its share
+        os.kill(caller.pid, signal.SIGKILL)
+        caller.wait()
+
+        def alive() -> bool:
+            try:
+                return Path(f"/proc/{helper}/stat").read_text().split()[2] != "Z"
+            except OSError:
+                return False
+
+        deadline = time.monotonic() + 3
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = alive()
+        if still:
+            os.kill(helper, signal.SIGKILL)
+        assert not still, "the read helper outlived its caller"
+    finally:
+        if caller.poll() is None:
+            caller.kill()

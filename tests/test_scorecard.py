@@ -76,3 +76,24 @@ def test_rescoring_judges_again_and_keeps_what_was_partly_assessed(card):
     assert (three[DUES], three["rating"]) == (STATUS_PARTIAL, PASS)  # 部分评估 stays, never the best rating
     bg = STANDARD.rule("BG-1").dimension
     assert (four[bg], four["rating"]) == (STATUS_PASS, BEST)  # judged before (it failed), judged again
+
+
+def test_a_branch_without_a_code_is_scored_as_any_other():
+    """A null branch code matches its own findings, checks and coverage (as the per-branch Python
+    scoring did): nothing judged is 未评估, never 通过."""
+    branches = pl.DataFrame(
+        {"branch_id": [None, "B1"], "branch_name": ["无编号", "一"]}, schema={"branch_id": pl.String, "branch_name": pl.String}
+    )
+    assessed = pl.DataFrame({"branch_id": ["B1"], "rule_id": ["OL-2"]})
+    card = scorecard(_findings(), assessed, branches, STANDARD, "2019Q3")
+    nameless = card.row(by_predicate=pl.col("branch_id").is_null(), named=True)
+    assert {nameless[d] for d in STANDARD.dimensions} == {STATUS_NA}
+    assert _row(card, "B1")[MEETINGS] == STATUS_PASS
+    counted = scorecard(
+        _findings(),
+        pl.DataFrame({"branch_id": [None], "rule_id": ["OL-2"]}, schema={"branch_id": pl.String, "rule_id": pl.String}),
+        branches,
+        STANDARD,
+        "2019Q3",
+    )
+    assert counted.row(by_predicate=pl.col("branch_id").is_null(), named=True)[MEETINGS] == STATUS_PASS

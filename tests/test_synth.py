@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from audit import synth
 from audit.cli import app
+from audit.errors import UsageError
 from audit.ingest import ingest
 from audit.synth import SynthConfig, dues_for, generate, write_batch
 from audit.validate import validate_tables
@@ -139,3 +140,14 @@ def test_a_batch_in_parts_is_one_batch_with_its_truth(tmp_path: Path, monkeypatc
     result = CliRunner().invoke(app, ["synth", "--out", str(out), "--branches", "20", "--members", "400", "--seed", "11"])
     assert result.exit_code == 0, result.output
     assert not [p for p in out.iterdir() if p.is_dir()]
+
+
+def test_part_folders_are_distinct_and_a_name_cannot_leave_or_hide_in_the_batch(tmp_path: Path):
+    """Each part's folder its own (a `--name` like 第14街道 does not meet a 第N街道 made up later),
+    and a `--name` that would make a hidden folder or a path outside `--out` is refused in Chinese."""
+    parts = SynthConfig(branches=42, members=420, subdistrict="第14街道").parts(size=3)
+    assert len(parts) == 14 and len({p.subdistrict for p in parts}) == 14
+    for name in (".x", "../x", "a/b", "a\\b", " "):
+        result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "x"), "--name", name])
+        assert isinstance(result.exception, UsageError) and "--name" in str(result.exception), (name, result.output)
+    assert not (tmp_path / "x").exists()

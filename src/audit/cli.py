@@ -947,6 +947,8 @@ def synth(
         raise UsageError(f"未知的导出样式「{style}」（--style 可选：{'、'.join(STYLES)}）")
     if style == "platform" and parquet:
         raise UsageError("--parquet 只写规范化表，不能与 --style platform 同时使用")
+    if not name.strip() or name.startswith(".") or any(part in name for part in ("/", "\\", "..")):
+        raise UsageError(f"--name 应是街道名称（用于文件和文件夹名），不能为空、以“.”开头或含有 / \\ ..：「{name}」")
     config = SynthConfig(seed=seed, branches=branches, members=members, start=start, end=end, subdistrict=name, plant=not clean)
     fields = {"seed": seed, "branches": branches, "members": members, "start": start, "end": end}
     fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet, "style": style}

@@ -349,7 +349,7 @@ def _scores(
     branch = pl.col("branch_id")
 
     def has(pairs: pl.DataFrame, dimension: str) -> pl.Expr:
-        return branch.is_in(pairs.filter(pl.col("dimension") == dimension).get_column("branch_id").implode())
+        return branch.is_in(pairs.filter(pl.col("dimension") == dimension).get_column("branch_id").implode(), nulls_equal=True)
 
     statuses: dict[str, pl.Expr] = {}
     for dimension in standard.dimensions:
@@ -365,11 +365,11 @@ def _scores(
             .then(pl.lit(STATUS_PARTIAL))
             .otherwise(pl.lit(STATUS_PASS))
         )
-    frame = base.join(counts, on="branch_id", how="left", maintain_order="left").with_columns(
+    frame = base.join(counts, on="branch_id", how="left", maintain_order="left", nulls_equal=True).with_columns(
         pl.col("warnings", "errors", "critical").fill_null(0), **statuses
     )
     all_pass = pl.all_horizontal([pl.col(d).is_in([STATUS_PASS, STATUS_NA]) for d in standard.dimensions])
-    some_partial = branch.is_in(partial.get_column("branch_id").implode())
+    some_partial = branch.is_in(partial.get_column("branch_id").implode(), nulls_equal=True)
     rating = (
         pl.when((pl.col("errors") > 0) | (pl.col("critical") > 0))
         .then(pl.lit(standard.rating["fail"]))

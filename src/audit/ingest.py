@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -1526,8 +1526,15 @@ def _read_all(
 class _ReadHelper:
     """A helper process reading a share of the batch (`_read_all`): a new Python (not a fork: a fork
     of a process whose polars threads run can deadlock) told what to read on its standard input,
-    answering with the pickled outcomes on its standard output (`_serve_reads`); it imports nothing
-    of the caller's main module, so a script without a main guard is safe."""
+    answering with the pickled outcomes on its standard output (`_serve_reads`). It imports nothing
+    of the caller's main module (a script without a main guard is safe) nor of the working folder
+    (`-P`), and ends with its caller, also when the caller is killed outright."""
+
+    # the helper reads all it is told before importing audit, so a caller's write never waits for it
+    CODE = (
+        "import io, pickle, sys; told = io.BytesIO(sys.stdin.buffer.read()); sys.path[:0] = pickle.load(told); "
+        "from audit.ingest import _serve_reads; _serve_reads(told, int(sys.argv[1]))"
+    )
 
     def __init__(self, process: subprocess.Popen[bytes]):
         self.process = process
@@ -1536,18 +1543,26 @@ class _ReadHelper:
     def start(
         cls, entries: list[Entry], names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
     ) -> _ReadHelper | None:
-        code = "import pickle, sys; sys.path[:0] = pickle.load(sys.stdin.buffer); from audit.ingest import _serve_reads; _serve_reads()"
+        """A helper told its share, or None when it could not be started or told (then stopped)."""
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+                [sys.executable, "-P", "-c", cls.CODE, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
+        except (OSError, ValueError):
+            return None
+        helper = cls(process)
+        try:
             assert process.stdin is not None
             pickle.dump([p for p in sys.path if p], process.stdin)
             pickle.dump((entries, names, contract, mapping, limits), process.stdin)
             process.stdin.close()
         except (OSError, pickle.PicklingError, ValueError):
+            helper.stop()
             return None
-        return cls(process)
+        return helper
 
     def result(self) -> list[FileOutcome] | None:
         """The helper's outcomes, or None when it failed (this process then reads its share)."""
@@ -1564,14 +1579,24 @@ class _ReadHelper:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
 
 
-def _serve_reads() -> None:
-    """A read helper's side (`_ReadHelper`): read the share named on standard input, write the
-    outcomes to standard output."""
-    entries, names, contract, mapping, limits = pickle.load(sys.stdin.buffer)
+def _serve_reads(told: IO[bytes], caller: int) -> None:
+    """A read helper's side (`_ReadHelper`): read the share it was told, write the outcomes to
+    standard output; it ends with its caller (`portable.die_with_parent`), also a caller gone
+    before this was called."""
+    from audit.portable import die_with_parent
+
+    die_with_parent()
+    if os.getppid() != caller:
+        os._exit(1)
+    entries, names, contract, mapping, limits = pickle.load(told)
     with gc_paused():
         outcomes = [_read_file(entry, names, contract, mapping, limits) for entry in entries]
     pickle.dump(outcomes, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)

@@ -92,10 +92,15 @@ class SynthConfig:
         branch_share, branch_rest = divmod(self.branches, count)
         member_share, member_rest = divmod(self.members, count)
         names = [self.subdistrict, *(name for name in SUBDISTRICTS if name != self.subdistrict)]
+        number = len(names)
+        while len(names) < count:  # then 第N街道, each folder's name its own
+            number += 1
+            if f"第{number}街道" not in names:
+                names.append(f"第{number}街道")
         parts, start = [], 0
         for k in range(count):
             branches = branch_share + (k < branch_rest)
-            name = names[k] if k < len(names) else f"第{k + 1}街道"
+            name = names[k]
             members = member_share + (k < member_rest)
             parts.append(
                 replace(
