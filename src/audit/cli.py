@@ -941,7 +941,7 @@ def synth(
 ) -> None:
     """生成一个逼真的模拟街道数据批次（含植入的违规和数据缺陷，以及真值清单）。"""
     from audit.outputs import check_synth_output, synth_folder
-    from audit.synth import PART_BRANCHES, STYLES, SynthConfig, generate, write_parts, write_world
+    from audit.synth import PART_BRANCHES, STYLES, SynthConfig, parts_to_write, write_batch
 
     if style not in STYLES:
         raise UsageError(f"未知的导出样式「{style}」（--style 可选：{'、'.join(STYLES)}）")
@@ -953,19 +953,15 @@ def synth(
     fields = {"seed": seed, "branches": branches, "members": members, "start": start, "end": end}
     fields |= {"subdistrict": name, "planted": not clean, "parquet": parquet, "style": style}
     check_synth_output(out)  # a new or empty folder, or an earlier synthetic batch: refused before any work
-    parts = config.parts() if style == "contract" and not parquet else [config]
     try:
-        config.check()
-        world = generate(config) if len(parts) == 1 else None
-    except ValueError as exc:  # a setting the generator cannot use (months, counts)
+        config.check()  # a setting the generator cannot use (months, counts), before the folder is touched
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
+    parts = parts_to_write(config, parquet=parquet, style=style)
     if len(parts) > 1:
         console.print(f"超过 {PART_BRANCHES:,} 个支部：分为 {len(parts)} 个街道分别生成，每个街道一个文件夹", soft_wrap=True)
     with synth_folder(out, fields) as target:
-        if world is None:
-            written = write_parts(parts, target)
-        else:
-            written = write_world(world, target, parquet=parquet, style=style)
+        written = write_batch(config, target, parquet=parquet, style=style)
     console.print(
         f"已生成 {written.files} 个文件到 {out}：{written.branches} 个支部、{written.members} 名党员；真值清单 {written.truth}"
     )

@@ -274,15 +274,14 @@ def assessed_rules(runs: list[SuiteRun]) -> pl.DataFrame:
         for item in run.result.results:
             kwargs = item.expectation_config.kwargs
             columns = tuple(kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs)
-            if columns in branches:
-                pass
-            elif all(run.frame.get_column(c).null_count() == 0 for c in columns):
-                if every_row is None:
-                    every_row = run.frame.get_column("branch_id").unique()
-                branches[columns] = every_row
-            else:
-                checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
-                branches[columns] = checked.get_column("branch_id").unique()
+            if columns not in branches:
+                if all(run.frame.get_column(c).null_count() == 0 for c in columns):
+                    if every_row is None:
+                        every_row = run.frame.get_column("branch_id").unique()
+                    branches[columns] = every_row
+                else:
+                    checked = run.frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
+                    branches[columns] = checked.get_column("branch_id").unique()
             rule_id = item.expectation_config.meta["rule_id"]
             pairs.append(pl.DataFrame({"branch_id": branches[columns]}).with_columns(rule_id=pl.lit(rule_id, dtype=pl.String)))
     if not pairs:

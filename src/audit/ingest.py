@@ -1496,7 +1496,7 @@ def _read_all(
     read what. A helper that cannot start or does not answer leaves its share to this process."""
     costs = [_read_cost(entry) for entry in entries]
     if jobs <= 1 or len(entries) < 2 or sum(costs) < PARALLEL_READ_COST:
-        return [_read_file(entry, names, contract, mapping, limits) for entry in entries]
+        return _read_share(entries, names, contract, mapping, limits)
     shares: list[list[int]] = [[] for _ in range(min(jobs, len(entries)))]
     loads = [0] * len(shares)
     for index in sorted(range(len(entries)), key=lambda i: -costs[i]):
@@ -1514,13 +1514,20 @@ def _read_all(
         for share, helper in helpers:
             outcomes = helper.result() if helper is not None else None
             if outcomes is None or len(outcomes) != len(share):
-                outcomes = [_read_file(entries[i], names, contract, mapping, limits) for i in share]
+                outcomes = _read_share([entries[i] for i in share], names, contract, mapping, limits)
             read.update(zip(share, outcomes, strict=True))
     finally:
         for _, helper in helpers:
             if helper is not None:
                 helper.stop()
     return [read[i] for i in range(len(entries))]
+
+
+def _read_share(
+    entries: list[Entry], names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
+) -> list[FileOutcome]:
+    """`_read_file` of each name, in order: what one process reads (`_read_all`, `_serve_reads`)."""
+    return [_read_file(entry, names, contract, mapping, limits) for entry in entries]
 
 
 class _ReadHelper:
@@ -1598,7 +1605,7 @@ def _serve_reads(told: IO[bytes], caller: int) -> None:
         os._exit(1)
     entries, names, contract, mapping, limits = pickle.load(told)
     with gc_paused():
-        outcomes = [_read_file(entry, names, contract, mapping, limits) for entry in entries]
+        outcomes = _read_share(entries, names, contract, mapping, limits)
     pickle.dump(outcomes, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
     sys.stdout.buffer.flush()
 

@@ -1311,10 +1311,16 @@ STYLES = ("contract", "platform")  # how `write_world` writes the exports (`audi
 def write_batch(config: SynthConfig, out: Path, *, parquet: bool = False, style: str = "contract") -> Written:
     """Write the synthetic batch as exports (or canonical Parquet) plus the ground truth; a batch
     of more than `PART_BRANCHES` branches as the contract's exports in parts (`write_parts`)."""
-    parts = config.parts()
-    if len(parts) > 1 and style == "contract" and not parquet:
+    parts = parts_to_write(config, parquet=parquet, style=style)
+    if len(parts) > 1:
         return write_parts(parts, out)
     return write_world(generate(config), out, parquet=parquet, style=style)
+
+
+def parts_to_write(config: SynthConfig, *, parquet: bool = False, style: str = "contract") -> list[SynthConfig]:
+    """The parts `write_batch` writes the batch in: only the contract's exports are written in
+    parts (`SynthConfig.parts`); Parquet and the platform style in one."""
+    return config.parts() if style == "contract" and not parquet else [config]
 
 
 def write_parts(parts: list[SynthConfig], out: Path) -> Written:
@@ -1335,7 +1341,9 @@ def write_parts(parts: list[SynthConfig], out: Path) -> Written:
         files, branches = files + exporter.files, branches + len(world.tables["branches"])
         members += len(world.tables["members"])
         del world, exporter  # the next part is generated in the memory this one held
-    return Written(files, branches, members, _write_truth(out, violations, defects))
+    truth_dir = _truth_dir(out)
+    _write_truth(truth_dir, violations, defects)
+    return Written(files, branches, members, truth_dir)
 
 
 def write_world(world: World, out: Path, *, parquet: bool = False, style: str = "contract") -> Written:
@@ -1347,8 +1355,7 @@ def write_world(world: World, out: Path, *, parquet: bool = False, style: str = 
     if style == "platform" and parquet:
         raise ValueError("--parquet 只写规范化表，不能与 --style platform 同时使用")
     out.mkdir(parents=True, exist_ok=True)
-    truth_dir = out.parent / f"{out.name}.truth"
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    truth_dir = _truth_dir(out)
     if style == "platform":
         from audit.synth_platform import write_platform
 
@@ -1359,14 +1366,19 @@ def write_world(world: World, out: Path, *, parquet: bool = False, style: str = 
         _write_parquet(world, out, exporter)
     else:
         _write_exports(world, exporter)
-    _write_truth(out, world.violations, exporter.defects)
+    _write_truth(truth_dir, world.violations, exporter.defects)
     return Written(exporter.files, len(world.tables["branches"]), len(world.tables["members"]), truth_dir)
 
 
-def _write_truth(out: Path, violations: list[dict[str, str]], defects: list[dict[str, Any]]) -> Path:
-    """The ground truth beside the batch folder: `<name>.truth/violations.csv` and `defects.csv`."""
+def _truth_dir(out: Path) -> Path:
+    """The ground truth's folder beside the batch folder, `<name>.truth` (made)."""
     truth_dir = out.parent / f"{out.name}.truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
+    return truth_dir
+
+
+def _write_truth(truth_dir: Path, violations: list[dict[str, str]], defects: list[dict[str, Any]]) -> None:
+    """The ground truth: `violations.csv` and `defects.csv` (defects in file, sheet, row order)."""
     _write_truth_csv(
         truth_dir / "violations.csv", violations, ["rule_id", "severity", "branch_id", "subject_id", "period", "note"]
     )
@@ -1375,7 +1387,6 @@ def _write_truth(out: Path, violations: list[dict[str, str]], defects: list[dict
         sorted(defects, key=lambda d: (d["file"], d["sheet"], d["row"])),
         ["file", "sheet", "row", "table", "code"],
     )
-    return truth_dir
 
 
 def _write_truth_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
