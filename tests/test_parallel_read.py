@@ -69,41 +69,35 @@ def test_a_helper_that_cannot_start_or_answer_leaves_its_share_to_the_caller(alo
     assert len(shared) == 1
 
 
-def test_a_script_without_a_main_guard_reads_with_helpers(tmp_path: Path):
-    """A helper is a new Python told what to read: the caller's script is not run again in it (as
-    multiprocessing's spawn would, starting helpers without end or failing)."""
-    script = tmp_path / "reviewer.py"
-    script.write_text(
-        "import audit.ingest as i\n"
-        "i.PARALLEL_READ_COST = 0\n"
-        f"result = i.ingest({str(SAMPLE)!r}, cache=False, jobs=2)\n"
-        "print('ROWS', result.rows_accepted)\n",
-        encoding="utf-8",
-    )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={
-            "PYTHONPATH": str(REPO / "src"),
-            "PATH": "/usr/bin:/bin",
-            "GX_ANALYTICS_ENABLED": "False",
-            "AUDIT_CACHE_DIR": str(tmp_path / "c"),
-        },
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("ROWS") == 1
-
-
 def _env(tmp_path: Path) -> dict[str, str]:
+    """A reviewer's script's environment: this tree's sources, its own cache."""
     return {
         "PYTHONPATH": str(REPO / "src"),
         "PATH": "/usr/bin:/bin",
         "GX_ANALYTICS_ENABLED": "False",
         "AUDIT_CACHE_DIR": str(tmp_path / "c"),
     }
+
+
+def _caller_script(path: Path, batch: Path, then: str = "") -> Path:
+    """A script without a main guard that ingests `batch` with a helper (any batch large enough),
+    then runs `then`."""
+    path.write_text(
+        f"import audit.ingest as i\ni.PARALLEL_READ_COST = 0\nresult = i.ingest({str(batch)!r}, cache=False, jobs=2)\n{then}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_script_without_a_main_guard_reads_with_helpers(tmp_path: Path):
+    """A helper is a new Python told what to read: the caller's script is not run again in it (as
+    multiprocessing's spawn would, starting helpers without end or failing)."""
+    script = _caller_script(tmp_path / "reviewer.py", SAMPLE, "print('ROWS', result.rows_accepted)\n")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("ROWS") == 1
 
 
 def test_a_helper_does_not_import_modules_from_the_working_folder(tmp_path: Path):
@@ -114,10 +108,7 @@ def test_a_helper_does_not_import_modules_from_the_working_folder(tmp_path: Path
     scripts.mkdir()
     marker = tmp_path / "ran"
     (work / "pickle.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nraise SystemExit(3)\n", encoding="utf-8")
-    script = scripts / "reviewer.py"
-    script.write_text(
-        f"import audit.ingest as i\ni.PARALLEL_READ_COST = 0\ni.ingest({str(SAMPLE)!r}, cache=False, jobs=2)\n", encoding="utf-8"
-    )
+    script = _caller_script(scripts / "reviewer.py", SAMPLE)
     done = subprocess.run(
         [sys.executable, str(script)], cwd=work, env=_env(tmp_path), capture_output=True, text=True, timeout=300
     )
@@ -133,10 +124,7 @@ def test_a_helper_ends_with_its_caller_killed_outright(tmp_path: Path):
     header = ["党员编号", "所属月份", "应交金额", "实交金额(元)", "交纳日期"]
     for n in range(2):  # one file for the caller, one for the helper, each seconds to read
         write_csv(batch / f"党费{n}.csv", [header] + [[f"M{i:06d}", "2019-01", "5", "5", "2019-01-05"] for i in range(200_000)])
-    script = tmp_path / "caller.py"
-    script.write_text(
-        f"import audit.ingest as i\ni.PARALLEL_READ_COST = 0\ni.ingest({str(batch)!r}, cache=False, jobs=2)\n", encoding="utf-8"
-    )
+    script = _caller_script(tmp_path / "caller.py", batch)
     caller = subprocess.Popen([sys.executable, str(script)], env=_env(tmp_path))
     try:
         children = Path(f"/proc/{caller.pid}/task/{caller.pid}/children")
