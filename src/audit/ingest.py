@@ -30,15 +30,12 @@ import json
 import math
 import operator
 import os
-import pickle
 import re
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 import polars as pl
 
@@ -56,6 +53,7 @@ from audit.contract import (
 )
 from audit.dues import DECLARED_BY, DERIVED_IF_ABSENT
 from audit.errors import AuditError
+from audit.helpers import Helper
 from audit.identity import (
     ID_COLUMN,
     KEY_SHOWN,
@@ -1504,16 +1502,22 @@ def _read_all(
         least = loads.index(min(loads)) if not entries[index].why else 0
         shares[least].append(index)
         loads[least] += costs[index]
-    helpers = [
-        (sorted(share), _ReadHelper.start([entries[i] for i in sorted(share)], names, contract, mapping, limits))
-        for share in shares[1:]
-        if share
-    ]
+    # all started before any is told (each imports while the next starts); a helper not told is None
+    helpers = [(sorted(share), Helper.start("audit.ingest:_serve_share")) for share in shares[1:] if share]
     try:
+        told = [
+            (
+                share,
+                helper
+                if helper is not None and helper.tell([entries[i] for i in share], names, contract, mapping, limits)
+                else None,
+            )
+            for share, helper in helpers
+        ]
         read = {i: _read_file(entries[i], names, contract, mapping, limits) for i in sorted(shares[0])}
-        for share, helper in helpers:
+        for share, helper in told:
             outcomes = helper.result() if helper is not None else None
-            if outcomes is None or len(outcomes) != len(share):
+            if not _outcomes_of(outcomes, share):
                 outcomes = _read_share([entries[i] for i in share], names, contract, mapping, limits)
             read.update(zip(share, outcomes, strict=True))
     finally:
@@ -1526,88 +1530,21 @@ def _read_all(
 def _read_share(
     entries: list[Entry], names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
 ) -> list[FileOutcome]:
-    """`_read_file` of each name, in order: what one process reads (`_read_all`, `_serve_reads`)."""
+    """`_read_file` of each name, in order: what one process reads (`_read_all`, `_serve_share`)."""
     return [_read_file(entry, names, contract, mapping, limits) for entry in entries]
 
 
-class _ReadHelper:
-    """A helper process reading a share of the batch (`_read_all`): a new Python (not a fork: a fork
-    of a process whose polars threads run can deadlock) told what to read on its standard input,
-    answering with the pickled outcomes on its standard output (`_serve_reads`). It imports nothing
-    of the caller's main module (a script without a main guard is safe) nor of the working folder
-    (`-P`), and ends with its caller, also when the caller is killed outright."""
-
-    # the helper reads all it is told before importing audit, so a caller's write never waits for it
-    CODE = (
-        "import io, pickle, sys; told = io.BytesIO(sys.stdin.buffer.read()); sys.path[:0] = pickle.load(told); "
-        "from audit.ingest import _serve_reads; _serve_reads(told, int(sys.argv[1]))"
-    )
-
-    def __init__(self, process: subprocess.Popen[bytes]):
-        self.process = process
-
-    @classmethod
-    def start(
-        cls, entries: list[Entry], names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
-    ) -> _ReadHelper | None:
-        """A helper told its share, or None when it could not be started or told (then stopped)."""
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-P", "-c", cls.CODE, str(os.getpid())],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        except (OSError, ValueError):
-            return None
-        helper = cls(process)
-        try:
-            assert process.stdin is not None
-            pickle.dump([p for p in sys.path if p], process.stdin)
-            pickle.dump((entries, names, contract, mapping, limits), process.stdin)
-            process.stdin.close()
-        except (OSError, pickle.PicklingError, ValueError):
-            helper.stop()
-            return None
-        return helper
-
-    def result(self) -> list[FileOutcome] | None:
-        """The helper's outcomes, or None when it failed (this process then reads its share)."""
-        try:
-            assert self.process.stdout is not None
-            outcomes = pickle.load(self.process.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError, ValueError):
-            return None
-        if self.process.wait() != 0 or not isinstance(outcomes, list):
-            return None
-        return outcomes if all(isinstance(o, FileOutcome) for o in outcomes) else None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+def _outcomes_of(answer: Any, share: list[int]) -> bool:
+    """Whether a read helper's answer is the outcomes of its share (else this process reads it)."""
+    return isinstance(answer, list) and len(answer) == len(share) and all(isinstance(o, FileOutcome) for o in answer)
 
 
-def _serve_reads(told: IO[bytes], caller: int) -> None:
-    """A read helper's side (`_ReadHelper`): read the share it was told, write the outcomes to
-    standard output; it ends with its caller (`portable.die_with_parent`), also a caller gone
-    before this was called."""
-    from audit.portable import die_with_parent
-
-    die_with_parent()
-    if os.getppid() != caller:
-        os._exit(1)
-    entries, names, contract, mapping, limits = pickle.load(told)
+def _serve_share(
+    entries: list[Entry], names: _Names, contract: Contract, mapping: ReviewerMapping | None, limits: Limits | None
+) -> list[FileOutcome]:
+    """A read helper's function (`audit.helpers`): its share read, the cyclic collector held off."""
     with gc_paused():
-        outcomes = _read_share(entries, names, contract, mapping, limits)
-    pickle.dump(outcomes, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    sys.stdout.buffer.flush()
+        return _read_share(entries, names, contract, mapping, limits)
 
 
 def _same_bytes(path: Path, sha256: str) -> bool:

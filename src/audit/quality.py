@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,10 @@ import polars as pl
 from audit import keysets
 from audit.contract import Contract, Table, load_contract
 from audit.dues import DERIVED_IF_ABSENT
+from audit.helpers import Helper
 from audit.paths import EXPECTATIONS
 from audit.standard import Standard
-from audit.suites import SUITE_NAMESPACE, SuiteRun, Validator
+from audit.suites import SUITE_NAMESPACE, SuiteRun, Validator, suite_columns
 
 ID_STATUS_ZH = {
     "mangled": "被 Excel 转成科学计数法",
@@ -48,6 +52,11 @@ LATE_DATES = {
     ("dues_disclosures", "reported_on"),
 }
 KEYS = "keys__"  # the parameters holding a table's keys for the reference checks (`keysets`)
+ROW_KEYS = ["_file", "_sheet", "_row"]  # what names a failing row (`collect_quality`)
+# From this many rows in the tables, `audit run` has a helper process run the suites (`QualityJob`):
+# the helper imports GX once more (about four seconds of a core), which pays only when the suites
+# take longer than that; the bundled sample is checked in the run's process, as before.
+PARALLEL_QUALITY_ROWS = 500_000
 POINT_COLUMNS = ("base_points", "bonus_points", "penalty_points", "total_points")
 COUNT_PAIRS = {
     "meetings": [("expected_count", "present_count")],
@@ -245,8 +254,92 @@ def run_quality(
     with keysets.held(parameters, [name for name in parameters if name.startswith(KEYS)]) as own:
         for name, frame in tables.items():
             suite = json.loads((folder / f"quality.{name}.json").read_text(encoding="utf-8"))
-            runs.append(validator.run(suite, frame, ["_file", "_sheet", "_row"], own))
+            runs.append(validator.run(suite, frame, ROW_KEYS, own))
     return runs
+
+
+class QualityJob:
+    """The record-quality suites run by a helper process (`audit.helpers`) while this process goes
+    on with the facts and the standard's checks. The helper is given the columns each suite reads
+    (Arrow files) and the parameters in a scratch folder of its own (beside the Data Docs, so inside
+    the run's output folder, or in the system's temporary folder), writes its Data Docs pages there,
+    and answers with `collect_quality`'s table; the pages are then moved into the run's Data Docs
+    (the same pages as when the run checks the tables itself: the index lists what is on disk,
+    `suites.offline_data_docs`). The scratch folder is removed however the job ends."""
+
+    def __init__(self, helper: Helper, scratch: Path, data_docs: Path | None):
+        self.helper, self.scratch, self.data_docs = helper, scratch, data_docs
+
+    @classmethod
+    def start(
+        cls,
+        tables: dict[str, pl.DataFrame],
+        parameters: dict[str, Any],
+        data_docs: Path | None,
+        jobs: int,
+        folder: Path = EXPECTATIONS,
+    ) -> QualityJob | None:
+        """The job started, or None when the suites are better run here (one job, few rows) or no
+        helper could be started or told (then the caller runs them)."""
+        if jobs <= 1 or sum(frame.height for frame in tables.values()) < PARALLEL_QUALITY_ROWS:
+            return None
+        helper = Helper.start("audit.quality:serve_quality", preload=("audit.suites:import_gx",))
+        if helper is None:
+            return None
+        scratch = Path(tempfile.mkdtemp(prefix=".quality-", dir=data_docs.parent if data_docs is not None else None))
+        job = cls(helper, scratch, data_docs)
+        try:
+            for name, frame in tables.items():
+                suite = json.loads((folder / f"quality.{name}.json").read_text(encoding="utf-8"))
+                columns = list(dict.fromkeys([*ROW_KEYS, *suite_columns(suite)]))
+                frame.select(columns).write_ipc(scratch / f"{name}.arrow", compression="uncompressed")
+            request = (list(tables), parameters, str(folder), data_docs is not None)
+            (scratch / "request.pickle").write_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        except BaseException:
+            job.stop()
+            raise
+        if not helper.tell(str(scratch)):
+            job.stop()
+            return None
+        return job
+
+    def result(self) -> pl.DataFrame | None:
+        """The suites' findings once the helper is done (its Data Docs pages moved into place), or
+        None when it failed: the caller then runs the suites itself."""
+        try:
+            found = self.helper.result()
+            if not isinstance(found, pl.DataFrame) or found.columns != QUALITY_COLUMNS:
+                return None
+            if self.data_docs is not None:
+                _move_pages(self.scratch / "data-docs", self.data_docs)
+            return found
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self.helper.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def serve_quality(scratch: str) -> pl.DataFrame:
+    """A quality helper's function (`QualityJob`): the suites run on the tables in `scratch`."""
+    folder = Path(scratch)
+    names, parameters, suites, docs = pickle.loads((folder / "request.pickle").read_bytes())
+    tables = {name: pl.read_ipc(folder / f"{name}.arrow") for name in names}
+    validator = Validator(data_docs=folder / "data-docs" if docs else None)
+    return collect_quality(run_quality(validator, tables, parameters, Path(suites)))
+
+
+def _move_pages(source: Path, target: Path) -> None:
+    """A helper's Data Docs pages moved into the run's: every file the run's site lacks (its own
+    index and the static files GX writes for every site stay as they are)."""
+    if not source.is_dir():
+        return
+    for path in sorted(source.rglob("*")):
+        there = target / path.relative_to(source)
+        if path.is_file() and not there.exists():
+            there.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, there)
 
 
 def collect_quality(runs: list[SuiteRun]) -> pl.DataFrame:

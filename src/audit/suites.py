@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -145,14 +146,34 @@ def write_standard_suites(standard: Standard, folder: Path = EXPECTATIONS) -> li
     return written
 
 
+# jsonschema (which GX imports through altair) builds rfc3987_syntax's grammar as it is imported when
+# that package is installed (jupyterlab's jupyter-events brings it): 1.2 of GX's 3.4 s import, for
+# the "iri" formats GX never checks.
+_NOT_FOR_GX = ("rfc3987_syntax",)
+
+
+def import_gx() -> Any:
+    """great_expectations, imported without `_NOT_FOR_GX` (jsonschema then registers no "iri" format
+    checker in this process; the package itself can still be imported afterwards)."""
+    hidden = [name for name in _NOT_FOR_GX if name not in sys.modules]
+    try:
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]  # an import of it raises ImportError
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import great_expectations as gx
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return gx
+
+
 class Validator:
     """One ephemeral GX context for a run; validates frames against suites given as dicts."""
 
     def __init__(self, data_docs: Path | None = None):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import great_expectations as gx
-
+        gx = import_gx()
         keysets.register()  # the reference checks' expectation (quality suites)
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")

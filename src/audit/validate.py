@@ -31,7 +31,7 @@ from audit.offices import offices_for_period
 from audit.outputs import output_folder
 from audit.paths import EXPECTATIONS
 from audit.periods import Quarter
-from audit.quality import collect_quality, quality_parameters, run_quality
+from audit.quality import QualityJob, collect_quality, quality_parameters, run_quality
 from audit.standard import SEVERITIES, Standard, load_standard
 from audit.suites import SuiteRun, Validator, build_standard_suites, offline_data_docs
 
@@ -150,6 +150,7 @@ def validate_tables(
     step: Callable[[str], None] | None = None,
     record_quality: bool = True,
     cache: bool = False,
+    jobs: int = 1,
 ) -> Validation:
     """Run both kinds of suites on canonical tables for one quarter. ``step`` (`audit run`'s
     progress) is told as each step begins: ``quality``, ``facts``, ``checks``. Without
@@ -157,33 +158,40 @@ def validate_tables(
     for another quarter's findings of the same tables, whose record quality is already known.
     With ``cache`` and no ``data_docs``, the record-quality result of the same tables, parameters,
     suites and code is taken from the cache (`audit.cache.quality_key`) or kept there; with Data
-    Docs the suites always run (the pages are GX's account of that run)."""
+    Docs the suites always run (the pages are GX's account of that run). With ``jobs`` > 1 and
+    tables large enough, a helper process runs the record-quality suites while this one computes
+    the facts and runs the checks (`audit.quality.QualityJob`; the same findings and pages)."""
     step = step or (lambda name: None)
     step("quality")
     quarter = Quarter.parse(quarter) if isinstance(quarter, str) else quarter
     standard = standard or load_standard()
     if data_docs is not None and data_docs.exists():
         shutil.rmtree(data_docs)
-    validator = Validator(data_docs=data_docs)
     tables = with_derived_dues(tables, standard)  # 应交金额 from the base where the export gives none
     tables = offices_for_period(tables, quarter.start, quarter.end)  # the committee's holders in the quarter
-    if record_quality:
-        kept = IngestCache(None) if cache and data_docs is None else None
-        quality = pl.concat(
-            [_record_quality(validator, tables, standard, today, kept), due_notices(tables["dues"], tables["members"])]
-        )
-        quality = quality.sort("table", "file", "sheet", "row", "column")
-    else:
-        quality = collect_quality([])
-    step("facts")
-    facts = compute_facts(tables, standard, quarter)
-    # what the data lets each rule part judge; the rest is withheld from GX (neither passed nor failed)
-    coverage, partial = coverage_and_partial(tables, standard, quarter, facts.window)
-    facts.tables = withhold(facts.tables, coverage, standard, partial)
-    facts.progress = withhold_progress(facts.progress, tables, standard, quarter, facts.window)  # open periods too
-    step("checks")
-    runs = run_standard_suites(validator, facts.tables, standard)
-    findings = collect_findings(runs, standard)
+    kept = IngestCache(None) if cache and data_docs is None else None
+    checking = _RecordQuality(tables, standard, today, kept, data_docs, jobs) if record_quality else None
+    try:
+        validator = Validator(data_docs=data_docs)  # (GX imported here while a helper imports it too)
+        if checking is not None:
+            checking.run_unless_started(validator)
+        step("facts")
+        facts = compute_facts(tables, standard, quarter)
+        # what the data lets each rule part judge; the rest is withheld from GX (neither passed nor failed)
+        coverage, partial = coverage_and_partial(tables, standard, quarter, facts.window)
+        facts.tables = withhold(facts.tables, coverage, standard, partial)
+        facts.progress = withhold_progress(facts.progress, tables, standard, quarter, facts.window)  # open periods too
+        step("checks")
+        runs = run_standard_suites(validator, facts.tables, standard)
+        findings = collect_findings(runs, standard)
+        if checking is not None:
+            quality = pl.concat([checking.result(validator), due_notices(tables["dues"], tables["members"])])
+            quality = quality.sort("table", "file", "sheet", "row", "column")
+        else:
+            quality = collect_quality([])
+    finally:
+        if checking is not None:
+            checking.stop()
     if data_docs is not None and data_docs.exists():
         offline_data_docs(data_docs)
     score = scorecard(findings, assessed_rules(runs), tables["branches"], standard, str(quarter), coverage)
@@ -202,21 +210,51 @@ def run_standard_suites(validator: Validator, frames: dict[str, pl.DataFrame], s
     ]
 
 
-def _record_quality(
-    validator: Validator, tables: dict[str, pl.DataFrame], standard: Standard, today: dt.date | None, cache: IngestCache | None
-) -> pl.DataFrame:
-    """The record-quality suites' findings on `tables`, from `cache` when the same tables, parameters,
-    suites and code were checked before (then GX is not run again)."""
-    parameters = quality_parameters(tables, data_window(tables), standard, today)
-    if cache is None:
-        return collect_quality(run_quality(validator, tables, parameters))
-    key = quality_key(tables, parameters, sorted(EXPECTATIONS.glob("quality.*.json")))
-    kept = cache.load(key)
-    if isinstance(kept, pl.DataFrame):
-        return kept
-    found = collect_quality(run_quality(validator, tables, parameters))
-    cache.store(key, found)
-    return found
+class _RecordQuality:
+    """The record-quality suites' findings for `validate_tables`: from the cache when the same
+    tables, parameters, suites and code were checked before (`audit.cache.quality_key`; then GX is
+    not run again), else from a helper process started at once (`QualityJob`), else run here."""
+
+    def __init__(
+        self,
+        tables: dict[str, pl.DataFrame],
+        standard: Standard,
+        today: dt.date | None,
+        cache: IngestCache | None,
+        data_docs: Path | None,
+        jobs: int,
+    ):
+        self.tables, self.cache = tables, cache
+        self.parameters = quality_parameters(tables, data_window(tables), standard, today)
+        self.key = quality_key(tables, self.parameters, sorted(EXPECTATIONS.glob("quality.*.json"))) if cache else ""
+        kept = cache.load(self.key) if cache is not None else None
+        self.found = kept if isinstance(kept, pl.DataFrame) else None
+        self.job = QualityJob.start(tables, self.parameters, data_docs, jobs) if self.found is None else None
+
+    def run_unless_started(self, validator: Validator) -> None:
+        """Without a helper the suites run now (where they always ran: first)."""
+        if self.found is None and self.job is None:
+            self._keep(self._here(validator))
+
+    def result(self, validator: Validator) -> pl.DataFrame:
+        """The findings: the helper's (waited for), or run here when it failed."""
+        if self.found is None:
+            answer = self.job.result() if self.job is not None else None
+            self._keep(answer if answer is not None else self._here(validator))
+        assert self.found is not None
+        return self.found
+
+    def _here(self, validator: Validator) -> pl.DataFrame:
+        return collect_quality(run_quality(validator, self.tables, self.parameters))
+
+    def _keep(self, found: pl.DataFrame) -> None:
+        self.found = found
+        if self.cache is not None:
+            self.cache.store(self.key, found)
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.stop()
 
 
 def validate(
@@ -232,11 +270,13 @@ def validate(
     ingested: Ingested | None = None,
     step: Callable[[str], None] | None = None,
     cache: bool = True,
+    jobs: int = 1,
 ) -> Validation:
     """Ingest a batch and validate one quarter; with `out`, write every output there. ``ingested``:
     the batch already read (`audit run` reads it first to check its arguments); ``step``: told
     as each step begins (``read``, then `validate_tables`' steps); ``cache=False``: the ingestion
-    cache (`audit.cache`) neither read nor written.
+    cache (`audit.cache`) neither read nor written; ``jobs``: processes the record-quality suites
+    may use (`validate_tables`).
 
     `out` is checked, locked and marked before any work (`audit.outputs.output_folder`): never the
     batch or a folder around or inside it, never a file or a folder the toolkit did not make.
@@ -248,7 +288,7 @@ def validate(
         if (why := nothing_usable(ingested)) is not None:
             raise NothingUsableError(why, ingested, None)
         ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
-        result = validate_tables(ingested.tables, quarter, standard, today=today, step=step, cache=cache)
+        result = validate_tables(ingested.tables, quarter, standard, today=today, step=step, cache=cache, jobs=jobs)
         result.ingested = ingested
         return result
     if cache:
@@ -261,7 +301,9 @@ def validate(
             raise NothingUsableError(why, ingested, out)
         ingested.tables = with_derived_dues(ingested.tables, standard)  # the tables written say 推算 too
         docs = target / "data-docs" if data_docs else None
-        result = validate_tables(ingested.tables, quarter, standard, data_docs=docs, today=today, step=step, cache=cache)
+        result = validate_tables(
+            ingested.tables, quarter, standard, data_docs=docs, today=today, step=step, cache=cache, jobs=jobs
+        )
         result.ingested = ingested
         result.write(target)
     return result

@@ -229,11 +229,11 @@ def _run_locked(batch: Path, quarter: Quarter, out: Path, options: RunOptions) -
         steps.begin("read")
         ingested = ingest(batch, limits=options.limits, mapping=options.mapping, cache=options.cache, jobs=jobs)
         if nothing_usable(ingested) is not None:  # raises, with the ingest report in `out`
-            _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
+            _validate(batch, quarter, standard, tmp, out, options, ingested, steps, jobs)
         selected = _checked_arguments(ingested, quarter, options.branches)  # before anything slow starts
         ensure_kernel()
         pool = page_workers(jobs, selected)
-        result = _validate(batch, quarter, standard, tmp, out, options, ingested, steps)
+        result = _validate(batch, quarter, standard, tmp, out, options, ingested, steps, jobs)
         steps.end()
         tables = result.ingested.tables
         # the tables partitioned by branch for the pages (`audit.partition`: polars, which leaves
@@ -304,9 +304,11 @@ def _validate(
     options: RunOptions,
     ingested: Ingested,
     steps: _Steps,
+    jobs: int,
 ) -> Validation:
     """Steps quality, facts, checks: `audit validate` of the batch already read, into the run's
-    folder, with GX Data Docs. When nothing can be audited, the reviewer still gets the ingest
+    folder, with GX Data Docs (the record-quality suites in a helper process when ``jobs`` > 1 and
+    the batch is large: `audit.quality.QualityJob`). When nothing can be audited, the reviewer still gets the ingest
     report, quarantine and column map, with a manifest saying why, in `out`."""
     from audit.validate import NothingUsableError, validate
 
@@ -321,6 +323,7 @@ def _validate(
             mapping=options.mapping,
             ingested=ingested,
             step=steps.begin,
+            jobs=jobs,
         )
     except NothingUsableError as exc:
         write_manifest(tmp, stopped_manifest(batch, exc.ingested, quarter, options.limits, options.mapping, str(exc)))
