@@ -23,6 +23,7 @@ from audit.notices import (
     find_soffice,
     notice_for,
     notice_name,
+    notices_for,
     parse_deadline,
     rectification_days,
     write_notices,
@@ -133,6 +134,41 @@ def test_the_follow_up_and_decisions_shape_the_next_notice(sample, tmp_path: Pat
     assert "持续（经核实为误报）" in followup and "党报党刊" in followup  # BG-1 failed in Q1 too, judged 误报 now
     # XH14 fixed last quarter's problem and has nothing to fix now: no notice to sign
     assert xh14.kind is None and sorted(p.name for p in tmp_path.iterdir()) == ["XH06.docx"]
+
+
+def test_the_notices_of_all_branches_at_once_are_each_branchs_notice(sample):
+    """`notices_for` splits the findings, follow-up and coverage by branch once: each notice is the
+    one `notice_for` makes from that branch's findings alone (order, decisions, follow-up, unchecked)."""
+    second, standard = sample["second"], sample["standard"]
+    xh06 = second.findings.filter(pl.col("branch_id") == "XH06")
+    bg1 = xh06.filter(pl.col("rule_id") == "BG-1")["finding_id"].item()
+    raw = f"finding_id,decision,note,reviewer,decided_on\r\n{bg1},误报,漏看,王审核,2019-07-08".encode()
+    applied = apply_decisions(second.findings, Decisions(Path("d.csv"), "x", parse_decisions(raw, Path("d.csv"))), Q2)
+    ratings = {r["branch_id"]: r for r in second.scorecard.to_dicts()}
+    branches = [sample["branches"][b] for b in sorted(sample["branches"], reverse=True)]  # any order is kept
+    due = deadlines(standard, Q2)
+    coverage = second.coverage.with_columns(
+        status=pl.when(pl.col("branch_id") == "XH03").then(pl.lit("无法评估")).otherwise("status")
+    )  # a branch with parts that could not be judged
+    together = notices_for(branches, Q2, standard, ratings, applied.findings, sample["followup"], due, Q1, coverage)
+    alone = [
+        notice_for(
+            b,
+            Q2,
+            standard,
+            ratings[b["branch_id"]],
+            applied.findings.filter(pl.col("branch_id") == b["branch_id"]),
+            sample["followup"],
+            due,
+            Q1,
+            coverage.filter(pl.col("branch_id") == b["branch_id"]),
+        )
+        for b in branches
+    ]
+    assert together == alone
+    assert [n.branch_id for n in together] == [b["branch_id"] for b in branches]
+    assert sum(bool(n.to_fix) for n in together) > 3 and sum(bool(n.followup) for n in together) > 1
+    assert [n.branch_id for n in together if n.unchecked] == ["XH03"]
 
 
 def test_deadlines_come_from_the_standard_or_one_date(sample, tmp_path: Path):

@@ -276,7 +276,7 @@ def write_follow_up(
     from audit.decisions import DecisionsError, apply_decisions, load_decisions, with_decision_text
     from audit.findings import rescore
     from audit.io import write_table
-    from audit.notices import NoticeError, deadlines, notice_for, notices_said, write_notices
+    from audit.notices import NoticeError, deadlines, notices_for, notices_said, write_notices
     from audit.validate import validate_tables
     from audit.workbook import report_sheets, write_workbook
 
@@ -340,20 +340,17 @@ def write_follow_up(
 
     branches = {b["branch_id"]: b for b in tables["branches"].to_dicts()}
     ratings = {r["branch_id"]: r for r in result.scorecard.to_dicts()}
-    notices = [
-        notice_for(
-            branches[b],
-            quarter,
-            standard,
-            ratings[b],
-            applied.findings.filter(pl.col("branch_id") == b),
-            followup,
-            due,
-            earlier.quarter if earlier is not None else None,
-            result.coverage,
-        )
-        for b in selected
-    ]
+    notices = notices_for(
+        [branches[b] for b in selected],
+        quarter,
+        standard,
+        ratings,
+        applied.findings,
+        followup,
+        due,
+        earlier.quarter if earlier is not None else None,
+        result.coverage,
+    )
     run = FollowUpRun(earlier, reviewed, due, notes)
     info = {"previous_report": run.manifest()["previous_report"], "said": said_on_page, "rechecked": recheck is not None}
     (tmp / FOLLOWUP_INFO).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,75 @@ def notice_for(
     """One branch's notice. `findings`: the branch's findings, annotated with decisions;
     `coverage` (coverage.csv, any branches): what the data let each rule part judge, so the notice
     names the rule parts the branch's 部分评估 comes from and the data they lacked."""
-    from audit.decisions import FALSE_ALARM, RECTIFIED
-    from audit.followup import CONTINUING, NEW
+    [notice] = notices_for(
+        [branch], quarter, standard, {branch["branch_id"]: rating}, findings, followup, due, previous, coverage
+    )
+    return notice
+
+
+def notices_for(
+    branches: list[dict[str, Any]],
+    quarter: Quarter,
+    standard: Standard,
+    ratings: dict[str, dict[str, Any]],
+    findings: pl.DataFrame,
+    followup: pl.DataFrame | None,
+    due: dict[str, dt.date],
+    previous: Quarter | None,
+    coverage: pl.DataFrame | None = None,
+) -> list[Notice]:
+    """The notice of each of `branches`, in their order (`notice_for` of each): `findings` (any
+    branches, annotated with decisions), the follow-up and the coverage are ordered and split by
+    branch once, not filtered and sorted for each branch."""
+    from audit.coverage import not_evaluated
+    from audit.followup import NEW
     from audit.workbook import by_severity
 
+    ids = {branch["branch_id"] for branch in branches}
+
+    def by_branch(frame: pl.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        if frame is not None:
+            for row in frame.filter(pl.col("branch_id").is_in(list(ids))).iter_rows(named=True):
+                grouped.setdefault(row["branch_id"], []).append(row)
+        return grouped
+
+    ranked = by_branch(by_severity(findings))  # a branch's rows in by_severity's order (a stable sort)
+    earlier = by_branch(followup.filter(pl.col("status") != NEW) if followup is not None and previous is not None else None)
+    missing = by_branch(not_evaluated(coverage, standard) if coverage is not None and not coverage.is_empty() else None)
+    return [
+        _notice(
+            branch,
+            quarter,
+            standard,
+            ratings[branch["branch_id"]],
+            ranked.get(branch["branch_id"], []),
+            earlier.get(branch["branch_id"], []) if previous is not None and followup is not None else None,
+            due,
+            previous,
+            _unchecked_lines(missing.get(branch["branch_id"], [])),
+        )
+        for branch in branches
+    ]
+
+
+def _notice(
+    branch: dict[str, Any],
+    quarter: Quarter,
+    standard: Standard,
+    rating: dict[str, Any],
+    rows: list[dict[str, Any]],
+    mine: list[dict[str, Any]] | None,
+    due: dict[str, dt.date],
+    previous: Quarter | None,
+    unchecked: list[dict[str, str]],
+) -> Notice:
+    """A branch's notice from its findings (by severity), its follow-up rows other than 新发现
+    (None without a follow-up) and its 无法评估 lines."""
+    from audit.decisions import FALSE_ALARM, RECTIFIED
+    from audit.followup import CONTINUING
+
     settled = {FALSE_ALARM, RECTIFIED}
-    rows = by_severity(findings).to_dicts()
     to_fix = [
         {
             "rule_title": f"{r['rule_id']} {standard.rule(r['rule_id']).title}"
@@ -165,18 +229,16 @@ def notice_for(
         if (r.get("decision") or "") not in settled
     ]
     earlier = []
-    if followup is not None and previous is not None:
-        mine = followup.filter((pl.col("branch_id") == branch["branch_id"]) & (pl.col("status") != NEW))
+    if mine is not None:
         false_alarms = {r["finding_id"] for r in rows if r.get("decision") == FALSE_ALARM}
         persisting = set()
-        for r in mine.to_dicts():
+        for r in mine:
             if r["status"] == CONTINUING:  # one line per rule and subject that failed again
                 if (r["rule_id"], r["subject_id"]) in persisting:
                     continue
                 persisting.add((r["rule_id"], r["subject_id"]))
             judged = "（经核实为误报）" if r["finding_id"] in false_alarms else ""
             earlier.append({**r, "status": r["status"] + judged})
-    unchecked = unchecked_for(coverage, branch["branch_id"], standard)
     return Notice(
         branch_id=branch["branch_id"],
         branch_name=branch.get("branch_name") or branch["branch_id"],
@@ -191,17 +253,12 @@ def notice_for(
     )
 
 
-def unchecked_for(coverage: pl.DataFrame | None, branch_id: str, standard: Standard) -> list[dict[str, str]]:
-    """The branch's 无法评估 rule parts, one line per rule part and reason, in coverage's order
-    (the standard's): the rule (a part other than `main` named after it), its periods in words and
-    the data that was missing (coverage's reason)."""
-    from audit.coverage import not_evaluated
-
-    if coverage is None or coverage.is_empty():
-        return []
-    rows = not_evaluated(coverage.filter(pl.col("branch_id") == branch_id), standard)
+def _unchecked_lines(rows: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """A branch's 无法评估 rule parts from its `coverage.not_evaluated` rows: one line per rule part
+    and reason, in coverage's order (the standard's): the rule (a part other than `main` named
+    after it), its periods in words and the data that was missing (coverage's reason)."""
     lines: dict[tuple[str, str, str], list[str]] = {}
-    for r in rows.iter_rows(named=True):
+    for r in rows:
         rule = f"{r['rule_id']} {r['rule_title']}" + (f"（{r['part']}）" if r["part"] else "")
         periods = lines.setdefault((r["rule_id"], rule, r["reason"]), [])
         if r["period"] not in periods:
