@@ -225,3 +225,21 @@ def test_libreoffice_prints_no_line_starting_with_a_closing_mark(printed):
     lines = [line.strip() for text in printed for line in text.splitlines() if line.strip()]
     assert len(lines) > 200  # the listing's lines are there to look at
     assert not [line for line in lines if line[0] in NO_START], [line for line in lines if line[0] in NO_START][:5]
+
+
+def test_branch_locations_of_some_sheets_are_those_of_all_sheets_there():
+    """data_problems locates only the sheets with a problem (a city's tables hold tens of millions
+    of rows): the same rows, in the same order, as locating everything and keeping those sheets."""
+    from audit.workbook import branch_locations
+
+    tables = ingest(SAMPLE).tables
+    everything = branch_locations(tables)
+    sheets = everything.select(file="_file", sheet="_sheet", table="table").unique(maintain_order=True)
+    chosen = pl.concat(  # the attendance sheet, one of the points files, the branch list
+        [sheets.filter(pl.col("table") == name).head(1) for name in ("attendance", "points", "branches")]
+    ).select("file", "sheet")
+    assert 1 < chosen.height < everything.select("_file", "_sheet").n_unique()
+    some = branch_locations(tables, chosen)
+    kept = everything.join(chosen.select(_file="file", _sheet="sheet"), on=["_file", "_sheet"], how="semi", maintain_order="left")
+    assert some.equals(kept) and 0 < some.height < everything.height
+    assert {"attendance", "points"} < set(some["table"])  # located through a meeting, through a member

@@ -330,30 +330,29 @@ def _named(frame: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
     return frame.with_columns(branch_name=pl.col("branch_id").replace_strict(names, default=None, return_dtype=pl.String))
 
 
-def branch_locations(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def branch_locations(tables: dict[str, pl.DataFrame], sheets: pl.DataFrame | None = None) -> pl.DataFrame:
     """(table, file, sheet, row) → branch of every accepted row: directly, through its member or
-    through its meeting."""
+    through its meeting; with `sheets` (columns file, sheet; a missing sheet is ""), only the rows
+    of those files' sheets (a city's tables hold tens of millions of rows)."""
     members = tables["members"].select("member_id", "branch_id")
     meetings = tables["meetings"].select("meeting_id", "branch_id")
     parts = []
     for name, frame in tables.items():
         if not {"_file", "_sheet", "_row"} <= set(frame.columns):
             continue
-        if "branch_id" in frame.columns:
-            located = frame.select("_file", "_sheet", "_row", "branch_id")
-        elif "meeting_id" in frame.columns:
-            located = (
-                frame.select("_file", "_sheet", "_row", "meeting_id")
-                .join(meetings, on="meeting_id", how="left")
-                .drop("meeting_id")
-            )
-        elif "member_id" in frame.columns:
-            located = (
-                frame.select("_file", "_sheet", "_row", "member_id").join(members, on="member_id", how="left").drop("member_id")
-            )
-        else:
+        link = next((c for c in ("branch_id", "meeting_id", "member_id") if c in frame.columns), None)
+        if link is None:
             continue
-        parts.append(located.with_columns(table=pl.lit(name), _sheet=pl.col("_sheet").fill_null("")))
+        located = frame.select("_file", pl.col("_sheet").fill_null(""), "_row", link)
+        if sheets is not None:
+            located = located.join(
+                sheets.select(_file="file", _sheet="sheet"), on=["_file", "_sheet"], how="semi", maintain_order="left"
+            )
+        if link == "meeting_id":
+            located = located.join(meetings, on="meeting_id", how="left").drop("meeting_id")
+        elif link == "member_id":
+            located = located.join(members, on="member_id", how="left").drop("member_id")
+        parts.append(located.with_columns(table=pl.lit(name)))
     if not parts:
         return pl.DataFrame(
             schema={"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64, "branch_id": pl.String, "table": pl.String}
@@ -408,7 +407,7 @@ def data_problems(
         )
     problems = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
     problems = problems.with_columns(pl.col("sheet").fill_null(""), _n=pl.int_range(pl.len()))
-    located = branch_locations(tables)
+    located = branch_locations(tables, problems.select("file", "sheet").unique())  # only the sheets with a problem
     exact = located.select(table="table", file="_file", sheet="_sheet", row="_row", exact="branch_id").unique(
         ["table", "file", "sheet", "row"], keep="first"
     )
