@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,38 +331,90 @@ def _named(frame: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
     return frame.with_columns(branch_name=pl.col("branch_id").replace_strict(names, default=None, return_dtype=pl.String))
 
 
-def branch_locations(tables: dict[str, pl.DataFrame], sheets: pl.DataFrame | None = None) -> pl.DataFrame:
-    """(table, file, sheet, row) → branch of every accepted row: directly, through its member or
-    through its meeting; with `sheets` (columns file, sheet; a missing sheet is ""), only the rows
-    of those files' sheets (a city's tables hold tens of millions of rows)."""
-    members = tables["members"].select("member_id", "branch_id")
-    meetings = tables["meetings"].select("meeting_id", "branch_id")
-    parts = []
+def _located_rows(tables: dict[str, pl.DataFrame], sheets: pl.DataFrame) -> Iterator[tuple[str, str, pl.DataFrame, pl.DataFrame]]:
+    """Per table: its name, the column that leads to a row's branch (``branch_id``, else
+    ``meeting_id`` or ``member_id``), the rows of `sheets` (file, sheet; a missing sheet is "")
+    whose branch is known (``_file``, ``_sheet``, ``_row`` and that column, in the table's order),
+    and that column's branch (the column and ``_branch``). Rows are not joined to their branch
+    here: a city's attendance sheet alone has 18 million rows."""
+    owners = {
+        "branch_id": None,
+        "meeting_id": tables["meetings"].select("meeting_id", _branch="branch_id").filter(pl.col("_branch").is_not_null()),
+        "member_id": tables["members"].select("member_id", _branch="branch_id").filter(pl.col("_branch").is_not_null()),
+    }
     for name, frame in tables.items():
-        if not {"_file", "_sheet", "_row"} <= set(frame.columns):
+        link = next((c for c in owners if c in frame.columns), None)
+        if link is None or not {"_file", "_sheet", "_row"} <= set(frame.columns):
             continue
-        link = next((c for c in ("branch_id", "meeting_id", "member_id") if c in frame.columns), None)
-        if link is None:
-            continue
-        located = frame.select("_file", pl.col("_sheet").fill_null(""), "_row", link)
-        if sheets is not None:
-            located = located.join(
-                sheets.select(_file="file", _sheet="sheet"), on=["_file", "_sheet"], how="semi", maintain_order="left"
-            )
-        if link == "meeting_id":
-            located = located.join(meetings, on="meeting_id", how="left").drop("meeting_id")
-        elif link == "member_id":
-            located = located.join(members, on="member_id", how="left").drop("member_id")
-        parts.append(located.with_columns(table=pl.lit(name)))
-    if not parts:
-        return pl.DataFrame(
-            schema={"_file": pl.String, "_sheet": pl.String, "_row": pl.Int64, "branch_id": pl.String, "table": pl.String}
+        rows = frame.select("_file", pl.col("_sheet").fill_null(""), pl.col("_row").cast(pl.Int64), link).join(
+            sheets.select(_file="file", _sheet="sheet"), on=["_file", "_sheet"], how="semi", maintain_order="left"
         )
-    return (
-        pl.concat(parts, how="vertical_relaxed")
-        .with_columns(pl.col("_row").cast(pl.Int64))
-        .filter(pl.col("branch_id").is_not_null())
-    )
+        owner = owners[link]
+        if owner is None:
+            rows = rows.filter(pl.col(link).is_not_null())
+            owner = rows.select(link, _branch=pl.col(link)).unique()
+        else:
+            rows = rows.join(owner, on=link, how="semi", maintain_order="left")
+        yield name, link, rows, owner
+
+
+def _problem_branches(problems: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Per problem (``_n``; columns table, file, sheet, row): the branch of its own row when the row
+    was kept (``exact``), the one branch of its file and sheet (``only``), and the branches of the
+    nearest kept rows above and below it in that sheet (``near``, ``after``)."""
+    sheets = problems.select("file", "sheet").unique()
+    keyed = problems.select("_n", "table", "file", "sheet", "row", _r=pl.col("row").fill_null(-1)).sort("_r")
+    exact: list[pl.DataFrame] = []
+    owners: list[pl.DataFrame] = []
+    above: list[pl.DataFrame] = []
+    below: list[pl.DataFrame] = []
+    for name, link, rows, owner in _located_rows(tables, sheets):
+        mine = keyed.filter(pl.col("table") == name).select(_file="file", _sheet="sheet", _row="row").unique()
+        exact.append(
+            rows.join(mine, on=["_file", "_sheet", "_row"], how="semi", maintain_order="left")
+            .join(owner, on=link, how="left", maintain_order="left")
+            .select(table=pl.lit(name), file="_file", sheet="_sheet", row="_row", exact="_branch")
+        )
+        owners.append(
+            rows.select("_file", "_sheet", link)
+            .unique()
+            .join(owner, on=link)
+            .select(file="_file", sheet="_sheet", branch="_branch")
+        )
+        ordered = rows.select(file="_file", sheet="_sheet", _r="_row", _link=link).sort("_r")
+        for side, strategy, found in ((above, "backward", "near"), (below, "forward", "after")):
+            side.append(
+                keyed.join_asof(
+                    ordered.with_columns(_at=pl.col("_r")),
+                    on="_r",
+                    by=["file", "sheet"],
+                    strategy=strategy,
+                    allow_exact_matches=False,
+                    check_sortedness=False,
+                )
+                .filter(pl.col("_at").is_not_null())
+                .join(owner.rename({link: "_link"}), on="_link", how="left")
+                .select("_n", "_at", pl.col("_branch").alias(found))
+            )
+    located = problems.select("_n", "table", "file", "sheet", "row")
+    if exact:
+        first = pl.concat(exact).unique(["table", "file", "sheet", "row"], keep="first", maintain_order=True)
+        located = located.join(first, on=["table", "file", "sheet", "row"], how="left", maintain_order="left")
+        only = (
+            pl.concat(owners)
+            .group_by("file", "sheet")
+            .agg(pl.col("branch").unique())
+            .select("file", "sheet", only=pl.when(pl.col("branch").list.len() == 1).then(pl.col("branch").list.first()))
+        )
+        located = located.join(only, on=["file", "sheet"], how="left", maintain_order="left")
+        # the nearest of every table's nearest (a row of two tables, the same source row: one branch)
+        near = pl.concat(above).sort("_n", "_at", maintain_order=True).group_by("_n").agg(pl.col("near").last())
+        after = pl.concat(below).sort("_n", "_at", maintain_order=True).group_by("_n").agg(pl.col("after").first())
+        located = located.join(near, on="_n", how="left").join(after, on="_n", how="left")
+    else:
+        located = located.with_columns(exact=pl.lit(None, pl.String), only=pl.lit(None, pl.String))
+        located = located.with_columns(near=pl.lit(None, pl.String), after=pl.lit(None, pl.String))
+    return located.select("_n", "exact", "only", "near", "after")
 
 
 def data_problems(
@@ -407,42 +460,7 @@ def data_problems(
         )
     problems = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
     problems = problems.with_columns(pl.col("sheet").fill_null(""), _n=pl.int_range(pl.len()))
-    located = branch_locations(tables, problems.select("file", "sheet").unique())  # only the sheets with a problem
-    exact = located.select(table="table", file="_file", sheet="_sheet", row="_row", exact="branch_id").unique(
-        ["table", "file", "sheet", "row"], keep="first"
-    )
-    per_sheet = (
-        located.group_by("_file", "_sheet")
-        .agg(pl.col("branch_id").unique().sort())
-        .select(
-            file="_file", sheet="_sheet", only=pl.when(pl.col("branch_id").list.len() == 1).then(pl.col("branch_id").list.first())
-        )
-    )
-    ordered = located.select(file="_file", sheet="_sheet", row="_row", near="branch_id").sort("row")
-    keyed = problems.with_columns(_r=pl.col("row").fill_null(-1)).sort("_r")
-    above = keyed.join_asof(
-        ordered.rename({"row": "_r"}),
-        on="_r",
-        by=["file", "sheet"],
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
-    below = keyed.join_asof(
-        ordered.rename({"row": "_r", "near": "after"}),
-        on="_r",
-        by=["file", "sheet"],
-        strategy="forward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
-    neighbours = above.select("_n", "near").join(below.select("_n", "after"), on="_n")
-    joined = (
-        problems.join(exact, on=["table", "file", "sheet", "row"], how="left")
-        .join(per_sheet, on=["file", "sheet"], how="left")
-        .join(neighbours, on="_n", how="left")
-        .sort("_n")
-    )
+    joined = problems.join(_problem_branches(problems, tables), on="_n", how="left").sort("_n")
     names = branch_names(tables)
     guessed = (
         pl.col("exact").is_null() & pl.col("only").is_null() & pl.col("row").is_not_null() & (pl.col("near") == pl.col("after"))
