@@ -227,19 +227,63 @@ def test_libreoffice_prints_no_line_starting_with_a_closing_mark(printed):
     assert not [line for line in lines if line[0] in NO_START], [line for line in lines if line[0] in NO_START][:5]
 
 
-def test_branch_locations_of_some_sheets_are_those_of_all_sheets_there():
-    """data_problems locates only the sheets with a problem (a city's tables hold tens of millions
-    of rows): the same rows, in the same order, as locating everything and keeping those sheets."""
-    from audit.workbook import branch_locations
+def test_a_problem_row_not_kept_is_located_by_the_kept_rows_around_it():
+    """A row that was not kept (quarantined) in a sheet of several branches: the branch of the
+    nearest kept rows above and below it when they agree (按相邻行推断), else 文件含多个支部; a kept
+    row: its own branch. The expectation is worked out here row by row, from every table's kept
+    rows of that sheet."""
+    from audit.workbook import data_problems
 
-    tables = ingest(SAMPLE).tables
-    everything = branch_locations(tables)
-    sheets = everything.select(file="_file", sheet="_sheet", table="table").unique(maintain_order=True)
-    chosen = pl.concat(  # the attendance sheet, one of the points files, the branch list
-        [sheets.filter(pl.col("table") == name).head(1) for name in ("attendance", "points", "branches")]
-    ).select("file", "sheet")
-    assert 1 < chosen.height < everything.select("_file", "_sheet").n_unique()
-    some = branch_locations(tables, chosen)
-    kept = everything.join(chosen.select(_file="file", _sheet="sheet"), on=["_file", "_sheet"], how="semi", maintain_order="left")
-    assert some.equals(kept) and 0 < some.height < everything.height
-    assert {"attendance", "points"} < set(some["table"])  # located through a meeting, through a member
+    ingested = ingest(SAMPLE)
+    tables = dict(ingested.tables)
+    attendance = tables["attendance"]
+    file, sheet = attendance["_file"][0], attendance["_sheet"][0]
+    rows = attendance.filter((pl.col("_file") == file) & (pl.col("_sheet") == sheet))["_row"].unique().sort().to_list()
+    gone, kept_problem = set(rows[5::40]), rows[7]
+    tables["attendance"] = attendance.filter(~((pl.col("_file") == file) & pl.col("_row").is_in(sorted(gone))))
+    owner = {
+        "meeting_id": dict(tables["meetings"].select("meeting_id", "branch_id").iter_rows()),
+        "member_id": dict(tables["members"].select("member_id", "branch_id").iter_rows()),
+    }
+    branch_at: dict[int, str] = {}  # every kept row of the sheet, in any table, by its branch
+    for frame in tables.values():
+        if "_file" not in frame.columns:
+            continue
+        link = next((c for c in ("branch_id", "meeting_id", "member_id") if c in frame.columns), None)
+        here = frame.filter((pl.col("_file") == file) & (pl.col("_sheet") == sheet)) if link else frame.head(0)
+        for row, key in here.select("_row", link).iter_rows() if link else []:
+            branch = key if link == "branch_id" else owner[link].get(key)
+            if branch is not None:
+                branch_at[row] = branch
+    names = dict(tables["branches"].select("branch_id", "branch_name").iter_rows())
+    expected = {}
+    for row in sorted(gone):
+        above = max((r for r in branch_at if r < row), default=None)
+        below = min((r for r in branch_at if r > row), default=None)
+        same = above is not None and below is not None and branch_at[above] == branch_at[below]
+        expected[row] = names[branch_at[above]] + "（按相邻行推断）" if same else "（文件含多个支部，请按行号核对）"
+    expected[kept_problem] = names[branch_at[kept_problem]]
+    quality = pl.DataFrame(
+        [
+            {
+                "table": "attendance",
+                "file": file,
+                "sheet": sheet,
+                "row": r,
+                "column": "x",
+                "value": "",
+                "check": "c",
+                "message": "m",
+            }
+            for r in expected
+        ],
+        schema={
+            c: pl.Int64 if c == "row" else pl.String
+            for c in ("table", "file", "sheet", "row", "column", "value", "check", "message")
+        },
+    )
+    titles = {name: t.title for name, t in load_contract().tables.items()}
+    found = data_problems(ingested.quarantine.head(0), quality, tables, titles)
+    said = {row: name for row, name in found.select(found.columns[4], found.columns[10]).iter_rows()}
+    assert said == expected
+    assert sum("按相邻行推断" in v for v in said.values()) > 3 and sum("多个支部" in v for v in said.values()) >= 1
