@@ -109,3 +109,14 @@ def test_gx_is_imported_without_building_the_iri_grammar(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_no_room_for_the_scratch_files_leaves_the_suites_to_the_caller(tables, started, tmp_path, monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", full)
+    (tmp_path / "run").mkdir()
+    assert QualityJob.start(tables, {}, tmp_path / "run" / "data-docs", jobs=2) is None
+    assert len(started) == 1 and started[0] is not None and started[0].process.poll() is not None  # stopped
+    assert list((tmp_path / "run").iterdir()) == []

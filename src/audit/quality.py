@@ -286,7 +286,11 @@ class QualityJob:
         helper = Helper.start("audit.quality:serve_quality", preload=("audit.suites:import_gx",))
         if helper is None:
             return None
-        scratch = Path(tempfile.mkdtemp(prefix=".quality-", dir=data_docs.parent if data_docs is not None else None))
+        try:
+            scratch = Path(tempfile.mkdtemp(prefix=".quality-", dir=data_docs.parent if data_docs is not None else None))
+        except OSError:
+            helper.stop()
+            return None
         job = cls(helper, scratch, data_docs)
         try:
             for name, frame in tables.items():
@@ -295,6 +299,9 @@ class QualityJob:
                 frame.select(columns).write_ipc(scratch / f"{name}.arrow", compression="uncompressed")
             request = (list(tables), parameters, str(folder), data_docs is not None)
             (scratch / "request.pickle").write_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:  # no room for the scratch files: the caller runs the suites
+            job.stop()
+            return None
         except BaseException:
             job.stop()
             raise
