@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 import audit
 from audit.display import branch_page_name
 from audit.ingest import branch_tables, load_tables, scan_tables
+from audit.io import write_table
 from audit.partition import BY_BRANCH, INDEX, ROW_GROUP, filter_branch, write_branch_copies
 from audit.periods import Quarter
 from audit.report import run_report
@@ -76,6 +77,24 @@ def test_a_branch_read_equals_the_whole_table_filter_for_every_branch(validated:
     whole = pl.read_parquet(validated / "tables" / "attendance.parquet")
     copies = pl.read_parquet(validated / "tables" / BY_BRANCH / "attendance.parquet")
     assert copies.height == whole.height + 1  # the visitor's row in two branches' groups
+
+
+def test_a_branch_dataset_holds_its_branchs_coverage_progress_and_sample(validated: Path, tmp_path: Path):
+    """`audit.load(branch=)` reads only the branch's rows of the per-branch tables (a city's
+    coverage has 880,000 rows): the whole table's rows of that branch, in their order."""
+    folder = tmp_path / "run"
+    shutil.copytree(validated, folder)
+    meetings = pl.read_parquet(folder / "tables" / "meetings.parquet")
+    write_table(meetings.select("branch_id", "meeting_id").reverse(), folder, "sample")  # as `audit run` writes one
+    whole = audit.load(folder)
+    assert whole.coverage.height and whole.progress.height and whole.sample is not None and whole.sample.height
+    for branch_id in whole.branches["branch_id"]:
+        ds = audit.load(folder, branch=branch_id)
+        mine = pl.col("branch_id") == branch_id
+        assert ds.coverage.height and ds.coverage.equals(whole.coverage.filter(mine))
+        assert ds.progress.equals(whole.progress.filter(mine))
+        assert ds.sample is not None and ds.sample.equals(whole.sample.filter(mine))
+        assert ds.findings.equals(whole.findings) and ds.scorecard.equals(whole.scorecard)  # the district's, for comparison
 
 
 def test_rows_of_no_branch_or_of_two_are_partitioned_as_the_filter_selects_them(tmp_path: Path):
