@@ -79,6 +79,27 @@ def test_a_branch_read_equals_the_whole_table_filter_for_every_branch(validated:
     assert copies.height == whole.height + 1  # the visitor's row in two branches' groups
 
 
+def test_copies_cut_into_parts_read_as_the_whole_table_filter(validated: Path, tmp_path: Path, monkeypatch):
+    """A copy larger than `PART_ROWS` is cut into parts between branches (a city's one-file
+    attendance copy had a 2 MB footer that every page read): each branch still reads exactly what
+    filtering the whole tables gives."""
+    import audit.partition as partition
+
+    folder = tmp_path / "run"
+    shutil.copytree(validated, folder)
+    monkeypatch.setattr(partition, "PART_ROWS", 7)
+    write_branch_copies(load_tables(folder), folder / "tables")
+    index = pl.read_parquet(folder / "tables" / BY_BRANCH / INDEX)
+    parts = sorted(p.name for p in (folder / "tables" / BY_BRANCH).glob("attendance*.parquet"))
+    assert index.filter(pl.col("table") == "attendance")["part"].n_unique() == len(parts) == 3  # one branch a part
+    assert (folder / "tables" / BY_BRANCH / "members.1.parquet").is_file()
+    for branch_id in pl.read_parquet(folder / "tables" / "branches.parquet")["branch_id"]:
+        cut, filtered = branch_tables(folder, branch_id), filter_branch(scan_tables(folder), branch_id)
+        assert cut.keys() == filtered.keys()
+        for name in cut:
+            assert_frame_equal(cut[name], filtered[name], check_exact=True), (branch_id, name)
+
+
 def test_a_branch_dataset_holds_its_branchs_coverage_progress_and_sample(validated: Path, tmp_path: Path):
     """`audit.load(branch=)` reads only the branch's rows of the per-branch tables (a city's
     coverage has 880,000 rows): the whole table's rows of that branch, in their order."""

@@ -2,8 +2,11 @@
 holds a table's rows grouped by branch (each branch's rows in the order of `tables/<table>.parquet`;
 an attendance row of a member at another branch's meeting is in both branches' groups), and
 `tables/by_branch/index.parquet` says where each branch's group starts and how many rows it has.
-A branch page reads its slice of each copy (row groups of `ROW_GROUP` rows, so a slice reads one
-or two of them), not the district's tables: the rows `audit.load(..., branch=)` gets are exactly
+A copy of more than `PART_ROWS` rows is cut, between branches, into parts (`<table>.parquet`,
+`<table>.1.parquet`, …; the index names each branch's part): reading a slice reads the file's
+footer, whose size grows with its row groups (a city's attendance copy in one file: 2,211 row
+groups, a 2 MB footer read by each of 10,000 pages). A branch page reads its slice of each copy
+(row groups of `ROW_GROUP` rows, so a slice reads one or two of them), not the district's tables: the rows `audit.load(..., branch=)` gets are exactly
 what filtering the whole tables gives (`branch_rule`), in the same order (tested)."""
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import polars as pl
 BY_BRANCH = "by_branch"  # below the report's `tables/`
 INDEX = "index.parquet"
 ROW_GROUP = 8192  # rows per row group of a copy: a branch's slice reads little more than its rows
-INDEX_SCHEMA = pl.Schema({"table": pl.String(), "branch_id": pl.String(), "offset": pl.Int64(), "rows": pl.Int64()})
+PART_ROWS = 1_000_000  # a part of a copy holds the branches that start within this many rows of it
+INDEX_SCHEMA = pl.Schema(
+    {"table": pl.String(), "branch_id": pl.String(), "part": pl.Int64(), "offset": pl.Int64(), "rows": pl.Int64()}
+)
 
 Rule = Literal["branch", "attendance", "member"]
 _SPLIT = 2**32  # a (branch, row) pair as one number: branch * _SPLIT + row (rows < 2**32)
@@ -78,11 +84,29 @@ def write_branch_copies(tables: dict[str, pl.DataFrame], tables_dir: Path) -> No
         if rows is None:
             continue
         copy = frame.select(pl.all().gather(rows["row"]))
-        copy.write_parquet(folder / f"{name}.parquet", row_group_size=ROW_GROUP, statistics=False)
-        groups = rows.group_by("branch", maintain_order=True).len("rows")
-        offset = pl.col("rows").cum_sum() - pl.col("rows")
-        index.append(groups.select(table=pl.lit(name), branch_id="branch", offset=offset, rows="rows").cast(INDEX_SCHEMA))
+        groups = (
+            rows.group_by("branch", maintain_order=True)
+            .len("rows")
+            .with_columns(start=pl.col("rows").cum_sum() - pl.col("rows"))
+            .with_columns(part=pl.col("start") // PART_ROWS)
+            .with_columns(first=pl.col("start").min().over("part"))
+        )
+        parts = groups.group_by("part").agg(pl.col("first").first(), end=(pl.col("start") + pl.col("rows")).max())
+        for part, first, end in parts.sort("part").iter_rows() if parts.height else [(0, 0, 0)]:  # an empty copy too
+            copy.slice(first, end - first).write_parquet(
+                folder / part_name(name, part), row_group_size=ROW_GROUP, statistics=False
+            )
+        index.append(
+            groups.select(
+                table=pl.lit(name), branch_id="branch", part="part", offset=pl.col("start") - pl.col("first"), rows="rows"
+            ).cast(INDEX_SCHEMA)
+        )
     (pl.concat(index) if index else pl.DataFrame(schema=INDEX_SCHEMA)).write_parquet(folder / INDEX)
+
+
+def part_name(table: str, part: int) -> str:
+    """The file of a copy's part: the first is `<table>.parquet`."""
+    return f"{table}.parquet" if part == 0 else f"{table}.{part}.parquet"
 
 
 def read_branch_copies(tables_dir: Path, branch_id: str) -> dict[str, pl.DataFrame] | None:
@@ -93,15 +117,14 @@ def read_branch_copies(tables_dir: Path, branch_id: str) -> dict[str, pl.DataFra
     if not (folder / INDEX).is_file():
         return None
     where = {
-        row["table"]: (row["offset"], row["rows"])
-        for row in pl.read_parquet(folder / INDEX).filter(pl.col("branch_id") == branch_id).iter_rows(named=True)
+        row["table"]: (row.get("part", 0), row["offset"], row["rows"])  # (an index from before parts: one file)
+        for row in pl.scan_parquet(folder / INDEX).filter(pl.col("branch_id") == branch_id).collect().iter_rows(named=True)
     }
     queries = {}
     for path in sorted(tables_dir.glob("*.parquet")):
-        copy = folder / path.name
-        if copy.is_file():
-            offset, rows = where.get(path.stem, (0, 0))
-            queries[path.stem] = pl.scan_parquet(copy).slice(offset, rows)
+        if (folder / path.name).is_file():
+            part, offset, rows = where.get(path.stem, (0, 0, 0))
+            queries[path.stem] = pl.scan_parquet(folder / part_name(path.stem, part)).slice(offset, rows)
         else:
             queries[path.stem] = pl.scan_parquet(path)
     return dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
