@@ -87,7 +87,7 @@ lab: $(STAMP) ## Start JupyterLab with the project's kernel on the exploration n
 bench: $(DEV_STAMP) ## Benchmarks at sub-district, district and city (district x10) scale, then the district end to end beside its floors; writes docs/benchmarks.md (not part of make test)
 	$(BIN)/python benchmarks/bench.py --scales subdistrict,district,city --end-to-end district
 
-bench-city: $(DEV_STAMP) ## The city (district x10) end to end, once: `audit run` on 10,000 branches and 300,000 members (long: `audit synth` writes it as ten district folders in about 25 min, then the run and its floors take about an hour; peak memory about 16 GB)
+bench-city: $(DEV_STAMP) ## The city (district x10) end to end, once: `audit run` on 10,000 branches and 300,000 members (long: `audit synth` writes it as ten district folders in about 25 min, then the run and its floors take about an hour; the run alone 34 min, up to 24 GB of memory in use)
 	$(BIN)/python benchmarks/bench.py --scales '' --end-to-end city
 
 bench-province: $(DEV_STAMP) ## Benchmarks up to province scale (7.5 million members; long, needs ~20 GB disk)
