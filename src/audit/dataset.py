@@ -148,9 +148,10 @@ def _branch_rows(root: Path, stem: str, branch: str | None) -> pl.DataFrame | No
     """A table of the run (`read_table`), only `branch`'s rows when one is given: a city's
     coverage has 880,000 rows, 88 of them a branch's (filtered as the Parquet file is read)."""
     path = root / f"{stem}.parquet"
-    if branch is None or not path.exists() or "branch_id" not in pl.read_parquet_schema(path):
+    if branch is None or not path.exists():
         return read_table(root, stem)
-    return pl.scan_parquet(path).filter(pl.col("branch_id") == branch).collect()
+    scan = pl.scan_parquet(path)
+    return (scan.filter(pl.col("branch_id") == branch) if "branch_id" in scan.collect_schema() else scan).collect()
 
 
 def _or_empty(frame: pl.DataFrame | None) -> pl.DataFrame:

@@ -179,8 +179,9 @@ def notices_for(
                 grouped.setdefault(row["branch_id"], []).append(row)
         return grouped
 
+    followed = followup is not None and previous is not None  # a previous quarter to follow up
     ranked = by_branch(by_severity(findings))  # a branch's rows in by_severity's order (a stable sort)
-    earlier = by_branch(followup.filter(pl.col("status") != NEW) if followup is not None and previous is not None else None)
+    earlier = by_branch(followup.filter(pl.col("status") != NEW) if followup is not None and followed else None)
     missing = by_branch(not_evaluated(coverage, standard) if coverage is not None and not coverage.is_empty() else None)
     return [
         _notice(
@@ -189,7 +190,7 @@ def notices_for(
             standard,
             ratings[branch["branch_id"]],
             ranked.get(branch["branch_id"], []),
-            earlier.get(branch["branch_id"], []) if previous is not None and followup is not None else None,
+            earlier.get(branch["branch_id"], []) if followed else None,
             due,
             previous,
             _unchecked_lines(missing.get(branch["branch_id"], [])),

@@ -6,8 +6,9 @@ A copy of more than `PART_ROWS` rows is cut, between branches, into parts (`<tab
 `<table>.1.parquet`, …; the index names each branch's part): reading a slice reads the file's
 footer, whose size grows with its row groups (a city's attendance copy in one file: 2,211 row
 groups, a 2 MB footer read by each of 10,000 pages). A branch page reads its slice of each copy
-(row groups of `ROW_GROUP` rows, so a slice reads one or two of them), not the district's tables: the rows `audit.load(..., branch=)` gets are exactly
-what filtering the whole tables gives (`branch_rule`), in the same order (tested)."""
+(row groups of `ROW_GROUP` rows, so a slice reads one or two of them), not the district's tables:
+the rows `audit.load(..., branch=)` gets are exactly what filtering the whole tables gives
+(`branch_rule`), in the same order (tested)."""
 
 from __future__ import annotations
 

@@ -226,7 +226,7 @@ class _RecordQuality:
     ):
         self.tables, self.cache = tables, cache
         self.parameters = quality_parameters(tables, data_window(tables), standard, today)
-        self.key = quality_key(tables, self.parameters, sorted(EXPECTATIONS.glob("quality.*.json"))) if cache else ""
+        self.key = quality_key(tables, self.parameters, sorted(EXPECTATIONS.glob("quality.*.json"))) if cache is not None else ""
         kept = cache.load(self.key) if cache is not None else None
         self.found = kept if isinstance(kept, pl.DataFrame) else None
         self.job = QualityJob.start(tables, self.parameters, data_docs, jobs) if self.found is None else None

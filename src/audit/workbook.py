@@ -381,11 +381,11 @@ def _problem_branches(problems: pl.DataFrame, tables: dict[str, pl.DataFrame]) -
             .join(owner, on=link)
             .select(file="_file", sheet="_sheet", branch="_branch")
         )
-        ordered = rows.select(file="_file", sheet="_sheet", _r="_row", _link=link).sort("_r")
+        ordered = rows.select(file="_file", sheet="_sheet", _r="_row", _at="_row", _link=link).sort("_r")
         for side, strategy, found in ((above, "backward", "near"), (below, "forward", "after")):
             side.append(
                 keyed.join_asof(
-                    ordered.with_columns(_at=pl.col("_r")),
+                    ordered,
                     on="_r",
                     by=["file", "sheet"],
                     strategy=strategy,
@@ -412,8 +412,7 @@ def _problem_branches(problems: pl.DataFrame, tables: dict[str, pl.DataFrame]) -
         after = pl.concat(below).sort("_n", "_at", maintain_order=True).group_by("_n").agg(pl.col("after").first())
         located = located.join(near, on="_n", how="left").join(after, on="_n", how="left")
     else:
-        located = located.with_columns(exact=pl.lit(None, pl.String), only=pl.lit(None, pl.String))
-        located = located.with_columns(near=pl.lit(None, pl.String), after=pl.lit(None, pl.String))
+        located = located.with_columns(pl.lit(None, pl.String).alias(c) for c in ("exact", "only", "near", "after"))
     return located.select("_n", "exact", "only", "near", "after")
 
 

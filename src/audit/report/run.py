@@ -308,8 +308,8 @@ def _validate(
 ) -> Validation:
     """Steps quality, facts, checks: `audit validate` of the batch already read, into the run's
     folder, with GX Data Docs (the record-quality suites in a helper process when ``jobs`` > 1 and
-    the batch is large: `audit.quality.QualityJob`). When nothing can be audited, the reviewer still gets the ingest
-    report, quarantine and column map, with a manifest saying why, in `out`."""
+    the batch is large: `audit.quality.QualityJob`). When nothing can be audited, the reviewer
+    still gets the ingest report, quarantine and column map, with a manifest saying why, in `out`."""
     from audit.validate import NothingUsableError, validate
 
     try:
