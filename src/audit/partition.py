@@ -53,22 +53,31 @@ def _branch_rows(name: str, frame: pl.DataFrame, members: pl.DataFrame, meetings
     if rule is None:
         return None
     row = pl.int_range(pl.len(), dtype=pl.UInt64).alias("row")
+    # the branches numbered in their sorted order before the rows are joined to them: a number per
+    # (row, branch) pair, not the branch's text (the city's attendance has 36 million pairs)
     if rule == "branch":
-        owners = [frame.select(row, branch=pl.col("branch_id"))]
+        codes = _codes(frame["branch_id"])
+        owned = [frame.select(row, branch=pl.col("branch_id")).join(codes, on="branch").drop("branch")]
     else:
-        by_member = members.select("member_id", branch=pl.col("branch_id"))
-        owners = [frame.select(row, "member_id").join(by_member, on="member_id").drop("member_id")]
-        if rule == "attendance":
-            by_meeting = meetings.select("meeting_id", branch=pl.col("branch_id"))
-            owners.append(frame.select(row, "meeting_id").join(by_meeting, on="meeting_id").drop("meeting_id"))
-    owned = pl.concat(owners).filter(pl.col("branch").is_not_null())
+        links = [("member_id", members)] + ([("meeting_id", meetings)] if rule == "attendance" else [])
+        codes = _codes(pl.concat([owner["branch_id"] for _, owner in links]))
+        owned = [
+            frame.select(row, key).join(
+                owner.select(key, branch=pl.col("branch_id")).join(codes, on="branch").drop("branch"), on=key
+            )
+            for key, owner in links
+        ]
     # one number per (branch, row), sorted: groups by branch, rows in order within a group (a row
     # found twice for one branch, by its meeting and by its member, once); much faster than
     # sorting by the branch's text and the row
-    codes = owned["branch"].unique().sort().to_frame().with_row_index("code")
-    numbered = owned.join(codes, on="branch").select(key=pl.col("code").cast(pl.UInt64) * _SPLIT + pl.col("row"))
-    key = numbered["key"].sort().unique(maintain_order=True)
+    numbered = pl.concat([frame.select("row", "code") for frame in owned])
+    key = numbered.select(key=pl.col("code").cast(pl.UInt64) * _SPLIT + pl.col("row"))["key"].sort().unique(maintain_order=True)
     return pl.DataFrame({"row": key % _SPLIT, "branch": codes["branch"].gather(key // _SPLIT)})
+
+
+def _codes(branches: pl.Series) -> pl.DataFrame:
+    """(`code`, `branch`): the distinct non-null branches, numbered in their sorted order."""
+    return branches.drop_nulls().unique().sort().rename("branch").to_frame().with_row_index("code")
 
 
 def write_branch_copies(tables: dict[str, pl.DataFrame], tables_dir: Path) -> None:
@@ -84,7 +93,6 @@ def write_branch_copies(tables: dict[str, pl.DataFrame], tables_dir: Path) -> No
         rows = _branch_rows(name, frame, members, meetings)
         if rows is None:
             continue
-        copy = frame.select(pl.all().gather(rows["row"]))
         groups = (
             rows.group_by("branch", maintain_order=True)
             .len("rows")
@@ -94,7 +102,9 @@ def write_branch_copies(tables: dict[str, pl.DataFrame], tables_dir: Path) -> No
         )
         parts = groups.group_by("part").agg(pl.col("first").first(), end=(pl.col("start") + pl.col("rows")).max())
         for part, first, end in parts.sort("part").iter_rows() if parts.height else [(0, 0, 0)]:  # an empty copy too
-            copy.slice(first, end - first).write_parquet(
+            # one part's rows gathered at a time: a copy of the whole table beside the tables was
+            # the largest block of memory of a city's export
+            frame.select(pl.all().gather(rows["row"].slice(first, end - first))).write_parquet(
                 folder / part_name(name, part), row_group_size=ROW_GROUP, statistics=False
             )
         index.append(
