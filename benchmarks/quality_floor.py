@@ -9,7 +9,7 @@ tests/test_quality_floor.py holds the two equal. It judges the way GX's pandas e
 a null is also a float NaN; a column check ignores missing values; a compound key ignores rows
 with every part missing; a count pair ignores rows with either count missing. The value shown is
 the one GX hands back from its pandas frame, rendered as `collect_quality` renders it (a date as
-ISO text, an integer column with gaps as a float, a missing value as pandas shows it).
+ISO text, a whole number without ".0", a missing value as nothing).
 """
 
 from __future__ import annotations
@@ -131,24 +131,24 @@ def _rows(table: str, expectation: dict[str, Any], frame: pl.DataFrame, failing:
 
 
 def _index_text(frame: pl.DataFrame, failing: pl.DataFrame, column: str) -> pl.Series:
-    """`entry.get(column) or ""` of a text index column as pandas hands it back: a null is NaN
-    (shown "NaN") when the column has text, None (shown "") when it has none."""
-    values = failing.get_column(column)
-    return values.fill_null("" if frame.get_column(column).null_count() == frame.height else "NaN").fill_null("")
+    """A text index column (`_file`, `_sheet`) as collect_quality shows it: a null as nothing."""
+    return failing.get_column(column).fill_null("")
 
 
 def _shown(frame: pl.DataFrame, failing: pl.DataFrame, column: str) -> pl.Series:
     """A failing row's value as collect_quality shows it after the crossing to pandas."""
-    values, whole, dtype = failing.get_column(column), frame.get_column(column), frame.schema[column]
-    gaps = whole.null_count() > 0
+    values, dtype = failing.get_column(column), frame.schema[column]
     if dtype == pl.String:
-        return values.fill_null("" if whole.null_count() == frame.height else "nan")
+        return values.fill_null("")
     if dtype in (pl.Date, pl.Datetime):
-        return values.cast(pl.Date).cast(pl.String).fill_null("NaT")
+        return values.cast(pl.Date).cast(pl.String).fill_null("")
     if dtype == pl.Boolean:
         return values.replace_strict({True: "True", False: "False"}, default="", return_dtype=pl.String)
-    if dtype.is_integer() and not gaps:
-        return values.cast(pl.String)
-    if dtype.is_numeric():  # a float, or an integer column with gaps (a float in pandas)
-        return pl.Series([str(float(v)) if v is not None else "nan" for v in values.to_list()], dtype=pl.String)
+    if dtype.is_integer():
+        return values.cast(pl.String).fill_null("")
+    if dtype.is_float():  # a whole number without ".0", NaN as nothing (`quality._shown`)
+        return pl.Series(
+            ["" if v is None or v != v else str(int(v)) if v.is_integer() else str(v) for v in values.to_list()],
+            dtype=pl.String,
+        )
     return pl.Series(["" if v is None else str(v) for v in values.to_list()], dtype=pl.String)

@@ -349,6 +349,21 @@ def _move_pages(source: Path, target: Path) -> None:
             shutil.move(path, there)
 
 
+def _shown(value: object) -> str:
+    """A value GX hands back for a failing row, as the export showed it: what the crossing to pandas
+    made of a blank (None, NaN, NaT, pandas' NA) is nothing, a whole number that became a float
+    (an integer column with blanks) has no ".0", a timestamp is its ISO date."""
+    import pandas as pd  # type: ignore[import-untyped]  # loaded: GX handed the value back from pandas
+
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.date().isoformat()
+    return str(value)
+
+
 def collect_quality(runs: list[SuiteRun]) -> pl.DataFrame:
     rows = []
     for run in runs:
@@ -359,21 +374,19 @@ def collect_quality(runs: list[SuiteRun]) -> pl.DataFrame:
             meta, kwargs = item.expectation_config.meta, item.expectation_config.kwargs
             column = kwargs.get("column") or kwargs.get("column_A") or ",".join(kwargs.get("column_list", []))
             for entry in item.result.get("unexpected_index_list") or []:
-                value = entry.get(column, "")
+                value = _shown(entry.get(column))
                 if column == "id_number_status":
                     value = ID_STATUS_ZH.get(value, value)
-                if hasattr(value, "date"):
-                    value = value.date().isoformat()
                 rows.append(
                     {
                         "table": table,
-                        "file": entry.get("_file") or "",
-                        "sheet": entry.get("_sheet") or "",
+                        "file": _shown(entry.get("_file")),
+                        "sheet": _shown(entry.get("_sheet")),
                         "row": entry.get("_row"),
                         "column": meta["label"],
-                        "value": "" if value is None else str(value),
+                        "value": value,
                         "check": meta["check"],
-                        "message": meta["message"].replace("{value}", "" if value is None else str(value)),
+                        "message": meta["message"].replace("{value}", value),
                     }
                 )
     schema = {c: pl.Int64 if c == "row" else pl.String for c in QUALITY_COLUMNS}
