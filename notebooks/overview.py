@@ -38,13 +38,12 @@ from audit.display import (
     summary_html,
     technical_links_html,
 )
-from audit.views import age_buckets, branch_reasons
+from audit.views import age_buckets, branch_reasons, parent_org
 
 ds = audit.load(processed)
 status_file = Path(processed) / "run_status.json"
 status = json.loads(status_file.read_text(encoding="utf-8")) if status_file.exists() else {}
-parent = ds.branches["parent_org"].drop_nulls().mode().to_list()
-title = f"{parent[0] if parent else ''}{ds.quarter.zh}党支部审核总览"
+title = f"{parent_org(ds.branches)}{ds.quarter.zh}党支部审核总览"
 charts = ds.overview_charts()
 applied = read_applied(processed)
 found = annotate(ds.findings, applied)  # with the reviewer's decisions: a 误报 does not count

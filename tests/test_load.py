@@ -174,3 +174,26 @@ def test_load_says_when_the_run_stopped_before_auditing(tmp_path: Path):
     (folder / "manifest.json").write_text(json.dumps({"outcome": "没有任何可用的数据行，无法审核"}), encoding="utf-8")
     with pytest.raises(ReportFolderError, match="中的审核没有完成：没有任何可用的数据行，无法审核"):
         audit.load(folder)
+
+
+def test_a_report_folders_tables_are_read_when_first_used(batch: Path, tmp_path: Path):
+    """`audit.load` of a whole report reads a table when it is first used (the overview then never
+    reads the attendance: 4.4 GB at city scale), and what it reads is what `load_tables` reads."""
+    from polars.testing import assert_frame_equal
+
+    from audit.dataset import TableFiles
+    from audit.ingest import load_tables
+
+    out = _run(batch, tmp_path)[1]
+    ds = audit.load(out)
+    assert isinstance(ds.tables, TableFiles) and ds.tables.loaded == []
+    whole = load_tables(out)
+    assert list(ds.tables) == list(whole) and len(ds.tables) == len(whole) and "attendance" in ds.tables
+    ds.overview_charts()  # the overview's data: branches, findings, scorecard, coverage, arrears
+    ds.arrears()
+    assert ds.tables.loaded and "attendance" not in ds.tables.loaded
+    for name, frame in whole.items():
+        assert_frame_equal(ds.tables[name], frame)
+    assert ds.tables["dues"] is ds.tables["dues"]  # read once
+    with pytest.raises(KeyError):
+        ds.tables["no_such_table"]

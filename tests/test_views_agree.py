@@ -173,3 +173,16 @@ def test_meeting_counts_are_the_facts_counts(audited):
                     assert reported or count >= required, (branch, month["period"], kind)
                 else:
                     assert (count < required) == reported, (branch, month["period"], kind)
+
+
+def test_the_overview_is_titled_by_the_superior_organisation_most_branches_name():
+    """A tie (a city batch: ten sub-districts of 1,000 branches each) titled the overview with
+    whichever organisation polars' `mode` listed first, which changed from run to run."""
+
+    def branches(orgs: list[str | None]) -> pl.DataFrame:
+        return pl.DataFrame({"parent_org": orgs}, schema={"parent_org": pl.String})
+
+    assert views.parent_org(branches(["乙街道党工委", "甲街道党工委", "乙街道党工委", None])) == "乙街道党工委"
+    tie = ["乙街道党工委", "甲街道党工委"] * 50
+    assert {views.parent_org(branches(order)) for order in (tie, tie[::-1], sorted(tie))} == {min(tie)}
+    assert views.parent_org(branches([None, None])) == "" and views.parent_org(branches([])) == ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from itertools import pairwise
 
 import polars as pl
@@ -32,7 +33,7 @@ def _months(quarter: Quarter) -> list[dt.date]:
     return quarter.months
 
 
-def members_in_month(tables: dict[str, pl.DataFrame], months: list[dt.date], branch: str | None = None) -> pl.DataFrame:
+def members_in_month(tables: Mapping[str, pl.DataFrame], months: list[dt.date], branch: str | None = None) -> pl.DataFrame:
     """Members per month while in the branch: the same rule the facts use."""
     members = tables["members"] if branch is None else tables["members"].filter(pl.col("branch_id") == branch)
     return member_months(members, months)
@@ -48,7 +49,7 @@ def monthly_minimum(standard: Standard, meeting_type: str) -> int | None:
     return math.ceil(standard.rule(rule_id).threshold("min_meetings"))
 
 
-def meeting_counts(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter, standard: Standard) -> pl.DataFrame:
+def meeting_counts(tables: Mapping[str, pl.DataFrame], branch: str, quarter: Quarter, standard: Standard) -> pl.DataFrame:
     """Meetings per month and type (the contract's types) in the quarter, with the standard's
     minimum for each: the counts the facts judge (`branch_month`, `group_month`), so 党小组会
     counts the meetings of the party groups that have members that month, and its minimum is the
@@ -90,7 +91,7 @@ def meeting_counts(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarte
     )
 
 
-def theme_days(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
+def theme_days(tables: Mapping[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
     months = _months(quarter)
     return (
         tables["meetings"]
@@ -110,7 +111,7 @@ def theme_days(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -
     )
 
 
-def attendance_rates(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
+def attendance_rates(tables: Mapping[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
     """Per meeting of the quarter: how its attendance is known (`source`: `list` — a per-member
     list, `counts` — only the record's 应到 / 实到人数, `none`), the members expected (those
     listed, or 应到人数) and present (counted as OL-10 counts them, `attended_count`), on leave,
@@ -157,14 +158,14 @@ def attendance_rates(tables: dict[str, pl.DataFrame], branch: str, quarter: Quar
     )
 
 
-def points_by_member_month(tables: dict[str, pl.DataFrame], months: list[dt.date], branch: str | None = None) -> pl.DataFrame:
+def points_by_member_month(tables: Mapping[str, pl.DataFrame], months: list[dt.date], branch: str | None = None) -> pl.DataFrame:
     """Each member-month with its total points and `has_points`, as the `member_month` fact (SM-1) sees them."""
     expected = members_in_month(tables, months, branch).select("member_id", "name", "month")
     return with_points(expected, tables["points"].select("member_id", "month", "total_points"))
 
 
 def points_trend(
-    tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter, window: tuple[dt.date, dt.date] | None = None
+    tables: Mapping[str, pl.DataFrame], branch: str, quarter: Quarter, window: tuple[dt.date, dt.date] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Monthly points (average, min, max) over the last four quarters, and members' missing months.
     `window` is the batch's data window (taken from the tables when not given)."""
@@ -198,7 +199,7 @@ def points_trend(
     return trend, missing
 
 
-def dues_by_month(tables: dict[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
+def dues_by_month(tables: Mapping[str, pl.DataFrame], branch: str, quarter: Quarter) -> pl.DataFrame:
     """Due and paid per month of the quarter, and the share of members who paid in full (SM-5's
     `paid_in_full`, as the `member_month` fact computes it)."""
     months = _months(quarter)
@@ -231,7 +232,7 @@ def age_buckets(standard: Standard) -> list[tuple[str, int]]:
 
 
 def arrears(
-    tables: dict[str, pl.DataFrame],
+    tables: Mapping[str, pl.DataFrame],
     quarter: Quarter,
     standard: Standard,
     branch: str | None = None,
@@ -311,7 +312,7 @@ SAMPLE_COLUMNS = (
 
 
 def meeting_sample(
-    tables: dict[str, pl.DataFrame], quarter: Quarter, seed: int, per_branch: int, branch: str | None = None
+    tables: Mapping[str, pl.DataFrame], quarter: Quarter, seed: int, per_branch: int, branch: str | None = None
 ) -> pl.DataFrame:
     """A seeded, reproducible random sample of each branch's meetings in the quarter, for checking
     against the paper minutes. The same seed, batch and quarter always draw the same meetings."""
@@ -385,6 +386,16 @@ def progress_table(progress: pl.DataFrame, standard: Standard) -> pl.DataFrame:
         status="status",
         reason=reason,
     )
+
+
+def parent_org(branches: pl.DataFrame) -> str:
+    """The superior organisation the overview is titled with: the one most branches name, a tie
+    (a batch of several sub-districts, as many branches each) going to the first in sorted order,
+    so the title does not change from run to run; "" when no branch names one."""
+    counted = branches.get_column("parent_org").drop_nulls().value_counts(name="n")
+    if counted.is_empty():
+        return ""
+    return str(counted.sort(["n", "parent_org"], descending=[True, False])["parent_org"][0])
 
 
 def branch_reasons(
