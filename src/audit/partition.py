@@ -70,7 +70,7 @@ def _branch_rows(name: str, frame: pl.DataFrame, members: pl.DataFrame, meetings
     # one number per (branch, row), sorted: groups by branch, rows in order within a group (a row
     # found twice for one branch, by its meeting and by its member, once); much faster than
     # sorting by the branch's text and the row
-    numbered = pl.concat([frame.select("row", "code") for frame in owned])
+    numbered = pl.concat([pairs.select("row", "code") for pairs in owned])
     key = numbered.select(key=pl.col("code").cast(pl.UInt64) * _SPLIT + pl.col("row"))["key"].sort().unique(maintain_order=True)
     return pl.DataFrame({"row": key % _SPLIT, "branch": codes["branch"].gather(key // _SPLIT)})
 
