@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from audit.charts import Chart
 from audit.coverage import empty_coverage, unevaluable
 from audit.errors import AuditError
 from audit.facts import data_window
-from audit.ingest import branch_tables
+from audit.ingest import TableFiles, branch_tables
 from audit.io import read_table
 from audit.paths import STANDARD_FILE
 from audit.periods import Quarter
@@ -35,39 +35,6 @@ from audit.standard import Standard, StandardError, load_standard
 
 class StandardChangedError(StandardError):
     """The standard file a run used has changed or is gone, so its thresholds can no longer be shown."""
-
-
-class TableFiles(Mapping[str, pl.DataFrame]):
-    """The canonical tables of a report folder (`tables/<name>.parquet`), each read when it is first
-    used and then kept: what `load_tables` reads, without reading the tables a notebook never
-    touches (the overview needs the branch list, members and dues, not the attendance: at city
-    scale 18 million rows, 4.4 GB once read)."""
-
-    def __init__(self, folder: Path) -> None:
-        self._paths = {path.stem: path for path in sorted(folder.glob("*.parquet"))}
-        self._read: dict[str, pl.DataFrame] = {}
-
-    def __getitem__(self, name: str) -> pl.DataFrame:
-        if name not in self._read:
-            self._read[name] = pl.read_parquet(self._paths[name])  # KeyError for a table not there
-        return self._read[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
-
-    def __contains__(self, name: object) -> bool:  # without reading the table (Mapping's would)
-        return name in self._paths
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def __repr__(self) -> str:
-        return f"TableFiles({', '.join(self._paths)})"
-
-    @property
-    def loaded(self) -> list[str]:
-        """The tables read so far."""
-        return list(self._read)
 
 
 @dataclass
@@ -299,7 +266,7 @@ def load(root: Path | str, branch: str | None = None) -> Dataset:
     return Dataset(
         quarter=Quarter.parse(meta["quarter"]),
         standard=_standard(root, meta),
-        tables=TableFiles(root / "tables") if branch is None else branch_tables(root, branch),
+        tables=TableFiles(root) if branch is None else branch_tables(root, branch),
         findings=pl.read_parquet(root / "findings.parquet"),
         scorecard=_or_empty(_typed_scorecard(read_table(root, "scorecard"))),
         quality=_or_empty(read_table(root, "data_quality")),

@@ -179,9 +179,11 @@ def notices_for(
                 grouped.setdefault(row["branch_id"], []).append(row)
         return grouped
 
-    followed = followup is not None and previous is not None  # a previous quarter to follow up
+    # the previous quarter's findings still open, when there is a previous quarter to follow up
+    still_open = followup.filter(pl.col("status") != NEW) if followup is not None and previous is not None else None
+    followed = still_open is not None
     ranked = by_branch(by_severity(findings))  # a branch's rows in by_severity's order (a stable sort)
-    earlier = by_branch(followup.filter(pl.col("status") != NEW) if followup is not None and followed else None)
+    earlier = by_branch(still_open)
     missing = by_branch(not_evaluated(coverage, standard) if coverage is not None and not coverage.is_empty() else None)
     return [
         _notice(
