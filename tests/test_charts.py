@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import plotly.graph_objects as go
@@ -216,6 +217,71 @@ def test_every_chart_is_what_plotly_validation_makes_of_it(broken):
         drawn = chart.figure.to_dict()
         validated = go.Figure(drawn).to_dict()  # raises on any property plotly does not know
         assert validated == drawn, name
+
+
+def _as_plotly_api_drew_it(figure: dict, updates: dict) -> go.Figure:
+    """A chart drawn through plotly's validating API as the charts were before issue #16: the
+    template attached unvalidated, the lines across it, the traces one by one, then one
+    `update_layout` with the chart's layout properties, axis titles given as their text."""
+    drawn = go.Figure()
+    drawn.layout._validate = False
+    drawn.layout.template = figure["layout"]["template"]
+    drawn.layout._validate = True
+    for shape in figure["layout"].get("shapes", []):
+        drawn.add_shape(shape)
+    for trace in figure["data"]:
+        drawn.add_trace(trace)
+    drawn.update_layout(**_titles_as_text(updates))
+    return drawn
+
+
+def _titles_as_text(value):
+    """Layout properties with each title that is only a text given as that text (`title="次数"`)."""
+    if isinstance(value, dict):
+        return {k: v["text"] if k == "title" and list(v) == ["text"] else _titles_as_text(v) for k, v in value.items()}
+    return value
+
+
+def test_every_chart_is_written_as_plotlys_own_api_writes_it(broken, monkeypatch):
+    """Pages stay byte-identical to those drawn through plotly's API before issue #16: each
+    chart's JSON — data, layout, every key in the same order — is what plotly's own `add_trace`
+    and `update_layout` make of the same properties (charts._constructed, charts._as_updated)."""
+    updates = []
+
+    def recorded(layout):
+        updates.append(layout)
+        return as_updated(layout)
+
+    as_updated = charts._as_updated
+    monkeypatch.setattr(charts, "_as_updated", recorded)
+    found = _all_charts(broken)
+    assert len(updates) == len(found) == 22
+    orders = set()
+    for (name, chart), layout in zip(found.items(), updates, strict=True):
+        expected = _as_plotly_api_drew_it(chart.figure.to_dict(), layout)
+        assert chart.figure.to_json() == expected.to_json(), name
+        orders.add(tuple(chart.figure.to_dict()["layout"]))
+    # not plotly's alphabetical constructor order, and not one order for all
+    assert len(orders) > 3 and all(order[0] == "template" and list(order) != sorted(order) for order in orders)
+
+
+def test_a_layout_is_ordered_as_plotlys_update_orders_it():
+    """The rule `_as_updated` follows, on properties no report chart has yet: a second x axis,
+    a value left to plotly's default (None), an axis whose only setting is its title."""
+    updates = {
+        "xaxis2": {"title": {"text": "第二轴"}},
+        "title": {"font": {"size": 12}, "text": "标题"},
+        "width": 600,
+        "showlegend": None,
+        "yaxis": {"title": {"text": "次数"}},
+        "legend": {"font": {"size": 9, "family": None}, "x": 1},
+        "margin": {"t": 10},
+    }
+    drawn = go.Figure()
+    drawn.update_layout(**_titles_as_text(updates))
+    expected = drawn.to_dict()["layout"]
+    expected.pop("template")
+    assert json.dumps(charts._as_updated(updates), ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)
 
 
 def test_a_chart_stays_a_validating_plotly_figure(broken):

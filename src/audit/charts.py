@@ -111,8 +111,65 @@ class _Draft:
 
 def _trace(kind: str, **props: Any) -> dict[str, Any]:
     """One trace's properties as plotly stores them: `type` named, properties given as None left
-    out (plotly's own default, as its constructors treat None)."""
-    return {"type": kind, **{k: v for k, v in props.items() if v is not None}}
+    out (plotly's own default, as its constructors treat None), objects inside it (`marker`,
+    `colorbar` …) with their keys in plotly's constructor order, which is alphabetical
+    (`go.Bar(marker={...})` builds a `Marker` and writes its keys in that order)."""
+    return {"type": kind, **{k: _constructed(v) for k, v in props.items() if v is not None}}
+
+
+def _constructed(value: Any) -> Any:
+    """A trace property as plotly's constructors store it: an object's keys sorted, at every level."""
+    return {k: _constructed(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
+
+
+# Layout subplots that do not exist until a figure names them (`yaxis2`): plotly's update first
+# creates each one empty (`BaseFigure._perform_update`)
+_NEW_SUBPLOT = re.compile(r"[xy]axis\d+")
+
+
+def _as_updated(layout: dict[str, Any]) -> dict[str, Any]:
+    """`layout` (properties in the order given) with its keys in the order plotly's
+    `fig.update_layout(**layout)` stores them on a figure that has only its template. The pages
+    were drawn with `update_layout` before the charts were built as property dicts (issue #16);
+    writing the keys in the same order keeps every page byte-identical to those, so a changed
+    page means a changed chart. `tests/test_charts.py` checks this against plotly's own
+    `update_layout` for every chart.
+
+    plotly batches an update: an object (`font`, `yaxis` …) is placed when the first plain value
+    inside it (a number, text, list) is set, and the plain values themselves are written after the
+    whole update, in the order given, each placing the objects on its path still missing. An axis
+    title given as its text alone (`{"text": …}`: plotly's `title="…"`) is one plain value."""
+    placed: dict[str, Any] = {}
+    values: list[tuple[tuple[str, ...], Any]] = [((key,), {}) for key in layout if _NEW_SUBPLOT.fullmatch(key)]
+
+    def place(path: tuple[str, ...]) -> dict[str, Any]:
+        node = placed
+        for key in path:
+            node = node.setdefault(key, {})
+        return node
+
+    def walk(props: dict[str, Any], path: tuple[str, ...]) -> None:
+        for key, value in props.items():
+            if value is None:
+                continue  # plotly's default: not set, not sent
+            if isinstance(value, dict) and not (key == "title" and list(value) == ["text"]):
+                walk(value, (*path, key))
+                continue
+            if not isinstance(value, dict):  # a plain value places its object now, a title given as text does not
+                place(path)
+            values.append(((*path, key), value))
+
+    walk(layout, ())
+    for path, value in values:
+        place(path[:-1])[path[-1]] = _copy(value)
+    return placed
+
+
+def _copy(value: Any) -> Any:
+    """A layout value as the update stores it: a copy, so no two charts share a dict or list."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return [_copy(v) for v in value] if isinstance(value, list) else value
 
 
 def _bars(fig: _Draft, x: list[Any], y: list[Any], name: str, color: str | None, hover: str, **style: Any) -> None:
@@ -140,10 +197,10 @@ def _layout(fig: _Draft, title: str, **layout: Any) -> go.Figure:
     chart's own layout properties (axes, `barmode`, `height` …). Built without validation, then
     validating again, so that a reviewer's later `fig.update_layout(...)` in JupyterLab is checked
     as plotly always checks it."""
-    props: dict[str, Any] = {"template": _TEMPLATE}  # copied by go.Figure: edits stay in the figure
+    head: dict[str, Any] = {"template": _TEMPLATE}  # copied by go.Figure: edits stay in the figure
     if fig.shapes:
-        props["shapes"] = fig.shapes
-    props |= {
+        head["shapes"] = fig.shapes
+    updates = {
         "title": {"text": title, "x": 0.01, "font": {"size": 16}},
         "font": {"family": FONT, "size": 13},
         "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
@@ -153,7 +210,13 @@ def _layout(fig: _Draft, title: str, **layout: Any) -> go.Figure:
         "hoverlabel": {"font": {"family": FONT}},
         **layout,
     }
-    figure = go.Figure({"data": fig.data, "layout": props}, _validate=False)
+    figure = go.Figure({"data": fig.data, "layout": head | updates}, _validate=False)
+    # plotly's constructor writes the layout's keys in alphabetical order: put them in the order
+    # its `update_layout` gives (`_as_updated`), the template and shapes first as before
+    stored = figure._layout
+    kept = {key: stored[key] for key in head}
+    stored.clear()
+    stored.update(kept | _as_updated(updates))
     figure._validate = True
     figure.layout._validate = True
     for trace in figure.data:
