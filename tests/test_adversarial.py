@@ -404,14 +404,6 @@ def test_data_docs_with_css_in_branch_ids_load_nothing(validated, tmp_path: Path
     assert _requests_from(pages[:12]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest.py masks key and reference columns with mask_personal, so distinct ids that mask "
-    "alike (13987654321 / 13911114321, M13987654321 / M13900004321) collapse: the second branch and "
-    "member are quarantined as DUPLICATE (they are not duplicates) and the second member's dues join "
-    "to the first member. Keys need a collision-free masked form (e.g. masked text + a hash of the "
-    "raw id, as branch_page_name does) or a personal number in a key column must be refused.",
-)
 def test_ids_that_mask_alike_stay_distinct(tmp_path: Path):
     from audit.ingest import ingest
 

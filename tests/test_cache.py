@@ -455,3 +455,40 @@ def test_the_files_entries_stay_while_the_batch_entry_is_served(
     again = ingest(sample)
     assert (again.cache.hits, again.cache.misses, again.cache.writes) == (files - 1, 1, 2)
     assert batch_entry <= set(entries(cache_dir))  # the earlier batch's entry, still within its 60 days
+
+
+def test_keys_holding_phone_numbers_are_kept_tagged_and_follow_the_secret(tmp_path: Path, cache_dir: Path, monkeypatch):
+    """党员编号 that are mobile numbers masking alike (139****4321) stay two members through the
+    cache: entries hold them masked and tagged (`privacy.tag_personal`), never whole; a warm ingest
+    writes what a cold one and one without the cache write; another pseudonym secret gives other
+    tags, never a stored outcome tagged with the old one."""
+    folder = tmp_path / "phones"
+    write_csv(
+        folder / "支部信息.csv",
+        [["支部编号", "支部名称", "上级党组织", "组织类别"], ["B01", "联兴集团党支部", "新华街道党工委", "两新组织"]],
+    )
+    person = ["B01", "正式党员", "2005-07-01"]
+    roster = [
+        ["党员编号", "姓名", "所在支部编号", "党员类别", "入党日期"],
+        ["M13987654321", "张三", *person],
+        ["M13911114321", "李四", *person],
+    ]
+    write_csv(folder / "党员名册.csv", roster)
+    write_csv(folder / "党费.csv", [["党员编号", "所属月份", "应交金额", "实交金额"], ["M139 1111 4321", "2019-01", "5", "5"]])
+    first = ingest(folder)
+    keys = first.tables["members"]["member_id"].to_list()
+    assert len(set(keys)) == 2 and all(k.startswith("M139****4321#") for k in keys), keys
+    assert first.tables["dues"]["member_id"].to_list() == [keys[1]]  # 李四's, written with spaces
+    assert not [p for p in first.problems if p.table == "members"]
+    warm = ingest(folder)
+    assert warm.cache.hits == 3 and warm.tables["members"]["member_id"].to_list() == keys  # the batch's outcome
+    expected = written(ingest(folder, cache=False), tmp_path / "without")
+    assert written(first, tmp_path / "first") == expected and written(warm, tmp_path / "warm") == expected
+    stored = b"".join(p.read_bytes() for p in entries(cache_dir)).decode("latin-1")
+    assert "13987654321" not in stored and "13911114321" not in stored and "M139****4321#" in stored
+    monkeypatch.setenv(SECRET_ENV, str(tmp_path / "other" / "pseudonym.key"))
+    other = ingest(folder)
+    moved = other.tables["members"]["member_id"].to_list()
+    assert set(moved).isdisjoint(keys) and other.tables["dues"]["member_id"].to_list() == [moved[1]]
+    assert other.cache.hits == 1  # the branch list, which holds no such number
+    assert written(other, tmp_path / "other-out") == written(ingest(folder, cache=False), tmp_path / "other-without")

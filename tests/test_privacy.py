@@ -283,8 +283,9 @@ def test_file_sheet_and_header_names_are_masked_and_stay_distinct(batch: Path, t
 
 
 def test_masked_member_ids_still_join(tmp_path: Path):
-    """Key columns are masked like any text, the same way in every table, so references still
-    resolve; a reference to a quarantined row finds it by its masked key."""
+    """Key columns are masked like any text, the same way in every table, and tagged
+    (`privacy.tag_personal`), so references still resolve; a reference to a quarantined row finds
+    it by its masked key."""
     write_csv(tmp_path / "branches.csv", BRANCHES)
     kept, dropped = "M139-8765-4321", "M158 0123 4567"
     write_csv(
@@ -293,9 +294,11 @@ def test_masked_member_ids_still_join(tmp_path: Path):
     )
     write_csv(tmp_path / "dues.csv", [DUES[0], [kept, "2019-01", "5", "5", ""], [dropped, "2019-01", "5", "5", ""]])
     result = ingest(tmp_path)
-    assert result.tables["dues"]["member_id"].to_list() == [f"M{PHONE_MASKED}"]
-    assert [(p.table, p.reason, p.value) for p in result.problems] == [
-        ("dues", Reason.REF_QUARANTINED, "M158****4567"),
+    (key,) = result.tables["dues"]["member_id"].to_list()
+    assert re.fullmatch(rf"M{re.escape(PHONE_MASKED)}#[A-Z]{{8}}", key)
+    assert key in result.tables["members"]["member_id"].to_list()
+    assert [(p.table, p.reason, p.value[:13]) for p in result.problems] == [
+        ("dues", Reason.REF_QUARANTINED, "M158****4567#"),
         ("members", Reason.UNPARSED_DATE, "不详"),
     ]
 

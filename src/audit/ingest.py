@@ -74,7 +74,17 @@ from audit.limits import Limits
 from audit.mapping import HOW_FIXED, HOW_MAPPING, ReviewerMapping, apply_mapping, fixed_for
 from audit.meetings import attendance_shapes, resolve_hosts
 from audit.offices import fill_offices
-from audit.privacy import SecretError, installation_secret, mask_personal, secret_path, shown, visible
+from audit.privacy import (
+    MIN_DIGITS,
+    SecretError,
+    holds_personal,
+    installation_secret,
+    mask_personal,
+    secret_path,
+    shown,
+    tag_personal,
+    visible,
+)
 from audit.readers import (
     TABLE_SUFFIXES,
     Entry,
@@ -90,6 +100,7 @@ from audit.readers import (
 )
 from audit.reasons import Action, Reason
 from audit.values import (
+    MAX_TEXT,
     Parsed,
     cell_text,
     check_id_number,
@@ -342,10 +353,19 @@ def _is_identifier(table: Table, column: Column) -> bool:
     return column.type == "text" and (column.ref is not None or table.key == (column.name,))
 
 
-def _parser_for(column: Column, identifier: bool = False) -> Callable[[Any], Parsed]:
+def _tagged_columns(table: Table) -> frozenset[str]:
+    """The columns whose values identify a member or branch (`_is_identifier`, and the personnel
+    numbers that stand in for a member key): read whole, then an ID or mobile number in one is
+    masked and tagged (`_tag_keys`), so identifiers that mask alike stay distinct."""
+    standing = {c.identity["personnel_no"] for c in table.columns.values() if c.identity and "personnel_no" in c.identity}
+    return frozenset(c.name for c in table.columns.values() if _is_identifier(table, c) or c.name in standing)
+
+
+def _parser_for(column: Column, identifier: bool = False, whole: bool = False) -> Callable[[Any], Parsed]:
     """The parser of one column; a placeholder for blank (`无`, `—`, `/`) parses to None in every
-    column but a yes/no one (where `无` means no), so the caller treats it as a blank cell."""
-    base = _base_parser(column, identifier)
+    column but a yes/no one (where `无` means no), so the caller treats it as a blank cell. A
+    ``whole`` column's text keeps its ID and mobile numbers (`_tag_keys` masks them)."""
+    base = _base_parser(column, identifier, whole)
     if column.type == "yesno":
         return base
 
@@ -358,7 +378,16 @@ def _parser_for(column: Column, identifier: bool = False) -> Callable[[Any], Par
 _PLACEHOLDER = Parsed(None)
 
 
-def _base_parser(column: Column, identifier: bool) -> Callable[[Any], Parsed]:
+def _whole_text(raw: Any) -> Parsed:
+    """`parse_text` without masking: an identifier's text as written, until `_tag_keys`."""
+    text = cell_text(raw)
+    if len(text) > MAX_TEXT:
+        return fail(Reason.TOO_LONG, length=len(text), limit=MAX_TEXT)
+    return Parsed(text)
+
+
+def _base_parser(column: Column, identifier: bool, whole: bool) -> Callable[[Any], Parsed]:
+    read_text = _whole_text if whole else parse_text
     if identifier:
 
         def parse_identifier(raw: Any) -> Parsed:
@@ -366,9 +395,11 @@ def _base_parser(column: Column, identifier: bool) -> Callable[[Any], Parsed]:
             why = key_problem(text)
             if why is not None:
                 return fail(Reason.BAD_KEY, label=column.label, value=shown(text, KEY_SHOWN), why=why)
-            return parse_text(raw)
+            return read_text(raw)
 
         return parse_identifier
+    if whole:
+        return _whole_text
     base: Callable[[Any], Parsed] = {
         "text": parse_text,
         "date": parse_history_date if column.month_precision else parse_date,
@@ -523,7 +554,8 @@ class _SheetIngester:
 
     def __init__(self, table: Table, sheet: RawSheet, stats: SourceStats, problems: list[Problem]):
         self.table, self.sheet, self.stats, self.problems = table, sheet, stats, problems
-        self.parsers = {name: _parser_for(col, _is_identifier(table, col)) for name, col in table.columns.items()}
+        whole = _tagged_columns(table)
+        self.parsers = {name: _parser_for(col, _is_identifier(table, col), name in whole) for name, col in table.columns.items()}
         self.mapping: dict[int, str] = {}  # cell index -> column, once the header is read
         self.fixed: dict[str, Any] = {}  # column -> raw value every row takes (see RawSheet.fixed)
         self.derived_from: dict[str, int] = {}  # column -> index of the cell its value is read out of
@@ -1324,7 +1356,10 @@ def _ingest(
     looked_up = [_look_up(entry, names, store, hashes) for entry in listed]
     pending = [item for item in looked_up if isinstance(item, _Pending)]
     read = iter(_read_all([p.entry for p in pending], names, contract, mapping, limits, jobs))
-    outcomes = [item if isinstance(item, FileOutcome) else _finish(item, next(read), store) for item in looked_up]
+    secret = _pseudonym_secret(batch)
+    outcomes = [
+        item if isinstance(item, FileOutcome) else _finish(item, next(read), store, contract, secret) for item in looked_up
+    ]
     problems = [p for o in outcomes for p in o.problems]
     sources = [s for o in outcomes for s in o.sources]
     skipped = [s for o in outcomes for s in o.read_skipped] + [s for o in outcomes for s in o.named_skipped]
@@ -1346,7 +1381,7 @@ def _ingest(
     frames.clear()
     for outcome in outcomes:
         outcome.frames = []
-    tables, identities = _resolve_identities(contract, tables, sources, problems, quarantined_keys, mapping, batch)
+    tables, identities = _resolve_identities(contract, tables, sources, problems, quarantined_keys, mapping, secret)
     checker = _CrossTableChecker(contract, tables, sources, problems, quarantined_keys)
     tables = checker.run()
     tables = _attendance_and_offices(contract, tables, sources, problems, identities)
@@ -1355,7 +1390,8 @@ def _ingest(
     files = {name: hashes.get(name) or sha256_file(path) for name, path in names.files.items()}
     use = store.cache.use if store is not None else None
     if store is not None and whole is not None and use is not None and hashes == whole[1] == files:
-        if use.hits + use.writes == len(hashes) and not any(o.whole_ids for o in outcomes):
+        sealed = store.fingerprint(known) if (known := store.secret()) is not None else ""
+        if use.hits + use.writes == len(hashes) and not any(o.whole_ids or o.sealed not in ("", sealed) for o in outcomes):
             # every file was served or stored, none changed since the batch's key was taken
             store.cache.store(whole[0], BatchOutcome(tables, sources, problems, skipped, recognised, identities))
     return Ingested(
@@ -1474,9 +1510,13 @@ def _look_up(entry: Entry, names: _Names, store: _OutcomeCache | None, hashes: d
     return _Pending(entry, key, before, hashes[file])
 
 
-def _finish(pending: _Pending, outcome: FileOutcome, store: _OutcomeCache | None) -> FileOutcome:
-    """A name just read: with the cache, its private ID column sealed (`_seal`) and the outcome
-    stored, unless its bytes changed while it was read or it could not be read."""
+def _finish(
+    pending: _Pending, outcome: FileOutcome, store: _OutcomeCache | None, contract: Contract, secret: Callable[[], bytes]
+) -> FileOutcome:
+    """A name just read: its identifiers tagged (`_tag_keys`); with the cache, its private ID column
+    sealed (`_seal`) and the outcome stored, unless its bytes changed while it was read or it could
+    not be read."""
+    _tag_keys(outcome, contract, secret)
     if store is None:
         return outcome
     _seal(outcome, store)
@@ -1628,6 +1668,39 @@ def _read_file(
     return outcome
 
 
+def _tag_keys(outcome: FileOutcome, contract: Contract, secret: Callable[[], bytes]) -> None:
+    """Mask and tag (`privacy.tag_personal`) the ID and mobile numbers the identifier columns
+    (`_tagged_columns`) were read with, and the quarantined keys: masked alone, 13987654321 and
+    13911114321 would both be 139****4321, one member or branch. The secret is asked for only when
+    some identifier holds such a number; the outcome then records which secret tagged it (`sealed`)."""
+    tags: dict[str, str] = {}
+
+    def tagged(values: Iterable[str]) -> dict[str, str]:
+        for value in values:
+            if value not in tags:
+                tags[value] = tag_personal(value, secret()) if holds_personal(value) else value
+        return tags
+
+    frames: list[tuple[str, pl.DataFrame]] = []
+    for name, frame in outcome.frames:
+        for column in _tagged_columns(contract.tables[name]) & set(frame.columns):
+            if frame.schema[column] != pl.String:
+                continue
+            # a personal number has at least MIN_DIGITS digits: only such values are looked at
+            candidates = frame.filter(pl.col(column).str.count_matches(r"\d") >= MIN_DIGITS)[column].unique().to_list()
+            known = tagged(candidates)
+            found = {value: known[value] for value in candidates if known[value] != value}
+            if found:
+                frame = frame.with_columns(pl.col(column).replace(found))
+        frames.append((name, frame))
+    outcome.frames = frames
+    for name, keys in outcome.quarantined_keys.items():
+        tagged(keys)
+        outcome.quarantined_keys[name] = {tags[k] for k in keys}
+    if any(k != v for k, v in tags.items()):
+        outcome.sealed = _OutcomeCache.fingerprint(secret())
+
+
 def _seal(outcome: FileOutcome, store: _OutcomeCache) -> None:
     """Replace the whole ID numbers of the private ID column by sealed ones (`seal_id_number`), so
     the cache never holds one; without the pseudonym secret they stay whole and are not stored."""
@@ -1749,21 +1822,30 @@ def _resolve_identities(
     problems: list[Problem],
     quarantined_keys: dict[str, set[str]],
     mapping: ReviewerMapping | None,
-    batch: Path,
+    secret: Callable[[], bytes],
 ) -> tuple[dict[str, pl.DataFrame], IdentityReport]:
     """Member and branch keys from what the exports carry (``audit.identity``), its issues added as
     problems: a quarantined source row moves from accepted to quarantined in its source's counts."""
-
-    def secret() -> bytes:
-        try:
-            return installation_secret(batch)
-        except SecretError as exc:
-            raise PseudonymKeyError(str(exc)) from None
-
     resolution = resolve_identities(contract, tables, quarantined_keys=quarantined_keys, mapping=mapping, secret=secret)
     _add_issues(contract, resolution.issues, sources, problems)
     _add_derived(resolution.derived, sources)
     return resolution.tables, resolution.report
+
+
+def _pseudonym_secret(batch: Path) -> Callable[[], bytes]:
+    """The installation's pseudonym secret, made (or read) when first asked for: by identifiers that
+    hold an ID or mobile number (`_tag_keys`) and members known only by an ID number (`identity`)."""
+    found: list[bytes] = []
+
+    def secret() -> bytes:
+        if not found:
+            try:
+                found.append(installation_secret(batch))
+            except SecretError as exc:
+                raise PseudonymKeyError(str(exc)) from None
+        return found[0]
+
+    return secret
 
 
 def _attendance_and_offices(
@@ -1885,8 +1967,8 @@ def _months_note(rows: pl.DataFrame, total: int) -> str:
 
 
 def _remember_quarantined_keys(ingester: _SheetIngester, found: list[Problem], keys: dict[str, set[str]]) -> None:
-    """Keys of rows quarantined while parsing (as the key column holds them: masked), so a reference
-    to them says so instead of 'missing'."""
+    """Keys of rows quarantined while parsing (as the key column holds them: whole, then tagged by
+    `_tag_keys`), so a reference to them says so instead of 'missing'."""
     table, sheet = ingester.table, ingester.sheet
     if len(table.key) != 1:
         return
@@ -1896,7 +1978,7 @@ def _remember_quarantined_keys(ingester: _SheetIngester, found: list[Problem], k
         return
     for number, cells in sheet.rows:
         if number in rows and index < len(cells) and not is_blank(cells[index]):
-            keys[table.name].add(mask_personal(cell_text(cells[index])))
+            keys[table.name].add(cell_text(cells[index]))  # whole, as the key column holds it until `_tag_keys`
 
 
 def _kept(frame: pl.DataFrame, keep: pl.Expr, whole: pl.DataFrame) -> pl.DataFrame:
