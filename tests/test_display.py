@@ -247,6 +247,13 @@ def test_progress_names_each_rule_and_counts_whole_meetings():
     assert progress_table(progress.head(0), standard).is_empty()
 
 
+def test_a_branch_known_only_from_a_reference_has_a_page():
+    """A branch no branch list names (a 阵地建设 row's unknown code) has no name: its page says so
+    (it failed with AttributeError, and the whole run with it)."""
+    fragment = display.branch_header_html({"branch_id": "XH99", "branch_name": None}, "2019年第一季度", "v1")
+    assert "<h1>（支部名称未知）　2019年第一季度审核报告</h1>" in fragment and "XH99" in fragment
+
+
 def test_overview_header_leaves_the_data_docs_to_a_labelled_link_at_the_bottom():
     """#14 item 4: the English GX page is not in the header; its link is labelled 数据校验明细（技术）."""
     header = display.overview_header_html("总览", 20, "标准", "1")

@@ -303,6 +303,61 @@ def test_masked_member_ids_still_join(tmp_path: Path):
     ]
 
 
+def test_a_member_key_that_is_a_mobile_number_joins_however_it_is_written(tmp_path: Path):
+    """A 党员编号 that is a mobile number, written in the dues with a country code, dashes, in
+    scientific notation as a float column writes it, or as a float's text, is the roster's member;
+    so is the 经手人 naming the member by that key (SM-10 compares it with the organizer's key).
+    Before, a country code made another member and scientific notation another key."""
+    write_csv(tmp_path / "branches.csv", BRANCHES)
+    roster = [MEMBERS[0][:6], ["13987654321", "张三", "", "B01", "正式党员", "2005-07-01"]]
+    write_csv(tmp_path / "members.csv", roster)
+    forms = ["+86 139 8765 4321", "139-8765-4321", "1.3987654321E+10", "13987654321.0", "008613987654321"]
+    months = [f"2019-0{i + 1}" for i in range(len(forms))]
+    write_csv(
+        tmp_path / "dues.csv",
+        [
+            [*DUES[0], "经手人"],
+            *[[form, month, "5", "5", "", "+8613987654321"] for form, month in zip(forms, months, strict=True)],
+        ],
+    )
+    result = ingest(tmp_path)
+    (key,) = result.tables["members"]["member_id"].to_list()
+    assert re.fullmatch(rf"{re.escape(PHONE_MASKED)}#[A-Z]{{8}}", key)
+    dues = result.tables["dues"]
+    assert dues["member_id"].to_list() == [key] * len(forms) and dues["collector"].to_list() == [key] * len(forms)
+    assert not [p for p in result.problems if p.table == "dues"]
+
+
+def test_a_mapping_file_naming_a_branch_by_a_mobile_number_leaks_nothing(tmp_path: Path):
+    """A mapping file that gives a branch name the key 13800001111 (``branches``) or fixes a
+    file's 支部编号 to it (``fixed``) names the branch list's branch, masked and tagged as its key
+    is; the number stays in no table and no column map (both kept it whole)."""
+    from audit.contract import load_contract
+    from audit.mapping import load_mapping
+
+    batch = tmp_path / "batch"
+    write_csv(batch / "支部信息.csv", [BRANCHES[0][:4], ["13800001111", "物流公司党支部", "新华街道党工委", "两新组织"]])
+    write_csv(batch / "阵地建设.csv", [["党支部", "检查日期", "有场所"], ["物流支部甲", "2019-03-01", "是"]])
+    write_csv(batch / "阵地建设_联兴.csv", [["检查日期", "有场所"], ["2019-03-02", "是"]])
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        '{branches: {物流支部甲: "13800001111"}, tables: [{file: "阵地建设_联兴*", table: 阵地建设}],'
+        ' fixed: [{file: "阵地建设_联兴*", values: {支部编号: 13800001111}}]}',
+        encoding="utf-8",
+    )
+    result = ingest(batch, mapping=load_mapping(mapping, load_contract()))
+    (key,) = result.tables["branches"]["branch_id"].to_list()
+    assert key.startswith("138****1111#") and result.tables["venues"]["branch_id"].to_list() == [key, key]
+    out = tmp_path / "out"
+    result.write(out)
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", "replace") + "".join(
+                repr(pl.read_parquet(path).rows()) for _ in [0] if path.suffix == ".parquet"
+            )
+            assert "13800001111" not in text.replace("-", "").replace(" ", ""), path
+
+
 # --- a real run, every output byte ------------------------------------------------------------------
 
 

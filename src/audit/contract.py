@@ -76,6 +76,7 @@ class Column:
     aliases_if_values_fit: tuple[str, ...] = ()
     month_precision: bool = False  # a membership-history date: `2005.07` is read as 2005-07-01
     info: bool = False  # recognised and kept, read by no rule
+    names_member: bool = False  # may name a member by 党员编号 or 学工号: tagged as member keys are
     derive: dict[str, Any] | None = None  # how a sheet without this column implies its value
     identity: dict[str, str] | None = None  # kind -> column of the same table that may stand in for this one
     key_from: dict[str, str] | None = None  # part -> column a meeting key is made from when none is given
@@ -259,6 +260,7 @@ def load_contract() -> Contract:
                 aliases_if_values_fit=tuple(c.get("aliases_if_values_fit", ())),
                 month_precision=c.get("month_precision", False),
                 info=c.get("info", False),
+                names_member=c.get("names_member", False),
                 derive=c.get("derive"),
                 identity=_identity(name, col, c.get("identity"), spec["columns"]),
                 key_from=_key_from(name, col, c.get("key_from"), spec["columns"]),

@@ -258,11 +258,15 @@ def note_html(text: str) -> str:
     return f'<p class="meta">{html.escape(text)}</p>'
 
 
+# A branch known only from a reference (a 阵地建设 row naming a code no branch list has): no name
+UNNAMED_BRANCH = "（支部名称未知）"
+
+
 def branch_header_html(branch: Mapping[str, Any], quarter_zh: str, standard_version: str) -> str:
     """A branch page's header: the way back to the overview, the title, the branch's particulars."""
     return (
         f'<header class="page"><p class="crumb"><a href="../index.html">← 返回{html.escape(quarter_zh)}总览</a></p>'
-        f"<h1>{html.escape(branch['branch_name'])}　{html.escape(quarter_zh)}审核报告</h1>"
+        f"<h1>{html.escape(branch.get('branch_name') or UNNAMED_BRANCH)}　{html.escape(quarter_zh)}审核报告</h1>"
         f'<p class="meta">{COLUMNS["branch_id"]} {html.escape(branch["branch_id"])}　·　{html.escape(branch.get("org_type") or "")}　·　'
         f"上级党组织 {html.escape(branch.get('parent_org') or '')}　·　标准版本 {html.escape(standard_version)}</p></header>"
     )

@@ -38,7 +38,7 @@ import polars as pl
 
 from audit.contract import Column, Contract, Table
 from audit.mapping import ReviewerMapping
-from audit.privacy import mask_id, mask_personal, pseudonym, shown, visible
+from audit.privacy import holds_personal, mask_id, mask_personal, pseudonym, shown, tag_personal, visible
 from audit.reasons import Action, Reason
 from audit.values import cell_text, fold, id_check_char
 
@@ -447,11 +447,13 @@ class _Resolver:
         return found
 
     def mapped(self, name: BranchName) -> tuple[str, int] | None:
-        """The reviewer's key for a name (mapping file ``branches``) and its line."""
+        """The reviewer's key for a name (mapping file ``branches``) and its line; a key holding an
+        ID or mobile number masked and tagged as the exports' keys are (`privacy.tag_personal`)."""
         for alias in self.mapping.branches if self.mapping else ():
             written = branch_name(alias.spelling)
             if squeeze(written.written) == squeeze(name.written) or (written.core == name.core and written.ending == name.ending):
-                return alias.key, alias.line
+                key = tag_personal(alias.key, self.secret()) if holds_personal(alias.key) else alias.key
+                return key, alias.line
         return None
 
     def shown_branch(self, key: str | None) -> str:

@@ -354,11 +354,13 @@ def _is_identifier(table: Table, column: Column) -> bool:
 
 
 def _tagged_columns(table: Table) -> frozenset[str]:
-    """The columns whose values identify a member or branch (`_is_identifier`, and the personnel
-    numbers that stand in for a member key): read whole, then an ID or mobile number in one is
-    masked and tagged (`_tag_keys`), so identifiers that mask alike stay distinct."""
+    """The columns whose values identify a member or branch (`_is_identifier`, the personnel
+    numbers that stand in for a member key, texts that may name a member by its key:
+    `names_member`): read whole, then an ID or mobile number in one is masked and tagged
+    (`_tag_keys`), so identifiers that mask alike stay distinct and a text naming a member by
+    such a key still equals it."""
     standing = {c.identity["personnel_no"] for c in table.columns.values() if c.identity and "personnel_no" in c.identity}
-    return frozenset(c.name for c in table.columns.values() if _is_identifier(table, c) or c.name in standing)
+    return frozenset(c.name for c in table.columns.values() if _is_identifier(table, c) or c.name in standing or c.names_member)
 
 
 def _parser_for(column: Column, identifier: bool = False, whole: bool = False) -> Callable[[Any], Parsed]:
@@ -833,7 +835,7 @@ class _SheetIngester:
             if name in self.table.columns and name not in written:
                 self.fixed[name] = raw
                 written[name] = self.table.columns[name].label
-                found.append(ColumnMap(cell_text(raw), name, how))
+                found.append(ColumnMap(mask_personal(cell_text(raw)), name, how))  # a fixed 支部编号 may be a phone
         for column in self.table.columns.values():
             if column.derive is None or column.name in written:
                 continue

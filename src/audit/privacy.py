@@ -140,15 +140,20 @@ def _escape(ch: str) -> str:
 def _scientific(folded: str):
     """(start, end, masked) of every number in scientific notation that spells an ID or a mobile
     number once written out (its significant digits, then zeros)."""
+    for start, end, digits in _scientific_digits(folded):
+        masked = _whole(digits)
+        if masked is not None:
+            yield start, end, masked
+
+
+def _scientific_digits(folded: str):
+    """(start, end, digits written out) of every number in scientific notation long enough to be
+    an ID or a mobile number."""
     for match in _SCIENTIFIC.finditer(folded):
         significant = match.group(1) + match.group(2)
         length = int(match.group(3)) + 1
-        if not MIN_DIGITS <= length <= _LONGEST or len(significant) < MIN_DIGITS:
-            continue
-        digits = significant[:length].ljust(length, "0")
-        masked = _whole(digits)
-        if masked is not None:
-            yield match.start(), match.end(), masked
+        if MIN_DIGITS <= length <= _LONGEST and len(significant) >= MIN_DIGITS:
+            yield match.start(), match.end(), significant[:length].ljust(length, "0")
 
 
 def _whole(digits: str) -> str | None:
@@ -319,22 +324,38 @@ def tag_personal(text: str, secret: bytes) -> str:
     numbers, so two identifiers that mask alike (M13987654321 and M13911114321, both M139****4321)
     stay two, and the same numbers, however spaced, give the same identifier. Letters only, so the
     tag never joins the masked digits into a number. Unchanged when the text holds none."""
-    masked = mask_personal(text)
-    if masked == text:
+    if mask_personal(text) == text:
         return text
-    digest = hmac.new(secret, "\x1f".join(["key", masked, *_numbers(text)]).encode("utf-8"), hashlib.sha256).digest()
-    return masked + KEY_TAG + "".join(chr(ord("A") + byte % 26) for byte in digest[:8])
+    canonical = _canonical(text)
+    digest = hmac.new(secret, f"key\x1f{canonical}".encode(), hashlib.sha256).digest()
+    return mask_personal(canonical) + KEY_TAG + "".join(chr(ord("A") + byte % 26) for byte in digest[:8])
 
 
-def _numbers(text: str) -> list[str]:
-    """The ID and mobile numbers in a text, each as its digits (and X) without spacing; a number in
-    scientific notation as its masked form (its digits are lost)."""
+_COUNTRY_CODE = re.compile(r"\s*(?:(?:\+|00)?86[\s\-]*)?")
+_FLOAT_END = re.compile(r"(?:\.0+)?\s*")
+
+
+def _canonical(text: str) -> str:
+    """An identifier with each ID and mobile number in it written as its bare digits: spacing
+    dropped, a lower-case x upper-cased, a number in scientific notation written out, and a
+    mobile number's country code (`+86 `, `0086`) or a float's `.0` dropped when the number is the
+    whole identifier — so every way of writing one number is one identifier."""
     folded = text.translate(_FOLD)
-    numbers = [masked for _, _, masked in _scientific(folded)]
-    for start, end, _ in _scientific(folded):
+    spans = [(start, end, digits) for start, end, digits in _scientific_digits(folded) if _whole(digits) is not None]
+    for start, end, _ in spans:
         folded = folded[:start] + "\x00" * (end - start) + folded[end:]
-    numbers += ["".join(ch for ch in folded[start:end] if ch.isdigit() or ch == "X") for start, end, _ in _found(folded)]
-    return numbers
+    for start, end, _ in _found(folded):
+        digits = "".join(ch for ch in folded[start:end] if ch.isdigit() or ch in "Xx").upper()
+        mobile = _MOBILE.fullmatch(digits)
+        spans.append((start, end, mobile.group(1) if mobile else digits))
+    pieces, last = [], 0
+    for start, end, digits in sorted(spans):
+        pieces += [text[last:start], digits]
+        last = end
+    pieces.append(text[last:])
+    if len(spans) == 1 and _COUNTRY_CODE.fullmatch(pieces[0]) and _FLOAT_END.fullmatch(pieces[2]):  # alone
+        return pieces[1]
+    return "".join(pieces)
 
 
 def _read_secret(path: Path) -> bytes:
