@@ -510,15 +510,6 @@ def rows_xml(rows: list[list[str]]) -> bytes:
     return "".join(f'<row r="{n}">{c}</row>' for n, c in enumerate(cells, 1)).encode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the streaming pass over a sheet (readers._PartScan) counts only cell, row and formula "
-    "tags, and a sheet holding a formula saved without its value (or an error value) is read by "
-    "openpyxl, which keeps every element it does not dispatch (about 100 bytes each, never cleared): "
-    "2 million unknown empty elements pass every limit and cost 200 MB; at the defaults a 5 MB "
-    "workbook of 25 million (100 MB inflated, ratio under 200) ends in MemoryError under a 1.5 GB cap "
-    "and the whole ingest dies. Every start tag should count toward a limit in the streaming pass.",
-)
 def test_unknown_elements_in_a_sheet_cannot_exhaust_memory(tmp_path: Path):
     folder = batch_with(tmp_path)
 
@@ -534,6 +525,8 @@ def test_unknown_elements_in_a_sheet_cannot_exhaust_memory(tmp_path: Path):
     outcome = ingest_capped(folder, "cells=100000")
     assert_rest_loads(outcome)
     assert outcome["peak_mb"] < 200, outcome["peak_mb"]  # refusing or reading it: the elements are not built
+    # refused before openpyxl reads it (readers.OPENPYXL_UNKNOWN_TAGS), the sheet named
+    assert [(p[1], p[2]) for p in outcome["problems"] if p[0] == "党费收缴.xlsx"] == [("党费收缴", "FILE_BROKEN_XLSX")]
 
 
 def test_many_small_sheets_count_toward_one_file(tmp_path: Path):

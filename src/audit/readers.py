@@ -481,12 +481,19 @@ class _PartScan:
         self.right = 0  # rightmost column of any cell (1-based)
         self.formula_without_value = False
         self.errors = False
+        self.tags = 0  # start tags (an upper bound: comments and declarations count too)
         self.merged: list[tuple[int, int, int, int]] = []
         self.edge = b""  # the end of the previous chunk (a formula cell may straddle two)
         self.tail = b""  # an unfinished tag (or text run) carried to the next chunk
         self.decoder: codecs.IncrementalDecoder | None = None
         self.started = False
         self.is_xml = True
+
+    @property
+    def unexplained(self) -> int:
+        """Start tags its rows and cells do not account for (a row, and at most eight tags a cell:
+        `c`, `v`, `f`, an inline string's `is`, `t` and a few rich-text runs)."""
+        return self.tags - max(self.max_row, self.bottom) - 8 * self.cells
 
     @property
     def grid(self) -> int:
@@ -540,6 +547,7 @@ class _PartScan:
         limits = self.limits
         if b"<!ENTITY" in head:
             raise _Refused(Reason.FILE_BROKEN_XLSX, detail="含有 XML 实体声明（可被用来无限展开内容）")
+        self.tags += head.count(b"<") - head.count(b"</")
         if len(head) > limits.field:
             self._check_runs(head)
         elif b"<![CDATA[" in head:
@@ -948,6 +956,8 @@ def _read_xlsx_sheets(
         worst.errors |= scan.errors
     fallback = _OpenpyxlBook(handle, limits)
     if any(scan.decoder is not None for scan in parts.values()):  # calamine reads UTF-8 parts only
+        for name, part in sheets.items():
+            _check_openpyxl(parts.get(part, worst), name)
         try:
             yield from fallback.sheets(rel, lambda name: parts.get(sheets.get(name, ""), worst).merged)
         finally:
@@ -956,7 +966,10 @@ def _read_xlsx_sheets(
 
     def through_openpyxl(index: int, name: str) -> bool:
         scan = parts.get(sheets.get(name, ""), worst)
-        return scan.formula_without_value or scan.errors or scan.grid > limits.cells
+        if scan.formula_without_value or scan.errors or scan.grid > limits.cells:
+            _check_openpyxl(scan, name)  # a refusal leaves this sheet out, the others are read
+            return True
+        return False
 
     def merged(index: int, name: str) -> list[tuple[int, int, int, int]]:
         return parts.get(sheets.get(name, ""), worst).merged
@@ -965,6 +978,22 @@ def _read_xlsx_sheets(
         yield from _read_calamine(handle, "xlsx", rel, limits, merged=merged, openpyxl=(through_openpyxl, fallback))
     finally:
         fallback.close()
+
+
+# Start tags a sheet read by openpyxl may hold beyond its rows and cells (`_PartScan.unexplained`):
+# openpyxl keeps every element of a sheet it does not read (about 100 bytes each, never freed);
+# real sheets hold a few thousand (column widths, views, validations, links)
+OPENPYXL_UNKNOWN_TAGS = 1_000_000
+
+
+def _check_openpyxl(scan: _PartScan, sheet: str) -> None:
+    """Refuse a sheet openpyxl would read whose XML holds far more elements than its cells."""
+    if scan.unexplained > OPENPYXL_UNKNOWN_TAGS:
+        detail = (
+            f"工作表「{sheet}」除单元格外还有约 {scan.unexplained:,} 个 XML 元素，超过 {OPENPYXL_UNKNOWN_TAGS:,} 个；"
+            "含未保存结果的公式或错误值的工作表须整表读入，这些元素会耗尽内存"
+        )
+        raise _Refused(Reason.FILE_BROKEN_XLSX, detail=detail)
 
 
 class _OpenpyxlBook:
