@@ -129,3 +129,19 @@ def test_from_batch_refuses_a_quarter_outside_the_data_and_a_file_for_the_batch(
         audit.from_batch(next(batch.glob("*.csv")), QUARTER)
     ds = audit.from_batch(batch, "2019q1")
     assert ds.findings_for("xh01").equals(ds.findings.filter(pl.col("branch_id") == "XH01"))
+
+
+def test_a_branch_kept_masked_and_tagged_is_found_by_the_reviewers_own_code():
+    """A 支部编号 that is a mobile number is kept as `138****1111#…` (`privacy.tag_personal`): the
+    reviewer's own code, however written, still chooses it; two such branches masking alike are
+    named, not guessed between."""
+    from audit.arguments import choose_branches
+    from audit.privacy import tag_personal
+
+    secret = b"s" * 32
+    one, other = tag_personal("13800001111", secret), tag_personal("13822221111", secret)
+    branches = pl.DataFrame({"branch_id": [one, "XH02"], "branch_name": ["物流公司党支部", "运河社区党支部"]})
+    assert choose_branches(branches, ["13800001111"]) == [one] == choose_branches(branches, ["+86 138-0000-1111"])
+    both = pl.concat([branches, pl.DataFrame({"branch_id": [other], "branch_name": ["商贸党支部"]})])
+    with pytest.raises(BranchChoiceError, match="对应多个支部"):
+        choose_branches(both, ["13800001111"])

@@ -21,6 +21,7 @@ from audit.errors import UsageError
 from audit.facts.context import QuarterOutOfRangeError
 from audit.identity import branch_name, same_branch
 from audit.periods import Quarter
+from audit.privacy import KEY_TAG, holds_personal, masked_key
 from audit.values import fold
 
 OPTIONS_SHOWN = 20  # branches an "unknown branch" message lists before "等 N 个"
@@ -71,6 +72,9 @@ def resolve_branch(branches: pl.DataFrame, text: str) -> str:
     rows = branches.sort("branch_id").to_dicts()
     wanted = fold(str(text)).casefold()
     by_code = [r for r in rows if fold(str(r["branch_id"])).casefold() == wanted]
+    if not by_code and holds_personal(text):  # the reviewer's own code of a key kept masked and tagged
+        masked = masked_key(text)
+        by_code = [r for r in rows if str(r["branch_id"]).partition(KEY_TAG)[0] == masked and KEY_TAG in str(r["branch_id"])]
     if not by_code and wanted:
         asked = branch_name(str(text))
         named = [(r, branch_name(str(r.get("branch_name") or ""), r.get("parent_org"))) for r in rows if r.get("branch_name")]
