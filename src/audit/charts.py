@@ -3,6 +3,7 @@ Chinese reading of what it shows. No kernel needed: tests call them directly."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import re
@@ -161,15 +162,8 @@ def _as_updated(layout: dict[str, Any]) -> dict[str, Any]:
 
     walk(layout, ())
     for path, value in values:
-        place(path[:-1])[path[-1]] = _copy(value)
+        place(path[:-1])[path[-1]] = copy.deepcopy(value)  # as the update stores it: no two charts share a list
     return placed
-
-
-def _copy(value: Any) -> Any:
-    """A layout value as the update stores it: a copy, so no two charts share a dict or list."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return [_copy(v) for v in value] if isinstance(value, list) else value
 
 
 def _bars(fig: _Draft, x: list[Any], y: list[Any], name: str, color: str | None, hover: str, **style: Any) -> None:

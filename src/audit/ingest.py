@@ -366,7 +366,8 @@ def _tagged_columns(table: Table) -> frozenset[str]:
 def _parser_for(column: Column, identifier: bool = False, whole: bool = False) -> Callable[[Any], Parsed]:
     """The parser of one column; a placeholder for blank (`无`, `—`, `/`) parses to None in every
     column but a yes/no one (where `无` means no), so the caller treats it as a blank cell. A
-    ``whole`` column's text keeps its ID and mobile numbers (`_tag_keys` masks them)."""
+    ``whole`` column's text (an ``identifier``'s always) keeps its ID and mobile numbers
+    (`_tag_keys` masks them)."""
     base = _base_parser(column, identifier, whole)
     if column.type == "yesno":
         return base
@@ -389,15 +390,14 @@ def _whole_text(raw: Any) -> Parsed:
 
 
 def _base_parser(column: Column, identifier: bool, whole: bool) -> Callable[[Any], Parsed]:
-    read_text = _whole_text if whole else parse_text
-    if identifier:
+    if identifier:  # always read whole (`_tagged_columns`)
 
         def parse_identifier(raw: Any) -> Parsed:
             text = cell_text(raw)
             why = key_problem(text)
             if why is not None:
                 return fail(Reason.BAD_KEY, label=column.label, value=shown(text, KEY_SHOWN), why=why)
-            return read_text(raw)
+            return _whole_text(raw)
 
         return parse_identifier
     if whole:

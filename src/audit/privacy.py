@@ -95,13 +95,9 @@ def mask_personal(text: str) -> str:
     Idempotent: masking masked text changes nothing."""
     if sum(map(str.isdecimal, text)) < MIN_DIGITS:
         return text
-    folded = text.translate(_FOLD)
-    scientific = list(_scientific(folded))
-    for start, end, _ in scientific:  # its digits are not read again as groups
-        folded = folded[:start] + "\x00" * (end - start) + folded[end:]
     pieces: list[str] = []
     last = 0
-    for start, end, masked in sorted([*scientific, *_found(folded)]):
+    for start, end, masked, _ in _numbers(text.translate(_FOLD)):
         pieces += [text[last:start], masked]
         last = end
     if not pieces:
@@ -137,23 +133,26 @@ def _escape(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def _scientific(folded: str):
-    """(start, end, masked) of every number in scientific notation that spells an ID or a mobile
-    number once written out (its significant digits, then zeros)."""
-    for start, end, digits in _scientific_digits(folded):
-        masked = _whole(digits)
-        if masked is not None:
-            yield start, end, masked
-
-
-def _scientific_digits(folded: str):
-    """(start, end, digits written out) of every number in scientific notation long enough to be
-    an ID or a mobile number."""
+def _numbers(folded: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, masked, digits) of every ID and mobile number in the folded text, left to
+    right, its digits (and X) without spacing. A number in scientific notation that spells one
+    once written out (its significant digits, then zeros) is found first, its digits not read
+    again as groups."""
+    found: list[tuple[int, int, str, str]] = []
     for match in _SCIENTIFIC.finditer(folded):
         significant = match.group(1) + match.group(2)
         length = int(match.group(3)) + 1
-        if MIN_DIGITS <= length <= _LONGEST and len(significant) >= MIN_DIGITS:
-            yield match.start(), match.end(), significant[:length].ljust(length, "0")
+        if not MIN_DIGITS <= length <= _LONGEST or len(significant) < MIN_DIGITS:
+            continue
+        digits = significant[:length].ljust(length, "0")
+        masked = _whole(digits)
+        if masked is not None:
+            found.append((match.start(), match.end(), masked, digits))
+    for start, end, _, _ in found:
+        folded = folded[:start] + "\x00" * (end - start) + folded[end:]
+    for start, end, masked in _found(folded):
+        found.append((start, end, masked, "".join(ch for ch in folded[start:end] if ch.isdigit() or ch in "Xx").upper()))
+    return sorted(found)
 
 
 def _whole(digits: str) -> str | None:
@@ -346,17 +345,11 @@ def _canonical(text: str) -> str:
     dropped, a lower-case x upper-cased, a number in scientific notation written out, and a
     mobile number's country code (`+86 `, `0086`) or a float's `.0` dropped when the number is the
     whole identifier — so every way of writing one number is one identifier."""
-    folded = text.translate(_FOLD)
-    spans = [(start, end, digits) for start, end, digits in _scientific_digits(folded) if _whole(digits) is not None]
-    for start, end, _ in spans:
-        folded = folded[:start] + "\x00" * (end - start) + folded[end:]
-    for start, end, _ in _found(folded):
-        digits = "".join(ch for ch in folded[start:end] if ch.isdigit() or ch in "Xx").upper()
-        mobile = _MOBILE.fullmatch(digits)
-        spans.append((start, end, mobile.group(1) if mobile else digits))
+    spans = _numbers(text.translate(_FOLD))
     pieces, last = [], 0
-    for start, end, digits in sorted(spans):
-        pieces += [text[last:start], digits]
+    for start, end, _, digits in spans:
+        mobile = _MOBILE.fullmatch(digits)
+        pieces += [text[last:start], mobile.group(1) if mobile else digits]
         last = end
     pieces.append(text[last:])
     if len(spans) == 1 and _COUNTRY_CODE.fullmatch(pieces[0]) and _FLOAT_END.fullmatch(pieces[2]):  # alone
